@@ -1,0 +1,106 @@
+using System.Collections.Generic;
+
+namespace IoreqSdk.Devices;
+
+/// <summary>
+/// The base class of a device: declare regions in the constructor, serve <see cref="Read"/> and <see cref="Write"/>
+/// with region-relative offsets, and use <see cref="Context"/> for interrupts, DMA and remapping.
+/// </summary>
+/// <example>
+/// <code>
+/// sealed class Scratch : DeviceModel
+/// {
+///     private readonly DeviceRegion _registers;
+///     private ulong _value;
+///     public Scratch() : base("scratch") =&gt; _registers = AddMmioRegion(0x1000, address: 0xfeb00000, AccessWidths.DWord);
+///     public override ulong Read(DeviceRegion region, ulong offset, int size) =&gt; offset == 0 ? _value : 0;
+///     public override void Write(DeviceRegion region, ulong offset, int size, ulong value) { if (offset == 0) _value = value; }
+/// }
+/// </code>
+/// </example>
+public abstract class DeviceModel : IDeviceModel
+{
+    private readonly List<DeviceRegion> _regions = new();
+    private IDeviceContext? _context;
+
+    /// <summary>Creates the device.</summary>
+    /// <param name="name">A name for logs and diagnostics.</param>
+    protected DeviceModel(string name)
+    {
+        Name = name;
+    }
+
+    /// <inheritdoc/>
+    public string Name { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<DeviceRegion> Regions => _regions;
+
+    /// <summary>The device's context; available once the device has joined a server.</summary>
+    protected IDeviceContext Context
+    {
+        get
+        {
+            if (_context is null)
+            {
+                ThrowHelper.ThrowInvalidOperation($"Device '{Name}' has not joined a server yet.");
+            }
+
+            return _context;
+        }
+    }
+
+    /// <summary>Whether the device has joined a server.</summary>
+    protected bool IsAttached => _context is not null;
+
+    /// <inheritdoc/>
+    public void Attach(IDeviceContext context)
+    {
+        if (_context is not null)
+        {
+            ThrowHelper.ThrowInvalidOperation($"Device '{Name}' already belongs to a server.");
+        }
+
+        _context = context;
+        OnAttached();
+    }
+
+    /// <inheritdoc/>
+    public abstract ulong Read(DeviceRegion region, ulong offset, int size);
+
+    /// <inheritdoc/>
+    public abstract void Write(DeviceRegion region, ulong offset, int size, ulong value);
+
+    /// <summary>Declares an MMIO region.</summary>
+    /// <param name="size">Its size in bytes.</param>
+    /// <param name="address">A fixed guest-physical address to map it at when the server starts, or <see langword="null"/> to map it later.</param>
+    /// <param name="widths">The widths <see cref="Read"/> and <see cref="Write"/> accept for it.</param>
+    /// <returns>The region.</returns>
+    protected DeviceRegion AddMmioRegion(ulong size, ulong? address = null, AccessWidths widths = AccessWidths.All) =>
+        AddRegion(RegionKind.Mmio, size, address, widths);
+
+    /// <summary>Declares a port-I/O region.</summary>
+    /// <param name="size">Its size in ports.</param>
+    /// <param name="port">A fixed first port to map it at when the server starts, or <see langword="null"/> to map it later.</param>
+    /// <param name="widths">The widths <see cref="Read"/> and <see cref="Write"/> accept for it (port I/O is at most 4 bytes).</param>
+    /// <returns>The region.</returns>
+    protected DeviceRegion AddPortRegion(ulong size, ushort? port = null, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord) =>
+        AddRegion(RegionKind.Port, size, port, widths);
+
+    /// <summary>Called when the device has joined a server and <see cref="Context"/> is available.</summary>
+    protected virtual void OnAttached()
+    {
+    }
+
+    private DeviceRegion AddRegion(RegionKind kind, ulong size, ulong? address, AccessWidths widths)
+    {
+        if (_context is not null)
+        {
+            ThrowHelper.ThrowInvalidOperation("Regions are declared before the device joins a server.");
+        }
+
+        var region = new DeviceRegion(this, _regions.Count, kind, size, widths, address);
+        _regions.Add(region);
+        return region;
+    }
+}

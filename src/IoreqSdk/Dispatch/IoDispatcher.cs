@@ -1,0 +1,354 @@
+using System;
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using IoreqSdk.Abi;
+using IoreqSdk.Devices;
+using IoreqSdk.Memory;
+using IoreqSdk.Pci;
+using IoreqSdk.Server;
+
+namespace IoreqSdk.Dispatch;
+
+/// <summary>
+/// Serves one request: validates it, finds its target in immutable sorted range tables, calls the device (adapting
+/// access widths, containing exceptions) and returns the response data. Rep/string forms go through guest memory
+/// with x86's semantics. Allocation-free and lock-free; called from the server's event loop.
+/// </summary>
+internal sealed class IoDispatcher
+{
+    /// <summary>
+    /// The most bytes one request may move. Xen truncates a string request so that its RAM side covers at most one
+    /// page, or one element spanning two (<c>hvmemul_do_io</c>); anything larger was not sent by Xen.
+    /// </summary>
+    internal const ulong MaxRepBytes = 2 * 4096;
+
+    private readonly IGuestMemory _memory;
+    private readonly IoreqServerStatistics _statistics;
+    private readonly Action<IDeviceModel, Exception> _onDeviceFault;
+    private RangeTable<DeviceRegion> _mmio = RangeTable<DeviceRegion>.Empty;
+    private RangeTable<DeviceRegion> _ports = RangeTable<DeviceRegion>.Empty;
+    private RangeTable<IPciConfigSpace> _pci = RangeTable<IPciConfigSpace>.Empty;
+
+    public IoDispatcher(IGuestMemory memory, IoreqServerStatistics statistics, Action<IDeviceModel, Exception> onDeviceFault)
+    {
+        _memory = memory;
+        _statistics = statistics;
+        _onDeviceFault = onDeviceFault;
+    }
+
+    /// <summary>Routes <c>[start, end]</c> of an address space to a region; publishes a new table.</summary>
+    public void AddRange(RegionKind kind, ulong start, ulong end, DeviceRegion region)
+    {
+        // Volatile.Write publishes the fully built table: a loop thread reading the field sees all of it or the old one.
+        if (kind == RegionKind.Mmio)
+        {
+            Volatile.Write(ref _mmio, _mmio.With(start, end, region));
+        }
+        else
+        {
+            Volatile.Write(ref _ports, _ports.With(start, end, region));
+        }
+    }
+
+    /// <summary>Stops routing anything to a region.</summary>
+    public void RemoveRange(DeviceRegion region)
+    {
+        if (region.Kind == RegionKind.Mmio)
+        {
+            Volatile.Write(ref _mmio, _mmio.Without(region));
+        }
+        else
+        {
+            Volatile.Write(ref _ports, _ports.Without(region));
+        }
+    }
+
+    /// <summary>Routes <c>PCI_CONFIG</c> requests for a function to its configuration space.</summary>
+    public void AddPciFunction(PciSbdf sbdf, IPciConfigSpace config) =>
+        Volatile.Write(ref _pci, _pci.With(sbdf.Value, sbdf.Value, config));
+
+    /// <summary>Stops routing a function's configuration requests.</summary>
+    public void RemovePciFunction(IPciConfigSpace config) => Volatile.Write(ref _pci, _pci.Without(config));
+
+    /// <summary>Serves a synchronous request; returns what goes into the response's <c>data</c>.</summary>
+    /// <param name="request">A private copy of the request (never the shared slot).</param>
+    /// <returns>For reads without a pointer, the value masked to the access size; otherwise the request's own data.</returns>
+    public ulong Dispatch(in IoRequest request)
+    {
+        switch (request.Type)
+        {
+            case IoreqType.Pio:
+                _statistics.Pio++;
+                return Access(Volatile.Read(ref _ports), in request, maxSize: 4, stepsAddress: false);
+            case IoreqType.Copy:
+                _statistics.Mmio++;
+                return Access(Volatile.Read(ref _mmio), in request, maxSize: 8, stepsAddress: true);
+            case IoreqType.PciConfig:
+                _statistics.PciConfig++;
+                return PciConfig(in request);
+            case IoreqType.TimeOffset:
+                // Only ever buffered; a synchronous one is answered and otherwise ignored.
+                _statistics.TimeOffset++;
+                return request.Data;
+            default:
+                _statistics.Unknown++;
+                return request.IsRead && !request.DataIsPointer ? ulong.MaxValue : request.Data;
+        }
+    }
+
+    /// <summary>Serves one buffered write (always a single, non-pointer write).</summary>
+    public void DispatchBufferedWrite(IoreqType type, ulong address, int size, ulong value)
+    {
+        if (type == IoreqType.Copy)
+        {
+            _statistics.Mmio++;
+            Write(Volatile.Read(ref _mmio), address, size, value);
+        }
+        else
+        {
+            _statistics.Unknown++;
+        }
+    }
+
+    private ulong Access(RangeTable<DeviceRegion> table, in IoRequest request, int maxSize, bool stepsAddress)
+    {
+        uint size = request.Size;
+        if (size == 0 || size > (uint)maxSize || (size & (size - 1)) != 0)
+        {
+            _statistics.Malformed++;
+            return request.IsRead && !request.DataIsPointer ? ulong.MaxValue : request.Data;
+        }
+
+        int width = (int)size;
+        uint count = request.Count;
+        if (!request.DataIsPointer)
+        {
+            if (request.IsRead)
+            {
+                // count > 1 reads are not generated by Xen; like QEMU, repeat them and keep the last value.
+                ulong value = ulong.MaxValue;
+                uint repeats = Math.Min(count, (uint)(MaxRepBytes / size));
+                for (uint i = 0; i < repeats; i++)
+                {
+                    value = Read(table, Step(request.Address, i, width, request.DirectionFlag, stepsAddress), width);
+                }
+
+                return value & Mask(width);
+            }
+
+            // rep stos: the same value at every element.
+            ulong masked = request.Data & Mask(width);
+            if ((ulong)count * size > MaxRepBytes)
+            {
+                _statistics.Malformed++;
+                return request.Data;
+            }
+
+            for (uint i = 0; i < count; i++)
+            {
+                Write(table, Step(request.Address, i, width, request.DirectionFlag, stepsAddress), width, masked);
+            }
+
+            return request.Data;
+        }
+
+        // String I/O through guest RAM: data is a guest-physical address.
+        if ((ulong)count * size > MaxRepBytes)
+        {
+            _statistics.Malformed++;
+            return request.Data;
+        }
+
+        Span<byte> element = stackalloc byte[8];
+        element = element.Slice(0, width);
+        for (uint i = 0; i < count; i++)
+        {
+            ulong ram = Step(request.Data, i, width, request.DirectionFlag, steps: true);
+            ulong device = Step(request.Address, i, width, request.DirectionFlag, stepsAddress);
+            if (request.IsRead)
+            {
+                ulong value = Read(table, device, width);
+                WriteLittleEndian(element, value);
+                if (!_memory.TryWrite(ram, element))
+                {
+                    _statistics.GuestMemoryFault++;
+                    break;
+                }
+            }
+            else
+            {
+                if (!_memory.TryRead(ram, element))
+                {
+                    _statistics.GuestMemoryFault++;
+                    break;
+                }
+
+                Write(table, device, width, ReadLittleEndian(element));
+            }
+        }
+
+        return request.Data;
+    }
+
+    private ulong PciConfig(in IoRequest request)
+    {
+        uint size = request.Size;
+        uint register = PciConfigAddress.GetRegister(request.Address);
+        if ((size != 1 && size != 2 && size != 4) || request.Count != 1 || register > 0xFFF || ((register & (size - 1)) != 0))
+        {
+            _statistics.Malformed++;
+            return request.IsRead ? ulong.MaxValue : request.Data;
+        }
+
+        PciSbdf sbdf = PciConfigAddress.GetSbdf(request.Address);
+        if (!Volatile.Read(ref _pci).TryFind(sbdf.Value, 1, out IPciConfigSpace config, out _))
+        {
+            if (request.IsRead)
+            {
+                _statistics.UnclaimedRead++;
+                return Mask((int)size);
+            }
+
+            _statistics.UnclaimedWrite++;
+            return request.Data;
+        }
+
+        // data_is_ptr with count 1 (accepted by QEMU): the value lives in guest RAM.
+        try
+        {
+            if (request.IsRead)
+            {
+                uint value = config.ReadConfig((int)register, (int)size) & (uint)Mask((int)size);
+                if (!request.DataIsPointer)
+                {
+                    return value;
+                }
+
+                Span<byte> buffer = stackalloc byte[4];
+                BinaryPrimitives.WriteUInt32LittleEndian(buffer, value);
+                if (!_memory.TryWrite(request.Data, buffer.Slice(0, (int)size)))
+                {
+                    _statistics.GuestMemoryFault++;
+                }
+
+                return request.Data;
+            }
+
+            uint data = (uint)(request.Data & Mask((int)size));
+            if (request.DataIsPointer)
+            {
+                Span<byte> buffer = stackalloc byte[4];
+                buffer.Clear();
+                if (!_memory.TryRead(request.Data, buffer.Slice(0, (int)size)))
+                {
+                    _statistics.GuestMemoryFault++;
+                    return request.Data;
+                }
+
+                data = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
+            }
+
+            config.WriteConfig((int)register, (int)size, data);
+        }
+        catch (Exception e)
+        {
+            _statistics.DeviceFault++;
+            _onDeviceFault(config as IDeviceModel ?? UnknownDevice.Instance, e);
+            return request.IsRead && !request.DataIsPointer ? Mask((int)size) : request.Data;
+        }
+
+        return request.Data;
+    }
+
+    private ulong Read(RangeTable<DeviceRegion> table, ulong address, int size)
+    {
+        if (!table.TryFind(address, size, out DeviceRegion region, out ulong offset))
+        {
+            _statistics.UnclaimedRead++;
+            return Mask(size);
+        }
+
+        try
+        {
+            return AccessAdapter.Read(region, offset, size) & Mask(size);
+        }
+        catch (Exception e)
+        {
+            _statistics.DeviceFault++;
+            _onDeviceFault(region.Device, e);
+            return Mask(size);
+        }
+    }
+
+    private void Write(RangeTable<DeviceRegion> table, ulong address, int size, ulong value)
+    {
+        if (!table.TryFind(address, size, out DeviceRegion region, out ulong offset))
+        {
+            _statistics.UnclaimedWrite++;
+            return;
+        }
+
+        try
+        {
+            AccessAdapter.Write(region, offset, size, value & Mask(size));
+        }
+        catch (Exception e)
+        {
+            _statistics.DeviceFault++;
+            _onDeviceFault(region.Device, e);
+        }
+    }
+
+    /// <summary>Element <paramref name="index"/>'s address: <c>base ± index * size</c>, wrapping modulo 2^64 as x86 does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Step(ulong address, uint index, int size, bool down, bool steps)
+    {
+        if (!steps)
+        {
+            return address;
+        }
+
+        ulong delta = (ulong)index * (ulong)size;
+        return down ? address - delta : address + delta;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Mask(int size) => size >= 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;
+
+    private static ulong ReadLittleEndian(ReadOnlySpan<byte> bytes)
+    {
+        ulong value = 0;
+        for (int i = bytes.Length - 1; i >= 0; i--)
+        {
+            value = (value << 8) | bytes[i];
+        }
+
+        return value;
+    }
+
+    private static void WriteLittleEndian(Span<byte> bytes, ulong value)
+    {
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)(value >> (i * 8));
+        }
+    }
+
+    /// <summary>Stands for a configuration space that is not itself a device when a fault is reported.</summary>
+    private sealed class UnknownDevice : DeviceModel
+    {
+        public static readonly UnknownDevice Instance = new();
+
+        private UnknownDevice()
+            : base("pci-config")
+        {
+        }
+
+        public override ulong Read(DeviceRegion region, ulong offset, int size) => 0;
+
+        public override void Write(DeviceRegion region, ulong offset, int size, ulong value)
+        {
+        }
+    }
+}

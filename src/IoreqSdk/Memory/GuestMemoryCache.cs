@@ -1,0 +1,127 @@
+using System;
+using IoreqSdk.Hypervisor;
+
+namespace IoreqSdk.Memory;
+
+/// <summary>
+/// Guest RAM through a bounded cache of foreign page mappings (the role of QEMU's map cache and DEMU's per-page
+/// maps). Direct-mapped by frame number: a hit is an array index and a compare; a miss maps one frame and evicts
+/// whatever held the entry. Everything is dropped on <see cref="Invalidate"/> — Xen's INVALIDATE request — so no
+/// mapping outlives a change of the guest's physical map. Used only from the server's event-loop thread.
+/// </summary>
+internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
+{
+    private const int PageShift = 12;
+    private const int PageSize = 1 << PageShift;
+
+    private readonly IHypervisor _hypervisor;
+    private readonly ushort _domain;
+    private readonly ulong[] _frames;
+    private readonly IMappedPages?[] _mappings;
+
+    public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256)
+    {
+        _hypervisor = hypervisor;
+        _domain = domain;
+        _frames = new ulong[capacity];
+        _mappings = new IMappedPages?[capacity];
+    }
+
+    /// <summary>How many frames are mapped now.</summary>
+    public int MappedFrames
+    {
+        get
+        {
+            int count = 0;
+            foreach (IMappedPages? mapping in _mappings)
+            {
+                count += mapping is null ? 0 : 1;
+            }
+
+            return count;
+        }
+    }
+
+    public bool TryRead(ulong address, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            byte* page = Page(address >> PageShift);
+            if (page is null)
+            {
+                return false;
+            }
+
+            int offset = (int)(address & (PageSize - 1));
+            int chunk = Math.Min(destination.Length, PageSize - offset);
+            new ReadOnlySpan<byte>(page + offset, chunk).CopyTo(destination);
+            destination = destination.Slice(chunk);
+            address += (ulong)chunk;
+        }
+
+        return true;
+    }
+
+    public bool TryWrite(ulong address, ReadOnlySpan<byte> source)
+    {
+        while (!source.IsEmpty)
+        {
+            byte* page = Page(address >> PageShift);
+            if (page is null)
+            {
+                return false;
+            }
+
+            int offset = (int)(address & (PageSize - 1));
+            int chunk = Math.Min(source.Length, PageSize - offset);
+            source.Slice(0, chunk).CopyTo(new Span<byte>(page + offset, chunk));
+            source = source.Slice(chunk);
+            address += (ulong)chunk;
+        }
+
+        return true;
+    }
+
+    /// <summary>Unmaps every cached frame.</summary>
+    public void Invalidate()
+    {
+        for (int i = 0; i < _mappings.Length; i++)
+        {
+            IMappedPages? mapping = _mappings[i];
+            if (mapping is not null)
+            {
+                _mappings[i] = null;
+                mapping.Dispose();
+            }
+        }
+    }
+
+    public void Dispose() => Invalidate();
+
+    private byte* Page(ulong frame)
+    {
+        // A guest address above 2^64 - 4096 wraps the frame number; such frames are never RAM and fail to map.
+        int slot = (int)(frame % (ulong)_frames.Length);
+        IMappedPages? mapping = _mappings[slot];
+        if (mapping is not null && _frames[slot] == frame)
+        {
+            return (byte*)mapping.Address;
+        }
+
+        IMappedPages? fresh;
+        try
+        {
+            fresh = _hypervisor.MapGuestFrames(_domain, frame, 1, writable: true);
+        }
+        catch (HypervisorException)
+        {
+            // Not guest RAM (or not mappable): the caller reports the access as failed.
+            return null;
+        }
+
+        mapping?.Dispose();
+        _mappings[slot] = fresh;
+        _frames[slot] = frame;
+        return (byte*)fresh.Address;
+    }
+}

@@ -1,0 +1,23 @@
+using IoreqSdk.Abi;
+using Microsoft.Extensions.Logging;
+
+namespace IoreqSdk.Server;
+
+/// <summary>How an <see cref="IoreqServer"/> runs.</summary>
+public sealed class IoreqServerOptions
+{
+    /// <summary>The guest domain to serve.</summary>
+    public ushort Domain { get; set; }
+
+    /// <summary>
+    /// The buffered-ring mode; <see langword="null"/> chooses the platform's: <see cref="BufferedIoreqMode.Atomic"/>
+    /// on x86, <see cref="BufferedIoreqMode.Off"/> on Arm64 (where Xen rejects a ring).
+    /// </summary>
+    public BufferedIoreqMode? BufferedMode { get; set; }
+
+    /// <summary>Where diagnostics go; nothing is logged when <see langword="null"/>. Nothing is logged per request.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>How many guest RAM frames the server keeps mapped at most (the map cache's capacity).</summary>
+    public int GuestMemoryCacheFrames { get; set; } = 256;
+}

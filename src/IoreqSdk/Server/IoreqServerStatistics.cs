@@ -1,0 +1,65 @@
+namespace IoreqSdk.Server;
+
+/// <summary>
+/// Counters of one server. They are written by the server's event loop only (plain increments, no atomics on the
+/// fast path) and may be read from any thread; a reader sees each counter's value at some recent moment.
+/// </summary>
+public sealed class IoreqServerStatistics
+{
+    internal long Pio;
+    internal long Mmio;
+    internal long PciConfig;
+    internal long Invalidate;
+    internal long TimeOffset;
+    internal long Unknown;
+    internal long Malformed;
+    internal long UnclaimedRead;
+    internal long UnclaimedWrite;
+    internal long DeviceFault;
+    internal long GuestMemoryFault;
+    internal long BufferedEntry;
+    internal long SpuriousEvent;
+    internal long LastRingDepth;
+
+    /// <summary>Port I/O requests served.</summary>
+    public long PioRequests => System.Threading.Volatile.Read(ref Pio);
+
+    /// <summary>MMIO (<c>COPY</c>) requests served, synchronous and buffered.</summary>
+    public long MmioRequests => System.Threading.Volatile.Read(ref Mmio);
+
+    /// <summary>PCI configuration requests served.</summary>
+    public long PciConfigRequests => System.Threading.Volatile.Read(ref PciConfig);
+
+    /// <summary>INVALIDATE requests answered (each flushed the guest-memory cache first).</summary>
+    public long InvalidateRequests => System.Threading.Volatile.Read(ref Invalidate);
+
+    /// <summary>TIMEOFFSET notifications received.</summary>
+    public long TimeOffsetRequests => System.Threading.Volatile.Read(ref TimeOffset);
+
+    /// <summary>Requests of a type Xen does not define (answered with all-ones).</summary>
+    public long UnknownRequests => System.Threading.Volatile.Read(ref Unknown);
+
+    /// <summary>Requests with an impossible size, count or register (answered, not served).</summary>
+    public long MalformedRequests => System.Threading.Volatile.Read(ref Malformed);
+
+    /// <summary>Reads no device claimed (answered with all-ones).</summary>
+    public long UnclaimedReads => System.Threading.Volatile.Read(ref UnclaimedRead);
+
+    /// <summary>Writes no device claimed (dropped).</summary>
+    public long UnclaimedWrites => System.Threading.Volatile.Read(ref UnclaimedWrite);
+
+    /// <summary>Exceptions thrown by devices (contained: the request was still answered).</summary>
+    public long DeviceFaults => System.Threading.Volatile.Read(ref DeviceFault);
+
+    /// <summary>String-I/O elements whose guest RAM side was not RAM (the rest of the request was dropped).</summary>
+    public long GuestMemoryFaults => System.Threading.Volatile.Read(ref GuestMemoryFault);
+
+    /// <summary>Buffered-ring entries consumed (an 8-byte pair counts once).</summary>
+    public long BufferedEntries => System.Threading.Volatile.Read(ref BufferedEntry);
+
+    /// <summary>Event notifications that found no request to serve.</summary>
+    public long SpuriousEvents => System.Threading.Volatile.Read(ref SpuriousEvent);
+
+    /// <summary>The buffered ring's depth seen at the last drain.</summary>
+    public long RingDepth => System.Threading.Volatile.Read(ref LastRingDepth);
+}
