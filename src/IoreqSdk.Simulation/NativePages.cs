@@ -1,0 +1,60 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Threading;
+using IoreqSdk.Hypervisor;
+
+namespace IoreqSdk.Simulation;
+
+/// <summary>Page-aligned, zeroed native memory that stays at one address (what a foreign mapping points at).</summary>
+internal sealed unsafe class NativePages : IDisposable
+{
+    private IntPtr _allocation;
+
+    public NativePages(ulong bytes)
+    {
+        _allocation = Marshal.AllocHGlobal((nint)(bytes + 4096));
+        Address = (nint)(((ulong)_allocation + 4095) & ~4095UL);
+        new Span<byte>((void*)Address, checked((int)bytes)).Clear();
+        Size = bytes;
+    }
+
+    public nint Address { get; }
+
+    public ulong Size { get; }
+
+    public void Dispose()
+    {
+        // IntPtr's Interlocked overload exists on netstandard2.0 too: exactly one caller frees.
+        nint allocation = Interlocked.Exchange(ref _allocation, IntPtr.Zero);
+        if (allocation != 0)
+        {
+            Marshal.FreeHGlobal(allocation);
+        }
+    }
+}
+
+/// <summary>A mapping handed to the device model; disposing it only counts (the memory belongs to the simulation).</summary>
+internal sealed class SimulatedMapping : IMappedPages
+{
+    private readonly Action _onUnmap;
+    private int _disposed;
+
+    public SimulatedMapping(nint address, int pageCount, Action onUnmap)
+    {
+        Address = address;
+        PageCount = pageCount;
+        _onUnmap = onUnmap;
+    }
+
+    public nint Address { get; }
+
+    public int PageCount { get; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _onUnmap();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using System.Collections.Generic;
+using IoreqSdk.Abi;
+
+namespace IoreqSdk.Simulation;
+
+/// <summary>Xen's side of one ioreq server: its pages, ports, rangesets and state.</summary>
+internal sealed class SimulatedServer
+{
+    public SimulatedServer(ushort id, BufferedIoreqMode mode, GuestPort[] vcpuPorts, GuestPort? bufferedPort)
+    {
+        Id = id;
+        Mode = mode;
+        Pages = new NativePages(2 * 4096);
+        VcpuPorts = vcpuPorts;
+        BufferedPort = bufferedPort;
+    }
+
+    public ushort Id { get; }
+
+    public BufferedIoreqMode Mode { get; }
+
+    public bool Enabled { get; set; }
+
+    public bool PagesAcquired { get; set; }
+
+    /// <summary>Frame 0 (the ring) at +0, frame 1 (the ioreq page) at +4096.</summary>
+    public NativePages Pages { get; }
+
+    public SharedIoPage IoreqPage => new(Pages.Address + 4096);
+
+    public BufferedIoPage Ring => new(Pages.Address);
+
+    public GuestPort[] VcpuPorts { get; }
+
+    public GuestPort? BufferedPort { get; }
+
+    /// <summary>Inclusive ranges per <see cref="IoRangeType"/>: port, memory, PCI.</summary>
+    public List<(ulong Start, ulong End)>[] Ranges { get; } = [new(), new(), new()];
+
+    /// <summary>Serialises Xen's producer side of the ring (Xen holds a per-server lock there).</summary>
+    public object RingLock { get; } = new();
+
+    public bool Claims(IoRangeType type, ulong first, ulong last)
+    {
+        foreach ((ulong start, ulong end) in Ranges[(int)type])
+        {
+            if (first >= start && last <= end)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

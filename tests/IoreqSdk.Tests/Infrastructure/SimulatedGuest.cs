@@ -1,0 +1,42 @@
+using System;
+using IoreqSdk.Abi;
+using IoreqSdk.Devices;
+using IoreqSdk.Hypervisor;
+using IoreqSdk.Server;
+using IoreqSdk.Simulation;
+
+namespace IoreqSdk.Tests.Infrastructure;
+
+/// <summary>A simulated guest with one running server and the devices a test gives it.</summary>
+internal sealed class SimulatedGuest : IDisposable
+{
+    public SimulatedGuest(GuestArchitecture architecture, int vcpus, params IDeviceModel[] devices)
+        : this(new SimulationOptions { Architecture = architecture, VcpuCount = vcpus, ResponseTimeout = TimeSpan.FromSeconds(20) }, null, devices)
+    {
+    }
+
+    public SimulatedGuest(SimulationOptions options, Action<IoreqServer>? configure, params IDeviceModel[] devices)
+    {
+        Xen = new SimulatedHypervisor(options);
+        Server = new IoreqServer(Xen, new IoreqServerOptions { Domain = Xen.Domain });
+        foreach (IDeviceModel device in devices)
+        {
+            Server.AddDevice(device);
+        }
+
+        configure?.Invoke(Server);
+        Server.Start();
+    }
+
+    public SimulatedHypervisor Xen { get; }
+
+    public IoreqServer Server { get; }
+
+    public SimulatedVcpu Cpu => Xen.Vcpu(0);
+
+    public void Dispose()
+    {
+        Server.Dispose();
+        Xen.Dispose();
+    }
+}
