@@ -489,3 +489,24 @@ public sealed partial class SimulatedHypervisor
     /// <summary>Test hook: the shared slot of a vCPU, to rewrite while a request is being handled.</summary>
     internal ref IoRequest Slot(ushort server, int vcpu) => ref Server(Domain, server, "test").IoreqPage.Slot(vcpu);
 }
+
+public sealed partial class SimulatedHypervisor
+{
+    /// <summary>Test hook: a server's ring pointers as they are now.</summary>
+    internal (uint Read, uint Write) RingPointers(ushort server)
+    {
+        Server(Domain, server, "test").Ring.ReadPointersAcquire(out uint read, out uint write);
+        return (read, write);
+    }
+
+    /// <summary>Test hook: starts an empty ring at an arbitrary pointer value (as a long-running LEGACY ring would be).</summary>
+    internal void SetRingPointers(ushort server, uint value)
+    {
+        SimulatedServer s = Server(Domain, server, "test");
+        s.Ring.ReadPointersAcquire(out uint read, out uint write);
+        if (!s.Ring.CompareExchangePointers(read, write, value, value))
+        {
+            throw new InvalidOperationException("the ring moved while being reset");
+        }
+    }
+}

@@ -248,6 +248,7 @@ public sealed partial class IoreqServer : IIoreqServer
         _loop = new Thread(RunLoop) { IsBackground = true, Name = $"ioreq d{domain} s{_id}" };
         _loop.Start();
         _stage = Stage.Running;
+        IoreqServerMetrics.Register(this);
         Log.Started(_logger, domain, _id, vcpus, mode);
     }
 
@@ -256,6 +257,7 @@ public sealed partial class IoreqServer : IIoreqServer
         ushort domain = _options.Domain;
         if (_stage == Stage.Running)
         {
+            IoreqServerMetrics.Unregister(this);
             _stopping = true;
             _channel!.Interrupt();
             if (Environment.CurrentManagedThreadId != _loopThreadId)

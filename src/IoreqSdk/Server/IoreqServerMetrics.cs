@@ -1,0 +1,103 @@
+using System.Collections.Generic;
+using System.Diagnostics.Metrics;
+
+namespace IoreqSdk.Server;
+
+/// <summary>
+/// The SDK's <see cref="Meter"/>, named <c>IoreqSdk</c>. Its instruments are observable: a listener's collection
+/// reads each server's <see cref="IoreqServerStatistics"/>, so the request path itself does no metrics work at all.
+/// </summary>
+/// <remarks>
+/// Instruments (each tagged with <c>ioreq.domain</c> and <c>ioreq.server</c>): <c>ioreq.requests</c> (tagged
+/// <c>ioreq.type</c> = pio, mmio, pci_config, invalidate, timeoffset, unknown, malformed), <c>ioreq.unclaimed</c>
+/// (tagged <c>ioreq.direction</c>), <c>ioreq.device_faults</c>, <c>ioreq.guest_memory_faults</c>,
+/// <c>ioreq.buffered_entries</c>, and the gauge <c>ioreq.ring_depth</c>.
+/// </remarks>
+public static class IoreqServerMetrics
+{
+    /// <summary>The meter's name, for <c>MeterListener</c>s and OpenTelemetry's <c>AddMeter</c>.</summary>
+    public const string MeterName = "IoreqSdk";
+
+    private static readonly Meter s_meter = new(MeterName);
+    private static readonly List<IoreqServer> s_servers = new();
+
+#pragma warning disable CA1823 // The instruments live as long as the meter; the fields keep them reachable.
+    private static readonly ObservableCounter<long> s_requests = s_meter.CreateObservableCounter("ioreq.requests", ObserveRequests, "{request}", "Requests served, by type");
+    private static readonly ObservableCounter<long> s_unclaimed = s_meter.CreateObservableCounter("ioreq.unclaimed", ObserveUnclaimed, "{request}", "Accesses no device claimed");
+    private static readonly ObservableCounter<long> s_faults = s_meter.CreateObservableCounter("ioreq.device_faults", () => Observe(s => s.DeviceFaults), "{fault}", "Exceptions thrown by devices (contained)");
+    private static readonly ObservableCounter<long> s_memoryFaults = s_meter.CreateObservableCounter("ioreq.guest_memory_faults", () => Observe(s => s.GuestMemoryFaults), "{fault}", "String I/O elements whose RAM side was not guest RAM");
+    private static readonly ObservableCounter<long> s_buffered = s_meter.CreateObservableCounter("ioreq.buffered_entries", () => Observe(s => s.BufferedEntries), "{entry}", "Buffered-ring entries consumed");
+    private static readonly ObservableGauge<long> s_depth = s_meter.CreateObservableGauge("ioreq.ring_depth", () => Observe(s => s.RingDepth), "{entry}", "Buffered-ring depth at the last drain");
+#pragma warning restore CA1823
+
+    internal static void Register(IoreqServer server)
+    {
+        lock (s_servers)
+        {
+            s_servers.Add(server);
+        }
+    }
+
+    internal static void Unregister(IoreqServer server)
+    {
+        lock (s_servers)
+        {
+            s_servers.Remove(server);
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveRequests()
+    {
+        foreach (IoreqServer server in Snapshot())
+        {
+            IoreqServerStatistics s = server.Statistics;
+            yield return Measure(server, s.PioRequests, "ioreq.type", "pio");
+            yield return Measure(server, s.MmioRequests, "ioreq.type", "mmio");
+            yield return Measure(server, s.PciConfigRequests, "ioreq.type", "pci_config");
+            yield return Measure(server, s.InvalidateRequests, "ioreq.type", "invalidate");
+            yield return Measure(server, s.TimeOffsetRequests, "ioreq.type", "timeoffset");
+            yield return Measure(server, s.UnknownRequests, "ioreq.type", "unknown");
+            yield return Measure(server, s.MalformedRequests, "ioreq.type", "malformed");
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveUnclaimed()
+    {
+        foreach (IoreqServer server in Snapshot())
+        {
+            yield return Measure(server, server.Statistics.UnclaimedReads, "ioreq.direction", "read");
+            yield return Measure(server, server.Statistics.UnclaimedWrites, "ioreq.direction", "write");
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> Observe(System.Func<IoreqServerStatistics, long> value)
+    {
+        foreach (IoreqServer server in Snapshot())
+        {
+            yield return Measure(server, value(server.Statistics), null, null);
+        }
+    }
+
+    private static Measurement<long> Measure(IoreqServer server, long value, string? tag, string? tagValue)
+    {
+        var tags = new List<KeyValuePair<string, object?>>(3)
+        {
+            new("ioreq.domain", (int)server.Domain),
+            new("ioreq.server", (int)server.Id),
+        };
+        if (tag is not null)
+        {
+            tags.Add(new(tag, tagValue));
+        }
+
+        return new Measurement<long>(value, tags);
+    }
+
+    private static IoreqServer[] Snapshot()
+    {
+        lock (s_servers)
+        {
+            return s_servers.ToArray();
+        }
+    }
+}
