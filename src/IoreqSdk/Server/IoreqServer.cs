@@ -33,6 +33,7 @@ public sealed partial class IoreqServer : IIoreqServer
     private readonly IoDispatcher _dispatcher;
     private readonly DeviceContext _context;
     private readonly object _lifecycle = new();
+    private readonly Action<long> _onTimeOffset;
 
     private Stage _stage;
     private ushort _id;
@@ -62,6 +63,7 @@ public sealed partial class IoreqServer : IIoreqServer
         _memory = new GuestMemoryCache(hypervisor, options.Domain, options.GuestMemoryCacheFrames);
         _dispatcher = new IoDispatcher(_memory, Statistics, OnDeviceFault);
         _context = new DeviceContext(this);
+        _onTimeOffset = delta => TimeOffsetChanged?.Invoke(this, new TimeOffsetEventArgs(delta));
     }
 
     /// <summary>The stages of bring-up, in order; teardown undoes them from the last reached.</summary>
@@ -405,62 +407,9 @@ public sealed partial class IoreqServer : IIoreqServer
 
     private void DrainBufferedRing()
     {
-        if (!_hasRing)
+        if (_hasRing)
         {
-            return;
-        }
-
-        BufferedIoPage ring = _bufferedPage;
-        while (true)
-        {
-            ring.ReadPointersAcquire(out uint read, out uint write);
-            uint depth = write - read;
-            Statistics.LastRingDepth = depth;
-            if (depth == 0)
-            {
-                return;
-            }
-
-            if (depth > BufferedIoPage.SlotCount)
-            {
-                // Xen never runs more than 511 ahead: the ring is corrupt. Skip what is claimed to be there rather
-                // than serve slots twice; the guest's buffered writes are lost, nothing else is harmed.
-                Statistics.Malformed++;
-                ring.AdvanceReadPointer(depth);
-                return;
-            }
-
-            BufferedIoRequest entry = ring.ReadSlot(read);
-            uint used = 1;
-            ulong value = entry.Data;
-            if (entry.Size == 8)
-            {
-                if (depth < 2)
-                {
-                    // Xen publishes both halves with one pointer update; half a pair is corruption.
-                    Statistics.Malformed++;
-                    ring.AdvanceReadPointer(1);
-                    continue;
-                }
-
-                value = BufferedIoRequest.CombinePair(entry, ring.ReadSlot(read + 1));
-                used = 2;
-            }
-
-            if (entry.Type == IoreqType.TimeOffset)
-            {
-                Statistics.TimeOffset++;
-                TimeOffsetChanged?.Invoke(this, new TimeOffsetEventArgs((long)value));
-            }
-            else
-            {
-                _dispatcher.DispatchBufferedWrite(entry.Type, entry.Address, entry.Size, value);
-            }
-
-            Statistics.BufferedEntry++;
-
-            // Per entry, after it was served, with an atomic add (ATOMIC mode: Xen may rebase concurrently).
-            ring.AdvanceReadPointer(used);
+            BufferedRingConsumer.Drain(_bufferedPage, _dispatcher, Statistics, _onTimeOffset);
         }
     }
 
