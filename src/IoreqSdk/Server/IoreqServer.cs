@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Threading;
+using System.Threading.Tasks;
 using IoreqSdk.Abi;
 using IoreqSdk.Devices;
 using IoreqSdk.Dispatch;
@@ -157,6 +158,29 @@ public sealed partial class IoreqServer : IIoreqServer
                 TearDown();
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// Starts the server, serves until <paramref name="cancellationToken"/> is cancelled (Ctrl-C, SIGTERM or a host's
+    /// shutdown, as the caller wires it), then stops it — the ioreq server is destroyed before the task completes.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the run.</param>
+    /// <returns>A task that completes once the server is torn down.</returns>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        Start();
+        try
+        {
+            var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (cancellationToken.Register(() => cancelled.TrySetResult(true)))
+            {
+                await cancelled.Task.ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Stop();
         }
     }
 

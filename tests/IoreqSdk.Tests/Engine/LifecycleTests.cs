@@ -114,4 +114,22 @@ public sealed class LifecycleTests
             Assert.That(device.Region.Address, Is.EqualTo(0x1000_0000UL));
         }
     }
+
+    [Test]
+    public async System.Threading.Tasks.Task CancellationStopsAndDestroysTheServer()
+    {
+        using var xen = new SimulatedHypervisor();
+        var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain });
+        server.AddDevice(new RegisterFile(RegionKind.Mmio, 0x1000, Mmio));
+        using var cancel = new System.Threading.CancellationTokenSource();
+        System.Threading.Tasks.Task run = server.RunAsync(cancel.Token);
+        Assert.That(xen.Vcpu(0).ReadMmio(Mmio, 4), Is.Zero, "served while running");
+        cancel.Cancel();
+        await run;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(server.IsRunning, Is.False);
+            Assert.That(xen.Vcpu(0).ReadMmio(Mmio, 4), Is.EqualTo(0xFFFF_FFFFUL), "the server is gone from Xen");
+        }
+    }
 }
