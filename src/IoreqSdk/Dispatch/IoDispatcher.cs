@@ -51,17 +51,12 @@ internal sealed class IoDispatcher
         }
     }
 
-    /// <summary>Stops routing anything to a region.</summary>
+    /// <summary>Stops routing anything to a region, in whichever space it was mapped (a port region may live in MMIO
+    /// space behind a PIO aperture).</summary>
     public void RemoveRange(DeviceRegion region)
     {
-        if (region.Kind == RegionKind.Mmio)
-        {
-            Volatile.Write(ref _mmio, _mmio.Without(region));
-        }
-        else
-        {
-            Volatile.Write(ref _ports, _ports.Without(region));
-        }
+        Volatile.Write(ref _mmio, _mmio.Without(region));
+        Volatile.Write(ref _ports, _ports.Without(region));
     }
 
     /// <summary>Routes <c>PCI_CONFIG</c> requests for a function to its configuration space.</summary>

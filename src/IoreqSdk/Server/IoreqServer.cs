@@ -28,7 +28,7 @@ public sealed partial class IoreqServer : IIoreqServer
     private readonly ILogger _logger;
     private readonly List<IDeviceModel> _devices = new();
     private readonly List<(PciSbdf Sbdf, IPciConfigSpace Config)> _pciFunctions = new();
-    private readonly HashSet<DeviceRegion> _mapped = new();
+    private readonly Dictionary<DeviceRegion, RegionKind> _mapped = new();
     private readonly ConcurrentQueue<Action> _posted = new();
     private readonly GuestMemoryCache _memory;
     private readonly IoDispatcher _dispatcher;
@@ -90,6 +90,12 @@ public sealed partial class IoreqServer : IIoreqServer
 
     /// <inheritdoc/>
     public IoreqServerStatistics Statistics { get; }
+
+    /// <summary>Interrupt delivery to the server's guest.</summary>
+    internal IInterruptSink InterruptSink => _context;
+
+    /// <summary>The hypervisor the server runs on.</summary>
+    internal IHypervisor Hypervisor => _hypervisor;
 
     /// <summary>The guest-memory map cache's mapped frame count (for diagnostics and tests).</summary>
     internal int MappedGuestFrames => _memory.MappedFrames;
@@ -222,7 +228,7 @@ public sealed partial class IoreqServer : IIoreqServer
             {
                 if (region.InitialAddress is ulong address)
                 {
-                    MapRegion(region, address);
+                    MapRegion(region, region.Kind, address);
                 }
             }
         }
@@ -320,7 +326,7 @@ public sealed partial class IoreqServer : IIoreqServer
         if (_stage >= Stage.PagesMapped)
         {
             // Ranges go with the server (destroy deregisters them); the dispatcher forgets them now.
-            foreach (DeviceRegion region in new List<DeviceRegion>(_mapped))
+            foreach (DeviceRegion region in new List<DeviceRegion>(_mapped.Keys))
             {
                 _dispatcher.RemoveRange(region);
                 region.Address = null;
@@ -472,9 +478,13 @@ public sealed partial class IoreqServer : IIoreqServer
         _suppressedFaults = 0;
     }
 
-    private void MapRegion(DeviceRegion region, ulong address)
+    /// <summary>
+    /// Maps (or moves) a region into an address space. The space is normally the region's own kind; a host bridge's
+    /// PIO aperture maps a port region into MMIO space, where the device still sees port-relative offsets.
+    /// </summary>
+    internal void MapRegion(DeviceRegion region, RegionKind space, ulong address)
     {
-        if (region.Kind == RegionKind.Port && _hypervisor.Architecture == GuestArchitecture.Arm64)
+        if (space == RegionKind.Port && _hypervisor.Architecture == GuestArchitecture.Arm64)
         {
             ThrowHelper.ThrowInvalidOperation($"{region}: Arm64 guests have no port I/O.");
         }
@@ -485,18 +495,18 @@ public sealed partial class IoreqServer : IIoreqServer
             ThrowHelper.ThrowArgumentOutOfRange(nameof(address), "The region would wrap around the end of the address space.");
         }
 
-        if (_mapped.Contains(region))
+        if (_mapped.ContainsKey(region))
         {
             UnmapRegion(region);
         }
 
         // Dispatcher first, then Xen: Xen never routes an address the dispatcher has no entry for.
-        _dispatcher.AddRange(region.Kind, address, end, region);
+        _dispatcher.AddRange(space, address, end, region);
         if (_stage >= Stage.Created)
         {
             try
             {
-                _hypervisor.MapIoRange(_options.Domain, _id, RangeType(region.Kind), address, end);
+                _hypervisor.MapIoRange(_options.Domain, _id, RangeType(space), address, end);
             }
             catch
             {
@@ -506,20 +516,22 @@ public sealed partial class IoreqServer : IIoreqServer
         }
 
         region.Address = address;
-        _mapped.Add(region);
+        _mapped.Add(region, space);
     }
 
-    private void UnmapRegion(DeviceRegion region)
+    internal void UnmapRegion(DeviceRegion region)
     {
-        if (!_mapped.Remove(region) || region.Address is not ulong address)
+        if (!_mapped.TryGetValue(region, out RegionKind space) || region.Address is not ulong address)
         {
             return;
         }
 
+        _mapped.Remove(region);
+
         // Xen first, then the dispatcher: the mirror of MapRegion.
         if (_stage >= Stage.Created)
         {
-            _hypervisor.UnmapIoRange(_options.Domain, _id, RangeType(region.Kind), address, region.EndAt(address));
+            _hypervisor.UnmapIoRange(_options.Domain, _id, RangeType(space), address, region.EndAt(address));
         }
 
         _dispatcher.RemoveRange(region);
@@ -540,7 +552,7 @@ public sealed partial class IoreqServer : IIoreqServer
 
         public IInterruptSink Interrupts => this;
 
-        public void MapRegion(DeviceRegion region, ulong address) => _server.MapRegion(region, address);
+        public void MapRegion(DeviceRegion region, ulong address) => _server.MapRegion(region, region.Kind, address);
 
         public void UnmapRegion(DeviceRegion region) => _server.UnmapRegion(region);
 
