@@ -29,6 +29,9 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     private readonly object _config = new();
     private readonly HashSet<ulong> _removedFrames = new();
     private uint _nextGuestPort = 1;
+
+    /// <summary>How many ranges were claimed so far (a test's view of what a device model asked Xen to route).</summary>
+    internal int RangeMappings { get; private set; }
     private int _outstandingGuestMappings;
     private string? _crashReason;
 
@@ -168,6 +171,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             }
 
             ranges.Add((start, end));
+            RangeMappings++;
         }
     }
 
