@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using NUnit.Framework;
@@ -19,7 +18,7 @@ internal static class XenAbiProbe
     public static string Run(params string[] arguments)
     {
         string exe = s_executable.Value;
-        (int exitCode, string stdout, string stderr) = Execute(exe, arguments);
+        (int exitCode, string stdout, string stderr) = ExternalProcess.Run(exe, arguments);
         Assert.That(exitCode, Is.Zero, $"xen_abi_probe {string.Join(" ", arguments)} failed: {stderr}");
         return stdout;
     }
@@ -48,11 +47,11 @@ internal static class XenAbiProbe
         try
         {
             // gnu11: Xen's public headers use anonymous unions, a GNU extension in C11.
-            result = Execute("gcc", ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", exe, source]);
+            result = ExternalProcess.Run("gcc", ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", exe, source]);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Unavailable($"gcc could not be started ({e.Message})");
+            ExternalProcess.Unavailable($"gcc could not be started ({e.Message})", "gcc libxen-dev");
             throw;
         }
 
@@ -60,47 +59,12 @@ internal static class XenAbiProbe
         {
             if (result.stderr.Contains("No such file or directory", StringComparison.Ordinal) && result.stderr.Contains("xen", StringComparison.Ordinal))
             {
-                Unavailable("Xen's public headers are missing");
+                ExternalProcess.Unavailable("Xen's public headers are missing", "gcc libxen-dev");
             }
 
             Assert.Fail($"xen_abi_probe.c does not compile against this machine's Xen headers:\n{result.stderr}{result.stdout}");
         }
 
         return exe;
-    }
-
-    /// <summary>
-    /// Without the toolchain the conformance proof cannot run. On CI that is a failure (CI installs gcc and
-    /// libxen-dev); on a developer's machine the tests are reported as skipped with what to install.
-    /// </summary>
-    private static void Unavailable(string what)
-    {
-        string message = $"{what}: install them with 'apt-get install gcc libxen-dev' to run the ABI conformance tests.";
-        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Assert.Fail(message);
-        }
-
-        Assert.Ignore(message);
-    }
-
-    private static (int ExitCode, string Stdout, string Stderr) Execute(string file, IEnumerable<string> arguments)
-    {
-        var info = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(info)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout, stderr.GetAwaiter().GetResult());
     }
 }
