@@ -48,14 +48,14 @@ public static class SimulatedFirmware
             throw new ArgumentNullException(nameof(platform));
         }
 
-        var config = new ConfigAccess(cpu, platform);
+        var config = new GuestPci(cpu, platform);
         var found = new List<(PciSbdf Address, List<(int Index, PciBarKind Kind, ulong Size, bool Prefetchable)> Bars)>();
         for (int device = 0; device < 32; device++)
         {
             for (int function = 0; function < 8; function++)
             {
                 var address = new PciSbdf(segment, 0, device, function);
-                if (config.Read(address, PciConfigRegisters.VendorId, 2) == 0xFFFF)
+                if (config.ReadConfig(address, PciConfigRegisters.VendorId, 2) == 0xFFFF)
                 {
                     if (function == 0)
                     {
@@ -66,7 +66,7 @@ public static class SimulatedFirmware
                 }
 
                 found.Add((address, SizeBars(config, address)));
-                if (function == 0 && (config.Read(address, PciConfigRegisters.HeaderType, 1) & 0x80) == 0)
+                if (function == 0 && (config.ReadConfig(address, PciConfigRegisters.HeaderType, 1) & 0x80) == 0)
                 {
                     break;
                 }
@@ -99,27 +99,27 @@ public static class SimulatedFirmware
         foreach (var (address, bars) in found)
         {
             bool io = bars.Any(b => b.Kind == PciBarKind.Io);
-            uint command = config.Read(address, PciConfigRegisters.Command, 2);
+            uint command = config.ReadConfig(address, PciConfigRegisters.Command, 2);
             command |= PciConfigRegisters.CommandMemory | PciConfigRegisters.CommandBusMaster | (io ? PciConfigRegisters.CommandIo : 0u);
-            config.Write(address, PciConfigRegisters.Command, 2, command);
-            uint id = config.Read(address, 0, 4);
-            uint classCode = config.Read(address, PciConfigRegisters.RevisionId, 4) >> 8;
+            config.WriteConfig(address, PciConfigRegisters.Command, 2, command);
+            uint id = config.ReadConfig(address, 0, 4);
+            uint classCode = config.ReadConfig(address, PciConfigRegisters.RevisionId, 4) >> 8;
             result.Add(new EnumeratedFunction(address, (ushort)id, (ushort)(id >> 16), classCode, assigned[address].OrderBy(b => b.Index).ToList()));
         }
 
         return result;
     }
 
-    private static List<(int Index, PciBarKind Kind, ulong Size, bool Prefetchable)> SizeBars(ConfigAccess config, PciSbdf address)
+    private static List<(int Index, PciBarKind Kind, ulong Size, bool Prefetchable)> SizeBars(GuestPci config, PciSbdf address)
     {
         var bars = new List<(int, PciBarKind, ulong, bool)>();
         for (int index = 0; index < 6; index++)
         {
             int register = PciConfigRegisters.Bar0 + (4 * index);
-            uint original = config.Read(address, register, 4);
-            config.Write(address, register, 4, uint.MaxValue);
-            uint probe = config.Read(address, register, 4);
-            config.Write(address, register, 4, original);
+            uint original = config.ReadConfig(address, register, 4);
+            config.WriteConfig(address, register, 4, uint.MaxValue);
+            uint probe = config.ReadConfig(address, register, 4);
+            config.WriteConfig(address, register, 4, original);
             if (probe == 0)
             {
                 continue;
@@ -134,10 +134,10 @@ public static class SimulatedFirmware
             bool prefetchable = (probe & 8) != 0;
             if (((probe >> 1) & 3) == 2)
             {
-                uint highOriginal = config.Read(address, register + 4, 4);
-                config.Write(address, register + 4, 4, uint.MaxValue);
-                uint high = config.Read(address, register + 4, 4);
-                config.Write(address, register + 4, 4, highOriginal);
+                uint highOriginal = config.ReadConfig(address, register + 4, 4);
+                config.WriteConfig(address, register + 4, 4, uint.MaxValue);
+                uint high = config.ReadConfig(address, register + 4, 4);
+                config.WriteConfig(address, register + 4, 4, highOriginal);
                 ulong mask = ((ulong)high << 32) | (probe & 0xFFFF_FFF0);
                 bars.Add((index, PciBarKind.Memory64, ~mask + 1, prefetchable));
                 index++;
@@ -147,10 +147,10 @@ public static class SimulatedFirmware
             bars.Add((index, PciBarKind.Memory32, (ulong)(~(probe & 0xFFFF_FFF0) + 1), prefetchable));
         }
 
-        uint rom = config.Read(address, PciConfigRegisters.ExpansionRom, 4);
-        config.Write(address, PciConfigRegisters.ExpansionRom, 4, 0xFFFF_F800);
-        uint romProbe = config.Read(address, PciConfigRegisters.ExpansionRom, 4);
-        config.Write(address, PciConfigRegisters.ExpansionRom, 4, rom);
+        uint rom = config.ReadConfig(address, PciConfigRegisters.ExpansionRom, 4);
+        config.WriteConfig(address, PciConfigRegisters.ExpansionRom, 4, 0xFFFF_F800);
+        uint romProbe = config.ReadConfig(address, PciConfigRegisters.ExpansionRom, 4);
+        config.WriteConfig(address, PciConfigRegisters.ExpansionRom, 4, rom);
         if ((romProbe & 0xFFFF_F800) != 0)
         {
             bars.Add((6, PciBarKind.ExpansionRom, (ulong)(~(romProbe & 0xFFFF_F800) + 1), false));
@@ -159,19 +159,19 @@ public static class SimulatedFirmware
         return bars;
     }
 
-    private static void Program(ConfigAccess config, PciSbdf address, int index, PciBarKind kind, ulong at)
+    private static void Program(GuestPci config, PciSbdf address, int index, PciBarKind kind, ulong at)
     {
         switch (kind)
         {
             case PciBarKind.ExpansionRom:
-                config.Write(address, PciConfigRegisters.ExpansionRom, 4, (uint)at | 1);
+                config.WriteConfig(address, PciConfigRegisters.ExpansionRom, 4, (uint)at | 1);
                 break;
             case PciBarKind.Memory64:
-                config.Write(address, PciConfigRegisters.Bar0 + (4 * index), 4, (uint)at);
-                config.Write(address, PciConfigRegisters.Bar0 + (4 * index) + 4, 4, (uint)(at >> 32));
+                config.WriteConfig(address, PciConfigRegisters.Bar0 + (4 * index), 4, (uint)at);
+                config.WriteConfig(address, PciConfigRegisters.Bar0 + (4 * index) + 4, 4, (uint)(at >> 32));
                 break;
             default:
-                config.Write(address, PciConfigRegisters.Bar0 + (4 * index), 4, (uint)at);
+                config.WriteConfig(address, PciConfigRegisters.Bar0 + (4 * index), 4, (uint)at);
                 break;
         }
     }
@@ -199,50 +199,5 @@ public static class SimulatedFirmware
             _next = at + size;
             return at;
         }
-    }
-
-    /// <summary>Configuration space through CF8/CFC (x86) or ECAM (Arm64).</summary>
-    private sealed class ConfigAccess
-    {
-        private readonly SimulatedVcpu _cpu;
-        private readonly Arm64Platform? _arm;
-
-        public ConfigAccess(SimulatedVcpu cpu, PciPlatform platform)
-        {
-            _cpu = cpu;
-            _arm = platform as Arm64Platform;
-            if (platform.Architecture != (_arm is null ? GuestArchitecture.X86 : GuestArchitecture.Arm64))
-            {
-                throw new ArgumentException("Unknown platform.", nameof(platform));
-            }
-        }
-
-        public uint Read(PciSbdf address, int register, int size)
-        {
-            if (_arm is not null)
-            {
-                return (uint)_cpu.ReadMmio(Ecam(address, register), size);
-            }
-
-            _cpu.Out(0xCF8, 4, Cf8(address, register));
-            return _cpu.In((ushort)(0xCFC + (register & 3)), size);
-        }
-
-        public void Write(PciSbdf address, int register, int size, uint value)
-        {
-            if (_arm is not null)
-            {
-                _cpu.WriteMmio(Ecam(address, register), size, value);
-                return;
-            }
-
-            _cpu.Out(0xCF8, 4, Cf8(address, register));
-            _cpu.Out((ushort)(0xCFC + (register & 3)), size, value);
-        }
-
-        private static uint Cf8(PciSbdf address, int register) => 0x8000_0000u | ((uint)address.Bdf << 8) | ((uint)register & 0xFC);
-
-        private ulong Ecam(PciSbdf address, int register) =>
-            _arm!.EcamBase + ((ulong)address.Bus << 20) + ((ulong)address.Device << 15) + ((ulong)address.Function << 12) + (ulong)register;
     }
 }

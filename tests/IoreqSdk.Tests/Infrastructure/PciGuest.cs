@@ -20,6 +20,7 @@ internal sealed class PciGuest : IDisposable
         Bridge = new PciHostBridge(Server, Platform);
         populate(Bridge);
         Server.Start();
+        Pci = new GuestPci(Xen.Vcpu(0), Platform);
         Functions = SimulatedFirmware.EnumeratePci(Xen.Vcpu(0), Platform);
     }
 
@@ -39,66 +40,19 @@ internal sealed class PciGuest : IDisposable
 
     public AssignedBar Bar(PciSbdf address, int index) => Function(address).Bars.Single(b => b.Index == index);
 
-    /// <summary>A BAR access as a driver makes it: port I/O on x86, MMIO (aperture included) otherwise.</summary>
-    public ulong Read(AssignedBar bar, ulong offset, int size, SimulatedVcpu? cpu = null)
-    {
-        cpu ??= Cpu;
-        return bar.Kind == PciBarKind.Io && Platform.Architecture == GuestArchitecture.X86
-            ? cpu.In((ushort)(bar.CpuAddress + offset), size)
-            : cpu.ReadMmio(bar.CpuAddress + offset, size);
-    }
+    /// <summary>PCI as the guest's driver reaches it.</summary>
+    public GuestPci Pci { get; }
 
-    public void Write(AssignedBar bar, ulong offset, int size, ulong value)
-    {
-        if (bar.Kind == PciBarKind.Io && Platform.Architecture == GuestArchitecture.X86)
-        {
-            Cpu.Out((ushort)(bar.CpuAddress + offset), size, (uint)value);
-        }
-        else
-        {
-            Cpu.WriteMmio(bar.CpuAddress + offset, size, value);
-        }
-    }
+    public ulong Read(AssignedBar bar, ulong offset, int size, SimulatedVcpu? cpu = null) =>
+        (cpu is null ? Pci : new GuestPci(cpu, Platform)).ReadBar(bar, offset, size);
 
-    public uint Config(PciSbdf address, int register, int size)
-    {
-        if (Platform is Arm64Platform arm)
-        {
-            return (uint)Cpu.ReadMmio(arm.EcamBase + ((ulong)address.Device << 15) + ((ulong)address.Function << 12) + (ulong)register, size);
-        }
+    public void Write(AssignedBar bar, ulong offset, int size, ulong value) => Pci.WriteBar(bar, offset, size, value);
 
-        Cpu.Out(0xCF8, 4, 0x8000_0000u | ((uint)address.Bdf << 8) | ((uint)register & 0xFC));
-        return Cpu.In((ushort)(0xCFC + (register & 3)), size);
-    }
+    public uint Config(PciSbdf address, int register, int size) => Pci.ReadConfig(address, register, size);
 
-    public void Config(PciSbdf address, int register, int size, uint value)
-    {
-        if (Platform is Arm64Platform arm)
-        {
-            Cpu.WriteMmio(arm.EcamBase + ((ulong)address.Device << 15) + ((ulong)address.Function << 12) + (ulong)register, size, value);
-            return;
-        }
+    public void Config(PciSbdf address, int register, int size, uint value) => Pci.WriteConfig(address, register, size, value);
 
-        Cpu.Out(0xCF8, 4, 0x8000_0000u | ((uint)address.Bdf << 8) | ((uint)register & 0xFC));
-        Cpu.Out((ushort)(0xCFC + (register & 3)), size, value);
-    }
-
-    /// <summary>The config-space offset of a capability, walking the list as a driver does.</summary>
-    public int FindCapability(PciSbdf address, byte id)
-    {
-        int at = (int)Config(address, PciConfigRegisters.CapabilitiesPointer, 1);
-        for (int hops = 0; at != 0 && hops < 48; hops++)
-        {
-            if (Config(address, at, 1) == id)
-            {
-                return at;
-            }
-
-            at = (int)Config(address, at + 1, 1);
-        }
-
-        return 0;
-    }
+    public int FindCapability(PciSbdf address, byte id) => Pci.FindCapability(address, id);
 
     public void Dispose()
     {
