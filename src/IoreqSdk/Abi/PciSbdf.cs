@@ -88,6 +88,52 @@ public readonly struct PciSbdf : IEquatable<PciSbdf>
     public override string ToString() =>
         string.Format(CultureInfo.InvariantCulture, "{0:x4}:{1:x2}:{2:x2}.{3}", Segment, Bus, Device, Function);
 
+    /// <summary>
+    /// Parses <c>ssss:bb:dd.f</c> or <c>bb:dd.f</c> (hexadecimal segment, bus and device; a decimal function), the
+    /// forms <c>lspci</c> and <c>xl</c> print.
+    /// </summary>
+    /// <param name="text">The text.</param>
+    /// <param name="value">The SBDF, when the text is one.</param>
+    /// <returns>Whether the text is a valid SBDF.</returns>
+    public static bool TryParse(string? text, out PciSbdf value)
+    {
+        value = default;
+        if (text is null)
+        {
+            return false;
+        }
+
+        string[] parts = text.Split(':');
+        if (parts.Length is < 2 or > 3)
+        {
+            return false;
+        }
+
+        int dot = parts[parts.Length - 1].IndexOf('.');
+        if (dot < 0)
+        {
+            return false;
+        }
+
+        string segmentText = parts.Length == 3 ? parts[0] : "0";
+        string busText = parts[parts.Length - 2];
+        string deviceText = parts[parts.Length - 1].Substring(0, dot);
+        string functionText = parts[parts.Length - 1].Substring(dot + 1);
+        const NumberStyles Hex = NumberStyles.AllowHexSpecifier;
+        if (segmentText.Length is 0 or > 4 || busText.Length is 0 or > 2 || deviceText.Length is 0 or > 2 || functionText.Length != 1
+            || !ushort.TryParse(segmentText, Hex, CultureInfo.InvariantCulture, out ushort segment)
+            || !byte.TryParse(busText, Hex, CultureInfo.InvariantCulture, out byte bus)
+            || !int.TryParse(deviceText, Hex, CultureInfo.InvariantCulture, out int device)
+            || !int.TryParse(functionText, NumberStyles.None, CultureInfo.InvariantCulture, out int function)
+            || device > MaxDevice || function > MaxFunction)
+        {
+            return false;
+        }
+
+        value = new PciSbdf(segment, bus, device, function);
+        return true;
+    }
+
     /// <summary>Compares two SBDFs.</summary>
     /// <param name="left">The first.</param>
     /// <param name="right">The second.</param>

@@ -231,12 +231,15 @@ public sealed class PciDeviceTests
         guest.Write(bar, 0, 4, 0x600D);
         ulong[] homes = [bar.BusAddress, bar.BusAddress + 0x10_0000];
         using var stop = new System.Threading.CancellationTokenSource();
-        int good = 0, aborted = 0, raced = 0;
+        int good = 0, aborted = 0, raced = 0, reads = 0;
+        using var started = new System.Threading.ManualResetEventSlim();
         var reader = System.Threading.Tasks.Task.Factory.StartNew(() =>
         {
             var cpu = guest.Xen.Vcpu(1);
+            started.Set();
             while (!stop.IsCancellationRequested)
             {
+                System.Threading.Interlocked.Increment(ref reads);
                 foreach (ulong home in homes)
                 {
                     try
@@ -255,7 +258,10 @@ public sealed class PciDeviceTests
             }
         }, System.Threading.Tasks.TaskCreationOptions.LongRunning);
 
-        for (int i = 0; i < 300; i++)
+        // Move the BAR at least 300 times and until the reader has raced a good number of the moves (on a loaded
+        // machine its thread may start late), always ending at an even count: back at the first home.
+        Assert.That(started.Wait(TimeSpan.FromSeconds(30)), Is.True, "the reader started");
+        for (int i = 0; i < 300 || (i % 2 != 0) || (System.Threading.Volatile.Read(ref reads) < 200 && i < 1_000_000); i++)
         {
             guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4, (uint)homes[(i + 1) % 2]);
         }

@@ -1,0 +1,43 @@
+using System.IO;
+using IoreqSdk.Abi;
+using IoreqSdk.Hypervisor;
+using IoreqSdk.Pci;
+
+namespace Demu;
+
+/// <summary>The device a run emulates.</summary>
+internal enum DeviceKind
+{
+    /// <summary>QEMU's educational device (<see cref="Devices.EduDevice"/>).</summary>
+    Edu,
+
+    /// <summary>A PCI 16550A UART (<see cref="Devices.PciSerialDevice"/>).</summary>
+    Serial,
+}
+
+/// <summary>What the command line asked for, validated.</summary>
+internal sealed record DemuSettings
+{
+    public DeviceKind Device { get; init; } = DeviceKind.Edu;
+
+    public GuestArchitecture Architecture { get; init; } = GuestArchitecture.X86;
+
+    /// <summary>The guest's domain id on real Xen; null for the built-in simulated guest.</summary>
+    public ushort? Domain { get; init; }
+
+    public PciSbdf Address { get; init; } = new(0, 0, 5, 0);
+
+    /// <summary>The Arm64 host bridge's layout (Xen's guest layout unless overridden).</summary>
+    public Arm64Platform Arm64 { get; init; } = new();
+
+    /// <summary>Where the serial device's output goes; null for standard output.</summary>
+    public string? SerialOutput { get; init; }
+
+    public bool Verbose { get; init; }
+
+    public PciPlatform Platform => Architecture == GuestArchitecture.Arm64 ? Arm64 : new X86Platform();
+
+    public TextWriter Out { get; init; } = TextWriter.Null;
+
+    public TextWriter Error { get; init; } = TextWriter.Null;
+}

@@ -1,0 +1,87 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using IoreqSdk.Pci;
+using IoreqSdk.Simulation;
+
+namespace Demu.Simulation;
+
+/// <summary>
+/// A scripted guest driver: it reaches its function only as a guest does (configuration space, BARs, interrupts,
+/// guest RAM) and checks what the device answers, printing each step.
+/// </summary>
+internal abstract class GuestDriver
+{
+    private static readonly TimeSpan PollLimit = TimeSpan.FromSeconds(5);
+
+    protected GuestDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, TextWriter transcript)
+    {
+        Xen = xen;
+        Function = function;
+        Transcript = transcript;
+        Pci = new GuestPci(xen.Vcpu(0), platform);
+        Interrupts = new InterruptObserver(xen, platform, function.Address);
+    }
+
+    public int Passed { get; private set; }
+
+    public int Failed { get; private set; }
+
+    /// <summary>What the summary prints for this device: label, text.</summary>
+    public abstract IEnumerable<(string Label, string Text)> Summary { get; }
+
+    public InterruptObserver Interrupts { get; }
+
+    protected SimulatedHypervisor Xen { get; }
+
+    protected EnumeratedFunction Function { get; }
+
+    protected GuestPci Pci { get; }
+
+    protected TextWriter Transcript { get; }
+
+    protected AssignedBar Bar(int index) => Function.Bars.Single(b => b.Index == index);
+
+    public abstract void Run();
+
+    /// <summary>Prints a step and counts it.</summary>
+    protected void Check(string step, bool ok, string detail)
+    {
+        if (ok)
+        {
+            Passed++;
+        }
+        else
+        {
+            Failed++;
+        }
+
+        Transcript.WriteLine($"  driver    {(ok ? "ok" : "FAIL"),-4}  {step,-21} {detail}");
+    }
+
+    protected void Note(string step, string detail) => Transcript.WriteLine($"  driver          {step,-21} {detail}");
+
+    /// <summary>One cheap register read with no side effect, for timing the request path once the script is done.</summary>
+    public abstract void ReadIdleRegister();
+
+    /// <summary>Polls a register as a driver does, giving up after a bound.</summary>
+    protected static bool PollUntil(Func<bool> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        var spinner = default(SpinWait);
+        while (!condition())
+        {
+            if (clock.Elapsed > PollLimit)
+            {
+                return false;
+            }
+
+            spinner.SpinOnce();
+        }
+
+        return true;
+    }
+}
