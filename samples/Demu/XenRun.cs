@@ -1,14 +1,140 @@
+using System;
+using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
+using Demu.Devices;
+using IoreqSdk.Hypervisor;
+using IoreqSdk.Pci;
+using IoreqSdk.Server;
+using IoreqSdk.Xen;
+using Microsoft.Extensions.Logging;
 
 namespace Demu;
 
-/// <summary>A run on real Xen, for the guest named by --domain.</summary>
+/// <summary>
+/// A run on real Xen for the guest named by --domain: one ioreq server claiming one PCI function, served until
+/// Ctrl-C, SIGTERM or the guest's end, then torn down (the ioreq server destroyed).
+/// </summary>
 internal static class XenRun
 {
-    public static Task<int> RunAsync(DemuSettings settings, CancellationToken cancellation)
+    private static readonly TimeSpan GuestCheckInterval = TimeSpan.FromSeconds(1);
+
+    public static async Task<int> RunAsync(DemuSettings settings, CancellationToken cancellation)
     {
-        settings.Error.WriteLine("demu: --domain needs the native Xen backend, which this build does not have yet.");
-        return Task.FromResult(2);
+        ushort domain = settings.Domain!.Value;
+        if (!XenHypervisor.TryOpen(out XenHypervisor? xen, out string? reason))
+        {
+            settings.Error.WriteLine($"demu: {reason}");
+            return 2;
+        }
+
+        using (xen)
+        {
+            if (xen.Architecture != settings.Architecture)
+            {
+                settings.Error.WriteLine($"demu: --platform says {settings.Architecture} but this Xen host serves {xen.Architecture} guests; drop --platform or correct it.");
+                return 2;
+            }
+
+            using ILoggerFactory logging = Logging.Create(settings);
+            using Stream serialOutput = settings.SerialOutput is null
+                ? Console.OpenStandardOutput()
+                : File.Open(settings.SerialOutput, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+            PciDevice device = settings.Device == DeviceKind.Edu
+                ? new EduDevice()
+                : new PciSerialDevice(b =>
+                {
+                    serialOutput.WriteByte(b);
+                    if (b == (byte)'\n')
+                    {
+                        serialOutput.Flush();
+                    }
+                });
+
+            using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging });
+            var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+            try
+            {
+                bridge.AddDevice(device, settings.Address.Device, settings.Address.Function);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                settings.Error.WriteLine($"demu: {e.Message}");
+                return 2;
+            }
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            try
+            {
+                Task serving = server.RunAsync(stop.Token);
+                settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {server.Id}; Ctrl-C to stop");
+                if (settings.Architecture == GuestArchitecture.Arm64)
+                {
+                    settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
+                    settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+                }
+
+                if (device is PciSerialDevice serial)
+                {
+                    StartInput(serial, stop.Token);
+                }
+
+                Task watch = WatchGuestAsync(xen, domain, stop, settings.Error);
+                await serving.ConfigureAwait(false);
+                stop.Cancel();
+                await watch.ConfigureAwait(false);
+            }
+            catch (HypervisorException e)
+            {
+                settings.Error.WriteLine($"demu: {e.Message}");
+                return 1;
+            }
+
+            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.");
+            return 0;
+        }
+    }
+
+    /// <summary>Stops the run when the guest goes away: Xen then refuses calls about it with ESRCH.</summary>
+    private static async Task WatchGuestAsync(XenHypervisor xen, ushort domain, CancellationTokenSource stop, TextWriter error)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(GuestCheckInterval, stop.Token).ConfigureAwait(false);
+                _ = xen.GetVcpuCount(domain);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (HypervisorException e) when (e.ErrorNumber == Errno.ESRCH)
+            {
+                error.WriteLine($"demu: domain {domain} is gone; stopping.");
+                stop.Cancel();
+                return;
+            }
+        }
+    }
+
+    /// <summary>Standard input to the guest's receiver, a read at a time, on a background thread.</summary>
+    private static void StartInput(PciSerialDevice serial, CancellationToken stop)
+    {
+        var thread = new Thread(() =>
+        {
+            using Stream input = Console.OpenStandardInput();
+            byte[] buffer = new byte[256];
+            int read;
+            while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                serial.SendToGuest(buffer.AsSpan(0, read));
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "demu stdin",
+        };
+        thread.Start();
     }
 }

@@ -23,4 +23,19 @@ public static class Errno
 
     /// <summary><c>EOPNOTSUPP</c>: the operation does not exist on this architecture.</summary>
     public const int EOPNOTSUPP = 95;
+
+    /// <summary><c>ESRCH</c>: No such process: on Xen, no such domain.</summary>
+    public const int ESRCH = 3;
+
+    /// <summary><c>EINTR</c>: Interrupted system call.</summary>
+    public const int EINTR = 4;
+
+    /// <summary><c>EAGAIN</c>: Try again.</summary>
+    public const int EAGAIN = 11;
+
+    /// <summary><c>EACCES</c>: Permission denied.</summary>
+    public const int EACCES = 13;
+
+    /// <summary><c>ENODEV</c>: No such device.</summary>
+    public const int ENODEV = 19;
 }

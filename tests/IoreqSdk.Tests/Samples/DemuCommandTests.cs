@@ -67,6 +67,20 @@ public sealed class DemuCommandTests
         Assert.That(error, Does.Contain("00:00.0"));
     }
 
+    [Test]
+    public void OnAMachineWithoutXenDomainSaysWhereToRun()
+    {
+        Assume.That(File.Exists(IoreqSdk.Xen.XenHypervisor.PrivcmdPath), Is.False, "this machine runs on Xen");
+        var (exitCode, output, error) = Run("--device", "serial", "--domain", "3");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.EqualTo(2));
+            Assert.That(error, Does.Contain("/dev/xen/privcmd does not exist").And.Contain("dom0"));
+            Assert.That(output, Is.Empty);
+        }
+    }
+
     internal static (int ExitCode, string Output, string Error) Run(params string[] args)
     {
         using var output = new StringWriter();
