@@ -59,11 +59,16 @@ internal static class DemuCommand
 
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log the ioreq server's life cycle to standard error." };
 
+        var deviceTree = new Option<bool>("--device-tree")
+        {
+            Description = "Arm64: print the device-tree node that describes the host bridge to the guest (for the toolstack), then exit.",
+        };
+
         var root = new RootCommand(
             "demu: one emulated PCI device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
             + "simulated guest that enumerates the bus and drives the device, then prints what it saw.")
         {
-            device, platform, domain, bdf, ecamBase, mmioBase, mmioSize, pioBase, spiBase, serialOutput, verbose,
+            device, platform, domain, bdf, ecamBase, mmioBase, mmioSize, pioBase, spiBase, serialOutput, verbose, deviceTree,
         };
 
         root.SetAction(async (ParseResult result, CancellationToken cancellation) =>
@@ -87,6 +92,11 @@ internal static class DemuCommand
                 Out = result.InvocationConfiguration.Output,
                 Error = result.InvocationConfiguration.Error,
             };
+
+            if (result.GetValue(deviceTree))
+            {
+                return DeviceTree.Print(settings);
+            }
 
             return settings.Domain is null
                 ? SimulatedRun.Run(settings)
