@@ -79,7 +79,7 @@ internal static class XenRun
                     StartInput(serial, stop.Token);
                 }
 
-                Task watch = WatchGuestAsync(xen, domain, stop, settings.Error);
+                Task watch = WatchGuestAsync(xen, domain, server.Id, stop, settings.Error);
                 await serving.ConfigureAwait(false);
                 stop.Cancel();
                 await watch.ConfigureAwait(false);
@@ -95,21 +95,25 @@ internal static class XenRun
         }
     }
 
-    /// <summary>Stops the run when the guest goes away: Xen then refuses calls about it with ESRCH.</summary>
-    private static async Task WatchGuestAsync(XenHypervisor xen, ushort domain, CancellationTokenSource stop, TextWriter error)
+    /// <summary>
+    /// Stops the run when the guest goes away. Killing a domain destroys its ioreq servers at once, while the domain
+    /// itself lingers (dying) until every mapping of its pages — ours included — is gone: so ask about the server
+    /// (ENOENT once destroyed), not the domain (ESRCH only once fully gone).
+    /// </summary>
+    private static async Task WatchGuestAsync(XenHypervisor xen, ushort domain, ushort server, CancellationTokenSource stop, TextWriter error)
     {
         while (!stop.IsCancellationRequested)
         {
             try
             {
                 await Task.Delay(GuestCheckInterval, stop.Token).ConfigureAwait(false);
-                _ = xen.GetVcpuCount(domain);
+                _ = xen.GetBufferedIoreqPort(domain, server);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            catch (HypervisorException e) when (e.ErrorNumber == Errno.ESRCH)
+            catch (HypervisorException e) when (e.ErrorNumber is Errno.ESRCH or Errno.ENOENT)
             {
                 error.WriteLine($"demu: domain {domain} is gone; stopping.");
                 stop.Cancel();

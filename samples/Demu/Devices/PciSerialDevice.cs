@@ -75,7 +75,15 @@ public sealed class PciSerialDevice : PciDevice
     }
 
     /// <inheritdoc/>
-    protected override void WriteBar(PciBar bar, ulong offset, int size, ulong value) => _uart.Write((int)offset, (byte)value);
+    protected override void WriteBar(PciBar bar, ulong offset, int size, ulong value)
+    {
+        _uart.Write((int)offset, (byte)value);
+        if (_pending.Count > 0)
+        {
+            // A FIFO reset or enable (the driver's start-up does both) may have made room for waiting bytes.
+            Feed();
+        }
+    }
 
     private void Feed()
     {

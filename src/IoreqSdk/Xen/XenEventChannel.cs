@@ -22,6 +22,10 @@ internal sealed class XenEventChannel : IEventChannel
         _wakeFd = wakeFd;
     }
 
+    /// <summary>A channel over an arbitrary descriptor and no library handle: how tests reach the wake logic without Xen.</summary>
+    internal static XenEventChannel ForDescriptor(int eventFd) =>
+        new(new SafeXenEventChannelHandle(), eventFd, Interop.Libc.EventFd(0, Interop.Libc.EFD_CLOEXEC | Interop.Libc.EFD_NONBLOCK));
+
     public static XenEventChannel Open()
     {
         nint native = Interop.XenEventChannel.Open(0, 0);
@@ -97,8 +101,11 @@ internal sealed class XenEventChannel : IEventChannel
 
             if (fds[1].Revents != 0)
             {
-                // Leave the eventfd readable (not drained): once interrupted, every later wait returns at once too,
-                // so a stop request cannot be lost between two waits.
+                // One wake per Interrupt, as the loop expects: consume the counter (a stop cannot be lost this way, since
+                // the loop checks its stop flag after every false return, and a wake that arrives between that check and
+                // the next poll leaves the counter non-zero). A port that fired meanwhile stays readable for the next wait.
+                ulong count;
+                _ = Interop.Libc.Read(_wakeFd, &count, sizeof(ulong));
                 localPort = 0;
                 return false;
             }

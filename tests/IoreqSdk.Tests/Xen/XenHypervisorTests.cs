@@ -96,6 +96,26 @@ public sealed class XenHypervisorTests
     public void ErrorsForADomainNameIt() =>
         Assert.That(XenErrors.Create("xendevicemodel_nr_vcpus", Errno.ESRCH, domain: 42).Message, Does.Contain("domain 42 does not exist"));
 
+    [Test]
+    public void EachInterruptWakesTheEventLoopOnce()
+    {
+        // A descriptor that never becomes readable stands in for xenevtchn's: only the wake path is exercised.
+        using var never = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        int fd = (int)never.SafePipeHandle.DangerousGetHandle();
+        using XenEventChannel channel = XenEventChannel.ForDescriptor(fd);
+
+        channel.Interrupt();
+        Assert.That(channel.WaitPending(out _), Is.False, "woken by Interrupt");
+
+        // The wake was consumed: the next wait blocks until the next Interrupt (a loop that stayed woken would spin and
+        // never serve its ports again).
+        var second = System.Threading.Tasks.Task.Run(() => channel.WaitPending(out _));
+        Assert.That(second.Wait(TimeSpan.FromMilliseconds(300)), Is.False, "still waiting");
+        channel.Interrupt();
+        Assert.That(second.Wait(TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(second.Result, Is.False);
+    }
+
     private static class XenLibrariesForTests
     {
         public static string[] Required => ["libxendevicemodel.so.1", "libxenevtchn.so.1", "libxenforeignmemory.so.1"];

@@ -1,0 +1,69 @@
+#!/bin/busybox sh
+# The HVM guest's /init: find both demu devices as Linux enumerated them, drive the 16550A through the in-kernel
+# 8250_pci driver and edu through /dev/mem and uio_pci_generic, and print one "=== E2E: PASS|FAIL" line per check.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
+find_dev() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = "$1" ] && [ "$(cat $d/device)" = "$2" ] && echo $d; done; }
+irq_count() { awk -v n="$1:" '$1 == n { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
+
+echo "=== guest: /init at $(cut -d' ' -f1 /proc/uptime)s"
+for d in /sys/bus/pci/devices/*; do echo "=== guest: $(basename $d) $(cat $d/vendor):$(cat $d/device) class $(cat $d/class) irq $(cat $d/irq)"; done
+
+# ---- serial: 1b36:0002, bound by 8250_pci -------------------------------------------------------------------
+S=$(find_dev 0x1b36 0x0002)
+[ -n "$S" ]; check $? "guest enumerates the serial device 1b36:0002 ($(basename "$S"))"
+SBAR=$(head -1 $S/resource 2>/dev/null | cut -d' ' -f1)
+[ -n "$S" ] && [ $((SBAR)) -ne 0 ]; check $? "hvmloader assigned the serial device's I/O BAR ($SBAR)"
+TTY=$(ls $S/tty 2>/dev/null | head -1)
+[ "$(basename "$(readlink $S/driver 2>/dev/null)")" = serial ] && [ -n "$TTY" ]; check $? "8250_pci binds the serial device as ${TTY:-no tty}"
+if [ -n "$TTY" ]; then
+    dmesg | grep -E "$(basename $S)|$TTY" | sed 's/^/=== guest: dmesg: /'
+    stty -F /dev/$TTY 115200 raw -echo -echoe -echok
+    exec 4<>/dev/$TTY
+    IRQ=$(cat $S/irq)
+    before=$(irq_count $IRQ)
+    printf 'HELLO-FROM-GUEST\n' >&4
+    line=
+    read -t 120 line <&4
+    line=$(echo "$line" | tr -d '\r')
+    [ "$line" = HELLO-FROM-DEMU ]; check $? "text demu sends arrives in the guest's $TTY (read '$line')"
+    after=$(irq_count $IRQ)
+    [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "$TTY's interrupt count rises (irq $IRQ: $before -> $after)"
+    grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
+    exec 4<&-
+fi
+
+# ---- edu: 1234:11e8, through /dev/mem --------------------------------------------------------------------------
+E=$(find_dev 0x1234 0x11e8)
+[ -n "$E" ]; check $? "guest enumerates the edu device 1234:11e8 ($(basename "$E"))"
+EBAR=$(head -1 $E/resource 2>/dev/null | cut -d' ' -f1)
+[ -n "$E" ] && [ $((EBAR)) -ne 0 ]; check $? "hvmloader assigned edu's BAR0 ($EBAR)"
+if [ -n "$E" ] && [ $((EBAR)) -ne 0 ]; then
+    at() { printf '0x%x' $((EBAR + $1)); }
+    id=$(devmem $(at 0) 32)
+    [ "$id" = 0x010000ED ]; check $? "edu identification reads $id"
+    devmem $(at 4) 32 0x12345678; live=$(devmem $(at 4) 32)
+    [ "$live" = 0xEDCBA987 ]; check $? "edu liveness check: ~0x12345678 reads $live"
+    devmem $(at 8) 32 10; i=0
+    while [ $(( $(devmem $(at 0x20) 32) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done
+    fact=$(devmem $(at 8) 32)
+    [ "$fact" = 0x00375F00 ]; check $? "edu factorial: 10! reads $fact (3628800 = 0x00375F00)"
+
+    # An interrupt, counted by the kernel: uio_pci_generic requests edu's INTx (and masks it with the command
+    # register's INTx-disable bit in its handler), so a raise at +0x60 must show in /proc/interrupts.
+    insmod /lib/modules/uio.ko; insmod /lib/modules/uio_pci_generic.ko
+    echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/new_id
+    EIRQ=$(cat $E/irq)
+    [ "$(basename "$(readlink $E/driver 2>/dev/null)")" = uio_pci_generic ]; check $? "uio_pci_generic binds edu (INTx masking through the command register works)"
+    before=$(irq_count $EIRQ)
+    devmem $(at 0x60) 32 0x1; sleep 1
+    after=$(irq_count $EIRQ)
+    status=$(devmem $(at 0x24) 32)
+    [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "edu's interrupt is counted after a raise (irq $EIRQ: $before -> $after, status $status)"
+    grep -E "^ *$EIRQ:" /proc/interrupts | sed 's/^/=== guest: /'
+    devmem $(at 0x64) 32 0x1
+fi
+
+echo "=== guest: done at $(cut -d' ' -f1 /proc/uptime)s"
+poweroff -f

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# End-to-end: demu on Debian's real Xen 4.17, booted under QEMU's software emulation (no hardware virtualization).
+# dom0 runs the Xen toolstack and two demu processes (NativeAOT), each one more ioreq server next to QEMU for an HVM
+# guest; the guest's Linux drives both devices. Everything comes from Debian's registry (apt-get download + dpkg -x,
+# never installed into the host) and is cached between runs. Ends with "N passed, N failed".
+#
+#   tests/e2e/xen/run.sh [path to a published demu]     (default: publishes samples/Demu for linux-x64)
+#
+# Environment: IOREQSDK_E2E_CACHE (download cache), IOREQSDK_E2E_TIMEOUT (seconds for the Xen boot, default 480).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+cache=${IOREQSDK_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ioreqsdk-e2e-xen}
+timeout_s=${IOREQSDK_E2E_TIMEOUT:-480}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+started=$(date +%s)
+say() { printf '[e2e %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+fail() { echo "e2e setup failed: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+# ---- host tools and downloads -----------------------------------------------------------------------------------
+need=()
+for pkg in qemu-system-x86 cpio libxen-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if [ ${#need[@]} -gt 0 ]; then
+    say "apt-get install ${need[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+        || fail "apt-get install ${need[*]}"
+fi
+
+mkdir -p "$cache/debs"
+kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6/ { print $2; exit }')
+[ -n "$kernel_pkg" ] || { apt-get update -qq >/dev/null; kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-6/ { print $2; exit }'); }
+[ -n "$kernel_pkg" ] || fail "no Debian linux-image-6.1 package found"
+packages=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils qemu-system-xen busybox-static "$kernel_pkg")
+missing=()
+for p in "${packages[@]}"; do ls "$cache/debs/${p}_"*.deb >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "apt-get download ${missing[*]}"
+    (cd "$cache/debs" && apt-get download "${missing[@]}" >/dev/null 2>&1) \
+        || { apt-get update -qq >/dev/null; (cd "$cache/debs" && apt-get download "${missing[@]}" >/dev/null); } || fail "apt-get download"
+fi
+x="$work/x"
+mkdir -p "$x"
+for p in "${packages[@]}"; do dpkg -x "$(ls "$cache/debs/${p}_"*.deb | tail -n 1)" "$x"; done
+kver=$(ls "$x/lib/modules" | head -n 1)
+zcat "$x/boot/xen-4.17-amd64.gz" > "$work/xen.elf"
+say "Xen 4.17 and Linux $kver unpacked"
+
+# ---- demu ---------------------------------------------------------------------------------------------------------
+demu=${1:-}
+if [ -z "$demu" ]; then
+    say "publishing demu (NativeAOT)"
+    dotnet publish "$repo/samples/Demu/Demu.csproj" -c Release -r linux-x64 -o "$work/demu" >"$work/publish.log" 2>&1 \
+        || { tail -20 "$work/publish.log"; fail "dotnet publish demu"; }
+    demu="$work/demu/demu"
+fi
+[ -x "$demu" ] || fail "$demu is not an executable"
+
+# ---- initramfs builders -------------------------------------------------------------------------------------------
+# copy_elf ROOT FILE...: the files and every shared library they need (resolved on the host, with the unpacked
+# packages' libraries first), at the same paths.
+copy_elf() {
+    local root=$1; shift
+    local libpath="$x/usr/lib/x86_64-linux-gnu:$x/usr/lib/xen-4.17/lib"
+    for f in "$@"; do
+        LD_LIBRARY_PATH=$libpath ldd "$f" 2>/dev/null | grep -oE '(/[^ ]+)' | while read -r lib; do
+            local dest="$root${lib#$x}"
+            [ -e "$dest" ] || { mkdir -p "$(dirname "$dest")"; cp -L "$lib" "$dest"; }
+        done
+    done
+}
+pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) > "$2"; }
+modules="$x/lib/modules/$kver/kernel"
+
+# The guest: busybox, uio for edu's interrupt, and its checks as /init.
+g="$work/guest"
+mkdir -p "$g/bin" "$g/lib/modules" "$g/proc" "$g/sys" "$g/dev"
+cp "$x/bin/busybox" "$g/bin/busybox"
+cp "$modules/drivers/uio/uio.ko" "$modules/drivers/uio/uio_pci_generic.ko" "$g/lib/modules/"
+cp "$here/guest-init.sh" "$g/init"
+pack "$g" "$work/guest.gz"
+
+# dom0: busybox, the Xen kernel modules, the toolstack, QEMU for the guest, demu and the guest's files.
+d="$work/dom0"
+mkdir -p "$d/bin" "$d/usr/bin" "$d/lib/modules" "$d/guest" "$d/usr/lib/x86_64-linux-gnu" "$d/usr/libexec" "$d/usr/share/qemu" "$d/usr/share/seabios" \
+         "$d/proc" "$d/sys" "$d/dev" "$d/run" "$d/tmp" "$d/var/log/xen" "$d/var/lib/xen" "$d/etc/xen" "$d/root"
+cp "$x/bin/busybox" "$d/bin/busybox"
+for m in xen/xen-privcmd xen/xenfs/xenfs xen/xen-evtchn xen/xen-gntdev xen/xen-gntalloc; do
+    cp "$modules/drivers/$m.ko" "$d/lib/modules/" || fail "module $m"
+done
+cp -a "$x/usr/lib/xen-4.17" "$d/usr/lib/"
+cp -a "$x/etc/xen/." "$d/etc/xen/" 2>/dev/null
+cp "$x/usr/libexec/xen-qemu-system-i386" "$d/usr/libexec/"
+cp /usr/share/seabios/bios-256k.bin "$d/usr/share/seabios/"
+cp -a /usr/share/qemu/keymaps /usr/share/qemu/kvmvapic.bin /usr/share/qemu/linuxboot*.bin "$d/usr/share/qemu/" 2>/dev/null
+cp "$demu" "$d/usr/bin/demu"
+copy_elf "$d" "$d"/usr/lib/xen-4.17/bin/{xl,xenstored,xen-init-dom0,xenconsoled} "$d/usr/libexec/xen-qemu-system-i386" "$d/usr/bin/demu" \
+    /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 /usr/lib/x86_64-linux-gnu/libxenevtchn.so.1 /usr/lib/x86_64-linux-gnu/libxenforeignmemory.so.1
+# demu loads Xen's libraries at run time (not in its ELF needs); xl needs libgcc_s for pthread_cancel.
+for lib in libxendevicemodel.so.1 libxenevtchn.so.1 libxenforeignmemory.so.1 libgcc_s.so.1; do
+    cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$d/usr/lib/x86_64-linux-gnu/" 2>/dev/null || cp -L "/lib/x86_64-linux-gnu/$lib" "$d/usr/lib/x86_64-linux-gnu/"
+done
+cp "$x/boot/vmlinuz-$kver" "$d/guest/vmlinuz"
+cp "$work/guest.gz" "$d/guest/initrd.gz"
+cp "$here/hvm.cfg" "$d/guest/hvm.cfg"
+cp "$here/dom0-init.sh" "$d/init"
+pack "$d" "$work/dom0.gz"
+say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/guest.gz" | cut -f1)"
+
+# ---- boot ---------------------------------------------------------------------------------------------------------
+# The recipe's QEMU workarounds: -smap (TCG's SMAP vs a PV dom0), -rdtscp (TCG's RDTSCP intercept breaks HVM guests),
+# -cpu max rather than a model with MONITOR/MWAIT, which TCG lacks.
+log="$work/serial.log"
+say "booting Xen under QEMU (TCG), at most ${timeout_s}s"
+timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-smap,-rdtscp -m 2048 -smp 2 \
+    -nographic -monitor none -serial stdio -no-reboot \
+    -kernel "$work/xen.elf" \
+    -append "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all smap=0" \
+    -initrd "$x/boot/vmlinuz-$kver console=hvc0 earlyprintk=xen quiet,$work/dom0.gz" </dev/null >"$log" 2>&1
+qemu_rc=$?
+say "QEMU exited ($qemu_rc)"
+
+# ---- results ------------------------------------------------------------------------------------------------------
+tr -d '\r' < "$log" > "$log.txt"
+passed=$(grep -c "=== E2E: PASS" "$log.txt")
+failed=$(grep -c "=== E2E: FAIL" "$log.txt")
+grep -E "=== (E2E|dom0|guest|xen):" "$log.txt"
+expected=18   # 6 dom0 checks + 12 guest checks; fewer lines means a stage never ran
+if [ "$qemu_rc" = 124 ]; then echo "timed out after ${timeout_s}s"; fi
+if [ $(( passed + failed )) -lt $expected ]; then
+    echo "only $(( passed + failed )) of $expected checks reported"
+    failed=$(( failed + expected - passed - failed ))
+fi
+if [ "$failed" -gt 0 ]; then
+    echo "----- serial log tail:"; tail -n 120 "$log.txt"
+    [ -n "${IOREQSDK_E2E_KEEP_LOG:-}" ] && cp "$log.txt" "$IOREQSDK_E2E_KEEP_LOG"
+fi
+say "finished"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
