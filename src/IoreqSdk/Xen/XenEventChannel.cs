@@ -34,7 +34,7 @@ internal sealed class XenEventChannel : IEventChannel
             throw XenErrors.LastError("xenevtchn_open");
         }
 
-        var handle = SafeXenEventChannelHandle.From(native);
+        var handle = SafeXenHandle.Adopt<SafeXenEventChannelHandle>(native);
         int eventFd = Interop.XenEventChannel.Fd(native);
         int wakeFd = Interop.Libc.EventFd(0, Interop.Libc.EFD_CLOEXEC | Interop.Libc.EFD_NONBLOCK);
         if (eventFd < 0 || wakeFd < 0)

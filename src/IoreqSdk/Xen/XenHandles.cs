@@ -3,67 +3,45 @@ using System.Runtime.InteropServices;
 
 namespace IoreqSdk.Xen;
 
-/// <summary>A libxendevicemodel handle; closing it closes its privcmd descriptor.</summary>
-internal sealed class SafeXenDeviceModelHandle : SafeHandle
+/// <summary>A handle of one of Xen's tool libraries: a pointer the library allocated, null when opening failed.</summary>
+internal abstract class SafeXenHandle : SafeHandle
 {
-    public SafeXenDeviceModelHandle()
+    protected SafeXenHandle()
         : base(IntPtr.Zero, ownsHandle: true)
     {
     }
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    protected override bool ReleaseHandle() => Interop.XenDeviceModel.Close(handle) == 0;
-
-    internal static SafeXenDeviceModelHandle From(nint native)
+    /// <summary>Takes ownership of what the library's open call returned.</summary>
+    internal static T Adopt<T>(nint native)
+        where T : SafeXenHandle, new()
     {
-        var result = new SafeXenDeviceModelHandle();
+        var result = new T();
         result.SetHandle(native);
         return result;
     }
+}
+
+/// <summary>A libxendevicemodel handle; closing it closes its privcmd descriptor.</summary>
+internal sealed class SafeXenDeviceModelHandle : SafeXenHandle
+{
+    protected override bool ReleaseHandle() => Interop.XenDeviceModel.Close(handle) == 0;
 }
 
 /// <summary>
 /// A libxenforeignmemory handle. Mappings made through it hold a reference on it (<see cref="SafeHandle.DangerousAddRef"/>),
 /// so it is closed only after the last of them is unmapped: a parent handle outlives its mappings.
 /// </summary>
-internal sealed class SafeXenForeignMemoryHandle : SafeHandle
+internal sealed class SafeXenForeignMemoryHandle : SafeXenHandle
 {
-    public SafeXenForeignMemoryHandle()
-        : base(IntPtr.Zero, ownsHandle: true)
-    {
-    }
-
-    public override bool IsInvalid => handle == IntPtr.Zero;
-
     protected override bool ReleaseHandle() => Interop.XenForeignMemory.Close(handle) == 0;
-
-    internal static SafeXenForeignMemoryHandle From(nint native)
-    {
-        var result = new SafeXenForeignMemoryHandle();
-        result.SetHandle(native);
-        return result;
-    }
 }
 
 /// <summary>A libxenevtchn handle; closing it unbinds every port still bound through it.</summary>
-internal sealed class SafeXenEventChannelHandle : SafeHandle
+internal sealed class SafeXenEventChannelHandle : SafeXenHandle
 {
-    public SafeXenEventChannelHandle()
-        : base(IntPtr.Zero, ownsHandle: true)
-    {
-    }
-
-    public override bool IsInvalid => handle == IntPtr.Zero;
-
     protected override bool ReleaseHandle() => Interop.XenEventChannel.Close(handle) == 0;
-
-    internal static SafeXenEventChannelHandle From(nint native)
-    {
-        var result = new SafeXenEventChannelHandle();
-        result.SetHandle(native);
-        return result;
-    }
 }
 
 /// <summary>

@@ -87,7 +87,7 @@ public sealed class XenHypervisor : IHypervisor
             throw XenErrors.LastError("xendevicemodel_open");
         }
 
-        var deviceModel = SafeXenDeviceModelHandle.From(dm);
+        var deviceModel = SafeXenHandle.Adopt<SafeXenDeviceModelHandle>(dm);
         nint fm = Interop.XenForeignMemory.Open(0, 0);
         if (fm == 0)
         {
@@ -96,7 +96,7 @@ public sealed class XenHypervisor : IHypervisor
             throw error;
         }
 
-        return new XenHypervisor(deviceModel, SafeXenForeignMemoryHandle.From(fm), architecture);
+        return new XenHypervisor(deviceModel, SafeXenHandle.Adopt<SafeXenForeignMemoryHandle>(fm), architecture);
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,121 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Threading;
+using IoreqSdk.Abi;
+using IoreqSdk.Hypervisor;
+
+namespace IoreqSdk.Benchmarks.Loopback;
+
+/// <summary>
+/// The least Xen can be: one page of ioreq slots shared with an <see cref="IoreqServer"/> and a producer per vCPU that
+/// does exactly what <c>benchmarks/native/slot_roundtrip.c</c>'s producer does. No routing, no ring, no checks — so a
+/// round trip through it costs the slot protocol, the notification and the SDK's server, nothing else, and compares
+/// with the C floor one to one.
+/// </summary>
+internal sealed unsafe class LoopbackXen : IHypervisor
+{
+    private readonly byte* _page;
+    private readonly int _vcpus;
+    private readonly LoopbackChannel _channel;
+
+    public LoopbackXen(GuestArchitecture architecture, int vcpus, Notification notification)
+    {
+        Architecture = architecture;
+        _vcpus = vcpus;
+        _page = (byte*)NativeMemory.AlignedAlloc(IoreqServerResource.PageSize, IoreqServerResource.PageSize);
+        new Span<byte>(_page, IoreqServerResource.PageSize).Clear();
+        for (int vcpu = 0; vcpu < vcpus; vcpu++)
+        {
+            *(uint*)(Slot(vcpu) + IoRequest.VcpuEventPortOffset) = (uint)(vcpu + 1);   // Xen's vp_eport
+        }
+
+        _channel = new LoopbackChannel(_page, vcpus, notification);
+    }
+
+    public GuestArchitecture Architecture { get; }
+
+    /// <summary>One synchronous request from vCPU <paramref name="vcpu"/>, as Xen sends it; returns the response's data.</summary>
+    public ulong RoundTrip(int vcpu, IoreqType type, ulong address, uint size, bool write, ulong data)
+    {
+        byte* slot = Slot(vcpu);
+        *(ulong*)(slot + IoRequest.AddressOffset) = address;
+        *(ulong*)(slot + IoRequest.DataOffset) = data;
+        *(uint*)(slot + IoRequest.CountOffset) = 1;
+        *(uint*)(slot + IoRequest.SizeOffset) = size;
+        slot[IoRequest.TypeOffset] = (byte)type;
+        slot[IoRequest.FlagsOffset] = (byte)(write ? 0 : 1 << 5);   // dir, data_is_ptr = 0, df = 0, state = NONE
+
+        // Release: the fields are visible before the state says READY (Xen's smp_wmb before setting the state).
+        Volatile.Write(ref slot[IoRequest.FlagsOffset], (byte)((slot[IoRequest.FlagsOffset] & 0xF0) | (byte)IoreqState.Ready));
+        _channel.Signal(vcpu);
+        _channel.AwaitResponse(vcpu, ref slot[IoRequest.FlagsOffset]);
+        ulong result = *(ulong*)(slot + IoRequest.DataOffset);
+        slot[IoRequest.FlagsOffset] = (byte)(slot[IoRequest.FlagsOffset] & 0xF0);
+        return result;
+    }
+
+    public ushort CreateIoreqServer(ushort domain, BufferedIoreqMode mode) => 0;
+
+    public IoreqServerPages AcquireIoreqServerPages(ushort domain, ushort server, bool buffered) =>
+        new(new NoMapping(), (nint)_page, 0);
+
+    public uint GetBufferedIoreqPort(ushort domain, ushort server) => throw new NotSupportedException("The loopback has no buffered ring.");
+
+    public void MapIoRange(ushort domain, ushort server, IoRangeType type, ulong start, ulong end)
+    {
+    }
+
+    public void UnmapIoRange(ushort domain, ushort server, IoRangeType type, ulong start, ulong end)
+    {
+    }
+
+    public void SetIoreqServerState(ushort domain, ushort server, bool enabled)
+    {
+    }
+
+    public void DestroyIoreqServer(ushort domain, ushort server)
+    {
+    }
+
+    public int GetVcpuCount(ushort domain) => _vcpus;
+
+    public IEventChannel OpenEventChannel() => _channel;
+
+    public void SetPciIntxLevel(ushort domain, PciSbdf device, int intx, bool asserted)
+    {
+    }
+
+    public void SetIsaIrqLevel(ushort domain, int irq, bool asserted)
+    {
+    }
+
+    public void SetIrqLevel(ushort domain, uint irq, bool asserted)
+    {
+    }
+
+    public void InjectMsi(ushort domain, ulong address, uint data)
+    {
+    }
+
+    public IMappedPages MapGuestFrames(ushort domain, ulong firstFrame, int count, bool writable) =>
+        throw new HypervisorException("xenforeignmemory_map", Errno.EINVAL, "The loopback has no guest memory.");
+
+    public void Dispose()
+    {
+        _channel.Close();
+        NativeMemory.AlignedFree(_page);
+    }
+
+    private byte* Slot(int vcpu) => _page + (vcpu * IoRequest.SizeInBytes);
+
+    private sealed class NoMapping : IMappedPages
+    {
+        public nint Address => 0;
+
+        public int PageCount => 1;
+
+        public void Dispose()
+        {
+        }
+    }
+}
