@@ -6,7 +6,8 @@
 #
 #   tests/e2e/xen/run.sh [path to a published demu]     (default: publishes samples/Demu for linux-x64)
 #
-# Environment: IOREQSDK_E2E_CACHE (download cache), IOREQSDK_E2E_TIMEOUT (seconds for the Xen boot, default 480).
+# Environment: IOREQSDK_E2E_CACHE (download cache), IOREQSDK_E2E_TIMEOUT (seconds for the Xen boot, default 480),
+# IOREQSDK_E2E_KEEP_LOG (a path: keep the full serial log there when a check fails).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
