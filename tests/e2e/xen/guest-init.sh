@@ -24,10 +24,15 @@ if [ -n "$TTY" ]; then
     IRQ=$(cat $S/irq)
     before=$(irq_count $IRQ)
     printf 'HELLO-FROM-GUEST\n' >&4
-    line=
-    read -t 120 line <&4
-    line=$(echo "$line" | tr -d '\r')
-    [ "$line" = HELLO-FROM-DEMU ]; check $? "text demu sends arrives in the guest's $TTY (read '$line')"
+    # Read lines until demu's text (or a timeout): a stray empty line once came first in 1 run of 4 (cause not yet
+    # known; it is counted in the check's text so a recurrence shows).
+    line=; empty=0
+    while read -t 120 line <&4; do
+        line=$(echo "$line" | tr -d '\r')
+        [ -n "$line" ] && break
+        empty=$((empty + 1)); [ $empty -ge 5 ] && break
+    done
+    [ "$line" = HELLO-FROM-DEMU ]; check $? "text demu sends arrives in the guest's $TTY (read '$line' after $empty empty lines)"
     after=$(irq_count $IRQ)
     [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "$TTY's interrupt count rises (irq $IRQ: $before -> $after)"
     grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
@@ -49,6 +54,19 @@ if [ -n "$E" ] && [ $((EBAR)) -ne 0 ]; then
     while [ $(( $(devmem $(at 0x20) 32) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done
     fact=$(devmem $(at 8) 32)
     [ "$fact" = 0x00375F00 ]; check $? "edu factorial: 10! reads $fact (3628800 = 0x00375F00)"
+
+    # DMA both ways through demu's guest-memory mapping: 64 bytes of the BIOS area (e820-reserved, so /dev/mem shows
+    # its real contents) into edu's buffer, then out again 4 KiB further on; the two areas must then read the same.
+    dma() { devmem $(at 0x80) 64 $1; devmem $(at 0x88) 64 $2; devmem $(at 0x90) 64 64; devmem $(at 0x98) 64 $3
+            i=0; while [ $(( $(devmem $(at 0x98) 64) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done; }
+    dma 0xf0000 0x40000 1
+    dma 0x40000 0xf1000 3
+    same=0; nonzero=0
+    for off in 0 8 16 24 32 40 48 56; do
+        a=$(devmem $((0xf0000 + off)) 64); b=$(devmem $((0xf1000 + off)) 64)
+        [ "$a" = "$b" ] && same=$((same + 1)); [ "$a" != 0x0000000000000000 ] && nonzero=$((nonzero + 1))
+    done
+    [ $same = 8 ] && [ $nonzero -gt 0 ]; check $? "edu DMA copies guest memory both ways (0xf0000 -> buffer -> 0xf1000: $same/8 words equal)"
 
     # An interrupt, counted by the kernel: uio_pci_generic requests edu's INTx (and masks it with the command
     # register's INTx-disable bit in its handler), so a raise at +0x60 must show in /proc/interrupts.

@@ -126,7 +126,7 @@ tr -d '\r' < "$log" > "$log.txt"
 passed=$(grep -c "=== E2E: PASS" "$log.txt")
 failed=$(grep -c "=== E2E: FAIL" "$log.txt")
 grep -E "=== (E2E|dom0|guest|xen):" "$log.txt"
-expected=18   # 6 dom0 checks + 12 guest checks; fewer lines means a stage never ran
+expected=19   # 6 dom0 checks + 13 guest checks; fewer lines means a stage never ran
 if [ "$qemu_rc" = 124 ]; then echo "timed out after ${timeout_s}s"; fi
 if [ $(( passed + failed )) -lt $expected ]; then
     echo "only $(( passed + failed )) of $expected checks reported"
