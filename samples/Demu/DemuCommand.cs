@@ -82,9 +82,9 @@ internal static class DemuCommand
                 Address = result.GetValue(bdf),
                 Arm64 = new Arm64Platform
                 {
-                    EcamBase = result.GetValue(ecamBase),
-                    Memory = new PciWindow(result.GetValue(mmioBase), result.GetValue(mmioSize)),
-                    PioAperture = new PciWindow(result.GetValue(pioBase), Arm64Platform.DefaultPioAperture.Size),
+                    EcamBase = Hex(result, ecamBase, Arm64Platform.DefaultEcamBase),
+                    Memory = new PciWindow(Hex(result, mmioBase, Arm64Platform.DefaultMemoryWindow.Base), Hex(result, mmioSize, Arm64Platform.DefaultMemoryWindow.Size)),
+                    PioAperture = new PciWindow(Hex(result, pioBase, Arm64Platform.DefaultPioAperture.Base), Arm64Platform.DefaultPioAperture.Size),
                     IntxSpiBase = result.GetValue(spiBase),
                 },
                 SerialOutput = result.GetValue(serialOutput),
@@ -106,10 +106,11 @@ internal static class DemuCommand
         return root;
     }
 
+    // No DefaultValueFactory: help would print the default in decimal. The description carries it in hexadecimal and
+    // Hex() applies it when the option is absent.
     private static Option<ulong> HexOption(string name, string description, ulong defaultValue) => new(name)
     {
-        Description = description + " Hexadecimal with 0x, or decimal.",
-        DefaultValueFactory = _ => defaultValue,
+        Description = FormattableString.Invariant($"{description} Hexadecimal with 0x, or decimal (default 0x{defaultValue:x})."),
         CustomParser = result =>
         {
             string text = result.Tokens[0].Value;
@@ -124,6 +125,9 @@ internal static class DemuCommand
             return value;
         },
     };
+
+    private static ulong Hex(ParseResult result, Option<ulong> option, ulong defaultValue) =>
+        result.GetResult(option) is null ? defaultValue : result.GetValue(option);
 
     private static PciSbdf ParseSbdf(ArgumentResult result)
     {

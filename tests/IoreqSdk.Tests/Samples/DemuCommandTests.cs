@@ -59,6 +59,29 @@ public sealed class DemuCommandTests
     }
 
     [Test]
+    public void TheDeviceTreeNodeFollowsTheWindowOptions()
+    {
+        var (exitCode, output, _) = Run("--platform", "arm64", "--device-tree", "--ecam-base", "0x20000000", "--pio-base", "0x3f000000");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.Zero);
+            Assert.That(output, Does.StartWith("pcie@20000000 {"));
+            Assert.That(output, Does.Contain("reg = <0x0 0x20000000 0x0 0x100000>;"));
+            Assert.That(output, Does.Contain("0x01000000 0x0 0x0 0x0 0x3f000000 0x0 0x10000"), "the I/O range is the PIO aperture");
+        }
+    }
+
+    [Test]
+    public void TheDeviceTreeIsAnArm64Thing()
+    {
+        var (exitCode, _, error) = Run("--device-tree");
+
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(error, Does.Contain("--platform arm64"));
+    }
+
+    [Test]
     public void TheX86HostBridgeFunctionBelongsToQemu()
     {
         var (exitCode, _, error) = Run("--bdf", "00:00.0");
