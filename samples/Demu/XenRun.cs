@@ -90,7 +90,8 @@ internal static class XenRun
                 return 1;
             }
 
-            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.");
+            string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
+            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
             return 0;
         }
     }
