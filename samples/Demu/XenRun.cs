@@ -40,26 +40,19 @@ internal static class XenRun
             using Stream serialOutput = settings.SerialOutput is null
                 ? Console.OpenStandardOutput()
                 : File.Open(settings.SerialOutput, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-            PciDevice device = settings.Device == DeviceKind.Edu
-                ? new EduDevice()
-                : new PciSerialDevice(b =>
+            PciDevice device = DeviceFactory.Create(settings, b =>
+            {
+                serialOutput.WriteByte(b);
+                if (b == (byte)'\n')
                 {
-                    serialOutput.WriteByte(b);
-                    if (b == (byte)'\n')
-                    {
-                        serialOutput.Flush();
-                    }
-                });
+                    serialOutput.Flush();
+                }
+            });
 
             using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging });
             var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
-            try
+            if (!DeviceFactory.TryAdd(bridge, device, settings))
             {
-                bridge.AddDevice(device, settings.Address.Device, settings.Address.Function);
-            }
-            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-            {
-                settings.Error.WriteLine($"demu: {e.Message}");
                 return 2;
             }
 

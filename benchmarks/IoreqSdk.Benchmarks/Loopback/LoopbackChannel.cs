@@ -134,41 +134,30 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
     {
         if (_notification == Notification.EventFd)
         {
-            _ = Close(_toServer);
+            _ = Interop.Libc.Close(_toServer);
             foreach (int fd in _toVcpu)
             {
-                _ = Close(fd);
+                _ = Interop.Libc.Close(fd);
             }
         }
     }
 
+    // The SDK's own libc interop (the benchmark sees its internals), as XenEventChannel uses it.
     private static int EventFd()
     {
-        int fd = EventFdNative(0, 0x80000);
+        int fd = Interop.Libc.EventFd(0, Interop.Libc.EFD_CLOEXEC);
         return fd >= 0 ? fd : throw new InvalidOperationException($"eventfd failed: errno {Marshal.GetLastWin32Error()}");
     }
 
     private static void Post(int fd)
     {
         ulong one = 1;
-        _ = Write(fd, &one, sizeof(ulong));
+        _ = Interop.Libc.Write(fd, &one, sizeof(ulong));
     }
 
     private static void Take(int fd)
     {
         ulong count;
-        _ = Read(fd, &count, sizeof(ulong));
+        _ = Interop.Libc.Read(fd, &count, sizeof(ulong));
     }
-
-    [DllImport("libc.so.6", EntryPoint = "eventfd", SetLastError = true)]
-    private static extern int EventFdNative(uint initialValue, int flags);
-
-    [DllImport("libc.so.6", EntryPoint = "read")]
-    private static extern long Read(int fd, void* buffer, nuint count);
-
-    [DllImport("libc.so.6", EntryPoint = "write")]
-    private static extern long Write(int fd, void* buffer, nuint count);
-
-    [DllImport("libc.so.6", EntryPoint = "close")]
-    private static extern int Close(int fd);
 }

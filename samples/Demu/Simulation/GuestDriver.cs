@@ -15,8 +15,6 @@ namespace Demu.Simulation;
 /// </summary>
 internal abstract class GuestDriver
 {
-    private static readonly TimeSpan PollLimit = TimeSpan.FromSeconds(5);
-
     protected GuestDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, TextWriter transcript)
     {
         Xen = xen;
@@ -68,20 +66,5 @@ internal abstract class GuestDriver
     public abstract void ReadIdleRegister();
 
     /// <summary>Polls a register as a driver does, giving up after a bound.</summary>
-    protected static bool PollUntil(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        var spinner = default(SpinWait);
-        while (!condition())
-        {
-            if (clock.Elapsed > PollLimit)
-            {
-                return false;
-            }
-
-            spinner.SpinOnce();
-        }
-
-        return true;
-    }
+    protected static bool PollUntil(Func<bool> condition) => BoundedPoll.Until(condition);
 }

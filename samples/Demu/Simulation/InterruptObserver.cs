@@ -13,8 +13,6 @@ namespace Demu.Simulation;
 /// </summary>
 internal sealed class InterruptObserver
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
-
     private readonly SimulatedHypervisor _xen;
     private readonly PciSbdf _function;
     private readonly uint? _spi;
@@ -41,16 +39,9 @@ internal sealed class InterruptObserver
     /// <summary>Waits (bounded) for an interrupt after the last <see cref="Arm"/>; counts it when it comes.</summary>
     public bool Wait()
     {
-        var clock = Stopwatch.StartNew();
-        var spinner = default(SpinWait);
-        while (!Pending())
+        if (!BoundedPoll.Until(Pending))
         {
-            if (clock.Elapsed > Timeout)
-            {
-                return false;
-            }
-
-            spinner.SpinOnce();
+            return false;
         }
 
         Taken++;

@@ -30,13 +30,11 @@ internal static class SimulatedRun
 
         var transmitted = new StringBuilder();
         using Stream? serialFile = settings.SerialOutput is null ? null : File.Open(settings.SerialOutput, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-        PciDevice device = settings.Device == DeviceKind.Edu
-            ? new EduDevice()
-            : new PciSerialDevice(b =>
-            {
-                transmitted.Append((char)b);
-                serialFile?.WriteByte(b);
-            });
+        PciDevice device = DeviceFactory.Create(settings, b =>
+        {
+            transmitted.Append((char)b);
+            serialFile?.WriteByte(b);
+        });
 
         string architecture = settings.Architecture == GuestArchitecture.Arm64 ? "Arm64" : "x86 HVM";
         output.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} on a simulated {architecture} guest (domain {xen.Domain})");
@@ -48,13 +46,8 @@ internal static class SimulatedRun
         using (var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, LoggerFactory = logging }))
         {
             var bridge = new PciHostBridge(server, platform, settings.Address.Segment);
-            try
+            if (!DeviceFactory.TryAdd(bridge, device, settings))
             {
-                bridge.AddDevice(device, settings.Address.Device, settings.Address.Function);
-            }
-            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-            {
-                settings.Error.WriteLine($"demu: {e.Message}");
                 return 2;
             }
 

@@ -1,0 +1,28 @@
+using System;
+using Demu.Devices;
+using IoreqSdk.Pci;
+
+namespace Demu;
+
+/// <summary>What both runs (simulated and real Xen) do alike: make the chosen device and put it on the bridge.</summary>
+internal static class DeviceFactory
+{
+    /// <summary>The device --device names; the serial device's transmitted bytes go to <paramref name="serialOutput"/>.</summary>
+    public static PciDevice Create(DemuSettings settings, Action<byte> serialOutput) =>
+        settings.Device == DeviceKind.Edu ? new EduDevice() : new PciSerialDevice(serialOutput);
+
+    /// <summary>Adds the device at --bdf; false (with the reason on standard error) when the bridge refuses the slot.</summary>
+    public static bool TryAdd(PciHostBridge bridge, PciDevice device, DemuSettings settings)
+    {
+        try
+        {
+            bridge.AddDevice(device, settings.Address.Device, settings.Address.Function);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            settings.Error.WriteLine($"demu: {e.Message}");
+            return false;
+        }
+    }
+}
