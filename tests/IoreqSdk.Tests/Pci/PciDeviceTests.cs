@@ -258,10 +258,13 @@ public sealed class PciDeviceTests
             }
         }, System.Threading.Tasks.TaskCreationOptions.LongRunning);
 
-        // Move the BAR at least 300 times and until the reader has raced a good number of the moves (on a loaded
-        // machine its thread may start late), always ending at an even count: back at the first home.
+        // Move the BAR at least 300 times and until the reader has raced a good number of the moves and seen the
+        // device at least once (on a loaded machine its thread may start late, or every read of a burst may race a
+        // move), always ending at an even count: back at the first home.
         Assert.That(started.Wait(TimeSpan.FromSeconds(30)), Is.True, "the reader started");
-        for (int i = 0; i < 300 || (i % 2 != 0) || (System.Threading.Volatile.Read(ref reads) < 200 && i < 1_000_000); i++)
+        for (int i = 0;
+             i < 300 || (i % 2 != 0) || ((System.Threading.Volatile.Read(ref reads) < 200 || System.Threading.Volatile.Read(ref good) == 0) && i < 1_000_000);
+             i++)
         {
             guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4, (uint)homes[(i + 1) % 2]);
         }
