@@ -1,28 +1,33 @@
 using System;
+using System.Runtime.CompilerServices;
+
 namespace IoreqSdk.Dispatch;
 
 /// <summary>
-/// An immutable, sorted set of non-overlapping inclusive ranges, each routed to a target (a device region, or a PCI function's configuration space). Lookups are a
-/// binary search over a flat array; changes build a new table, which the dispatcher publishes with one reference
-/// store, so a lookup never sees a half-updated table and never takes a lock.
+/// An immutable, sorted set of non-overlapping inclusive ranges, each routed to a target (a device region, or a PCI
+/// function's configuration space). A lookup first tries the range the previous lookup found, then binary-searches a
+/// flat array; changes build a new table, which the dispatcher publishes with one reference store, so a lookup never
+/// sees a half-updated table and never takes a lock.
 /// </summary>
 internal sealed class RangeTable<T>
     where T : class
 {
-    public static readonly RangeTable<T> Empty = new([], [], []);
+    public static readonly RangeTable<T> Empty = new([]);
 
-    private readonly ulong[] _starts;
-    private readonly ulong[] _ends;
-    private readonly T[] _targets;
+    // One array of entries rather than one per field: a lookup touches one object and pays one bounds check per probe.
+    private readonly Entry[] _entries;
 
-    private RangeTable(ulong[] starts, ulong[] ends, T[] targets)
+    // The index of the last range found. Guests hammer one device at a time, so most lookups end here without a
+    // search. It is only a hint: every use re-checks the range, so a stale or torn value (another thread's lookup,
+    // a plain int store racing a read) costs a binary search and never a wrong answer.
+    private int _hint;
+
+    private RangeTable(Entry[] entries)
     {
-        _starts = starts;
-        _ends = ends;
-        _targets = targets;
+        _entries = entries;
     }
 
-    public int Count => _starts.Length;
+    public int Count => _entries.Length;
 
     /// <summary>Finds the range holding every byte of <c>[address, address + size - 1]</c>.</summary>
     /// <param name="address">The first byte.</param>
@@ -30,34 +35,36 @@ internal sealed class RangeTable<T>
     /// <param name="target">The target.</param>
     /// <param name="offset">The offset of <paramref name="address"/> in the range.</param>
     /// <returns>Whether one range holds the whole access.</returns>
+    /// <remarks>Inlined so that <paramref name="target"/> lands in the caller's register, not through a write barrier.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(ulong address, int size, out T target, out ulong offset)
     {
-        ulong[] starts = _starts;
-        int lo = 0;
-        int hi = starts.Length - 1;
-
-        // The last range whose start is <= address.
-        int found = -1;
-        while (lo <= hi)
-        {
-            int mid = lo + ((hi - lo) >> 1);
-            if (starts[mid] <= address)
-            {
-                found = mid;
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
+        Entry[] entries = _entries;
 
         // The access's last byte, computed without wrapping past 2^64: an access that would wrap is never inside a range.
-        if (found >= 0 && (ulong)(size - 1) <= ulong.MaxValue - address && address + (ulong)(size - 1) <= _ends[found])
+        ulong last = address + (ulong)(size - 1);
+        if (last >= address)
         {
-            target = _targets[found];
-            offset = address - starts[found];
-            return true;
+            int index = _hint;
+            if ((uint)index < (uint)entries.Length)
+            {
+                ref readonly Entry hinted = ref entries[index];
+                if (hinted.Start <= address && last <= hinted.End)
+                {
+                    target = hinted.Target;
+                    offset = address - hinted.Start;
+                    return true;
+                }
+            }
+
+            index = Search(entries, address);
+            if (index >= 0 && last <= entries[index].End)
+            {
+                _hint = index;
+                target = entries[index].Target;
+                offset = address - entries[index].Start;
+                return true;
+            }
         }
 
         target = null!;
@@ -70,43 +77,80 @@ internal sealed class RangeTable<T>
     public RangeTable<T> With(ulong start, ulong end, T target)
     {
         int index = 0;
-        while (index < _starts.Length && _starts[index] < start)
+        while (index < _entries.Length && _entries[index].Start < start)
         {
             index++;
         }
 
-        bool overlapsPrevious = index > 0 && _ends[index - 1] >= start;
-        bool overlapsNext = index < _starts.Length && _starts[index] <= end;
+        bool overlapsPrevious = index > 0 && _entries[index - 1].End >= start;
+        bool overlapsNext = index < _entries.Length && _entries[index].Start <= end;
         if (overlapsPrevious || overlapsNext)
         {
-            T other = overlapsPrevious ? _targets[index - 1] : _targets[index];
+            T other = overlapsPrevious ? _entries[index - 1].Target : _entries[index].Target;
             ThrowHelper.ThrowInvalidOperation(FormattableString.Invariant($"[0x{start:x}, 0x{end:x}] for {target} overlaps {other}."));
         }
 
-        return new RangeTable<T>(Insert(_starts, index, start), Insert(_ends, index, end), Insert(_targets, index, target));
+        var entries = new Entry[_entries.Length + 1];
+        Array.Copy(_entries, 0, entries, 0, index);
+        entries[index] = new Entry(start, end, target);
+        Array.Copy(_entries, index, entries, index + 1, _entries.Length - index);
+        return new RangeTable<T>(entries);
     }
 
     /// <summary>A table without the range of <paramref name="target"/>; the same table when it has none.</summary>
     public RangeTable<T> Without(T target)
     {
-        int index = Array.IndexOf(_targets, target);
-        return index < 0 ? this : new RangeTable<T>(Remove(_starts, index), Remove(_ends, index), Remove(_targets, index));
+        int index = 0;
+        while (index < _entries.Length && !ReferenceEquals(_entries[index].Target, target))
+        {
+            index++;
+        }
+
+        if (index == _entries.Length)
+        {
+            return this;
+        }
+
+        var entries = new Entry[_entries.Length - 1];
+        Array.Copy(_entries, 0, entries, 0, index);
+        Array.Copy(_entries, index + 1, entries, index, _entries.Length - index - 1);
+        return new RangeTable<T>(entries);
     }
 
-    private static TItem[] Insert<TItem>(TItem[] array, int index, TItem value)
+    /// <summary>The last range whose start is at most <paramref name="address"/>, or -1.</summary>
+    private static int Search(Entry[] entries, ulong address)
     {
-        var result = new TItem[array.Length + 1];
-        Array.Copy(array, 0, result, 0, index);
-        result[index] = value;
-        Array.Copy(array, index, result, index + 1, array.Length - index);
-        return result;
+        int lo = 0;
+        int hi = entries.Length - 1;
+        int found = -1;
+        while (lo <= hi)
+        {
+            int mid = lo + ((hi - lo) >> 1);
+            if (entries[mid].Start <= address)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return found;
     }
 
-    private static TItem[] Remove<TItem>(TItem[] array, int index)
+    private readonly struct Entry
     {
-        var result = new TItem[array.Length - 1];
-        Array.Copy(array, 0, result, 0, index);
-        Array.Copy(array, index + 1, result, index, array.Length - index - 1);
-        return result;
+        public readonly ulong Start;
+        public readonly ulong End;
+        public readonly T Target;
+
+        public Entry(ulong start, ulong end, T target)
+        {
+            Start = start;
+            End = end;
+            Target = target;
+        }
     }
 }
