@@ -2,6 +2,9 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
+#if NETCOREAPP
+using System.Runtime.CompilerServices;
+#endif
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Abi;
@@ -365,6 +368,12 @@ public sealed partial class IoreqServer : IIoreqServer
         }
     }
 
+    // Entered once and left only at Stop: without this the loop would run as tier-0 code until on-stack replacement
+    // swaps in a less optimised copy mid-loop; fully optimised from the first request instead. (.NET Framework, the
+    // other runtime of the netstandard2.0 build, has no tiers.)
+#if NETCOREAPP
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+#endif
     private void RunLoop()
     {
         _loopThreadId = Environment.CurrentManagedThreadId;
