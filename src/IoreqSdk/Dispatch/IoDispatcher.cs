@@ -98,7 +98,7 @@ internal sealed class IoDispatcher
         if (type == IoreqType.Copy)
         {
             _statistics.Mmio++;
-            Write(Volatile.Read(ref _mmio), address, size, value);
+            _ = Write(Volatile.Read(ref _mmio), address, size, value);
         }
         else
         {
@@ -116,13 +116,9 @@ internal sealed class IoDispatcher
         uint size = request.Size;
         if (request.Count == 1 && !request.DataIsPointer && size - 1 < (uint)maxSize && (size & (size - 1)) == 0)
         {
-            if (request.IsRead)
-            {
-                return Read(table, request.Address, (int)size);
-            }
-
-            Write(table, request.Address, (int)size, request.Data);
-            return request.Data;
+            return request.IsRead
+                ? Read(table, request.Address, (int)size)
+                : Write(table, request.Address, (int)size, request.Data);
         }
 
         return AccessMany(table, in request, maxSize, stepsAddress);
@@ -169,7 +165,7 @@ internal sealed class IoDispatcher
 
             for (uint i = 0; i < count; i++)
             {
-                Write(table, Step(request.Address, i, width, request.DirectionFlag, stepsAddress), width, masked);
+                _ = Write(table, Step(request.Address, i, width, request.DirectionFlag, stepsAddress), width, masked);
             }
 
             return request.Data;
@@ -206,7 +202,7 @@ internal sealed class IoDispatcher
                     break;
                 }
 
-                Write(table, device, width, ReadLittleEndian(element));
+                _ = Write(table, device, width, ReadLittleEndian(element));
             }
         }
 
@@ -303,12 +299,14 @@ internal sealed class IoDispatcher
         }
     }
 
-    private void Write(RangeTable<DeviceRegion> table, ulong address, int size, ulong value)
+    /// <returns><paramref name="value"/> as given: the response to a write carries its own data back, and returning it
+    /// lets the single-element path tail-call here (one frame per request, as for reads).</returns>
+    private ulong Write(RangeTable<DeviceRegion> table, ulong address, int size, ulong value)
     {
         if (!table.TryFind(address, size, out DeviceRegion region, out ulong offset))
         {
             _statistics.UnclaimedWrite++;
-            return;
+            return value;
         }
 
         try
@@ -320,6 +318,8 @@ internal sealed class IoDispatcher
             _statistics.DeviceFault++;
             _onDeviceFault(region.Device, e);
         }
+
+        return value;
     }
 
     /// <summary>Element <paramref name="index"/>'s address: <c>base ± index * size</c>, wrapping modulo 2^64 as x86 does.</summary>
