@@ -2,18 +2,24 @@
 """Joins the native C baselines and BenchmarkDotNet's JSON results into one table (run by benchmarks/run.sh).
 
 usage: report.py NATIVE_RESULTS BDN_RESULTS_DIR
-Prints a Markdown table (scenario, C ns/op, IoreqSdk ns/op, ratio, bytes/op) and exits 1 if any IoreqSdk fast path
-allocated.
+NATIVE_RESULTS holds "paired scenario c_ns sdk_ns ratio q1 q3 pairs" lines from the paired runner (C and IoreqSdk
+batches alternating; the ratio is the median of the per-pair ratios, q1-q3 their interquartile range) and may hold
+"scenario ns_per_op" lines from the C programs run alone (then the ratio is against BenchmarkDotNet's mean). Prints
+a Markdown table (scenario, C ns/op, IoreqSdk ns/op, ratio, bytes/op) and exits 1 if any IoreqSdk fast path
+allocated or was not measured.
 """
 import glob
 import json
 import sys
 
 native = {}
+paired = {}
 for line in open(sys.argv[1]):
     parts = line.split()
     if len(parts) == 2:
         native[parts[0]] = float(parts[1])
+    elif len(parts) == 8 and parts[0] == "paired":
+        paired[parts[1]] = tuple(float(p) for p in parts[2:7]) + (int(parts[7]),)
 
 sdk = {}
 for path in glob.glob(f"{sys.argv[2]}/**/*.json", recursive=True):
@@ -26,12 +32,14 @@ for path in glob.glob(f"{sys.argv[2]}/**/*.json", recursive=True):
         sdk[key] = (stats["Mean"], (b.get("Memory") or {}).get("BytesAllocatedPerOperation", 0))
 
 rows = [
-    ("Round trip, busy-poll (slot protocol + server)", "roundtrip-busy", "LoopbackRoundTripBenchmarks.MmioRead(Notification=BusyPoll)"),
-    ("Round trip, eventfd", "roundtrip-eventfd", "LoopbackRoundTripBenchmarks.MmioRead(Notification=EventFd)"),
+    ("Round trip, busy-poll, producer and server on 2 cores (paired)", "roundtrip-busy-2cores", "LoopbackRoundTripBenchmarks.MmioRead(Notification=BusyPoll)"),
+    ("Round trip, eventfd, both on 1 core (paired)", "roundtrip-eventfd-1core", "LoopbackRoundTripBenchmarks.MmioRead(Notification=EventFd)"),
+    ("Round trip, eventfd, across 2 cores (paired)", "roundtrip-eventfd-2cores", None),
 ]
 for n in (1, 16, 256):
     rows.append((f"Dispatch, MMIO read, {n} region(s)", f"dispatch-read-{n}", f"DispatchBenchmarks.MmioRead(Regions={n})"))
     rows.append((f"Dispatch, MMIO write, {n} region(s)", f"dispatch-write-{n}", f"DispatchBenchmarks.MmioWrite(Regions={n})"))
+    rows.append((f"Dispatch, MMIO read, {n} region(s), each read another region", f"dispatch-scattered-{n}", f"DispatchBenchmarks.MmioReadScattered(Regions={n})"))
 rows += [
     ("PCI config read, x86 PCI_CONFIG (round trip)", None, "PciBenchmarks.ConfigRead(Platform=X86)"),
     ("PCI config read, Arm64 ECAM (round trip)", None, "PciBenchmarks.ConfigRead(Platform=Arm64)"),
@@ -45,19 +53,40 @@ for n in (1, 4, 16):
 print("| scenario | C ns/op | IoreqSdk ns/op | ratio | bytes/op |")
 print("|---|---:|---:|---:|---:|")
 allocating = []
-for title, c_key, sdk_key in rows:
-    c = native.get(c_key) if c_key else None
+def bdn(sdk_key):
+    """BenchmarkDotNet's (mean, bytes/op) for a case, or None."""
+    if not sdk_key:
+        return None
     match = sdk.get(sdk_key)
     if match is None:
         # Parameter spellings vary between BenchmarkDotNet versions: fall back to a prefix match on type and method.
-        candidates = [v for k, v in sdk.items() if k.split("(")[0] == sdk_key.split("(")[0] and all(p in k for p in sdk_key[len(sdk_key.split("(")[0]):].strip("()").split(", ") if p)]
+        method = sdk_key.split("(")[0]
+        params = [p for p in sdk_key[len(method):].strip("()").split(", ") if p]
+        candidates = [v for k, v in sdk.items() if k.split("(")[0] == method and all(p in k for p in params)]
         match = candidates[0] if candidates else None
-    mean, allocated = match if match else (None, None)
-    ratio = f"{mean / c:.2f}" if (mean is not None and c) else "—"
-    print(f"| {title} | {f'{c:.1f}' if c else '—'} | {f'{mean:.1f}' if mean is not None else 'not run'} | {ratio} | {allocated if allocated is not None else '—'} |")
+    return match
+
+
+missing = []
+for title, c_key, sdk_key in rows:
+    mean, allocated = bdn(sdk_key) or (None, None)
+    if sdk_key and allocated is None:
+        missing.append(title)
+    if c_key in paired:
+        # Both sides from the paired runner; bytes/op from BenchmarkDotNet's run of the same case.
+        c, mean, ratio, q1, q3, pairs = paired[c_key]
+        print(f"| {title} | {c:.1f} | {mean:.1f} | {ratio:.2f} ({q1:.2f}–{q3:.2f}, {pairs} pairs) | {allocated if allocated is not None else '—'} |")
+    else:
+        c = native.get(c_key) if c_key else None
+        ratio = f"{mean / c:.2f}" if (mean is not None and c) else "—"
+        print(f"| {title} | {f'{c:.1f}' if c else '—'} | {f'{mean:.1f}' if mean is not None else 'not run'} | {ratio} | {allocated if allocated is not None else '—'} |")
     if allocated:
         allocating.append(title)
 
 if allocating:
     print(f"\nALLOCATING FAST PATHS: {', '.join(allocating)}")
+if missing:
+    # A case BenchmarkDotNet did not measure would pass the allocation check unseen.
+    print(f"\nNOT MEASURED BY BENCHMARKDOTNET: {', '.join(missing)}")
+if allocating or missing:
     sys.exit(1)

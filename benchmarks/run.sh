@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# IoreqSdk against native C, side by side in one run on this machine: builds and runs the C baselines in
-# benchmarks/native, runs the BenchmarkDotNet suite, and prints one table (scenario, C ns/op, IoreqSdk ns/op, ratio,
-# bytes/op). Exits non-zero if any IoreqSdk fast path allocates.
+# IoreqSdk against native C, side by side in one run on this machine: builds the C baselines in benchmarks/native
+# (as programs to run alone, and as libraries), runs the benchmark project's paired runner — batches of C and of
+# IoreqSdk alternating in one process, a ratio per pair — then the BenchmarkDotNet suite, and prints one table
+# (scenario, C ns/op, IoreqSdk ns/op, ratio, bytes/op). Exits non-zero if any IoreqSdk fast path allocates.
 #
-#   benchmarks/run.sh            the full run (3 warm-up and 10 measured iterations per case; about 5 minutes)
-#   benchmarks/run.sh --short    CI's version: fewer C iterations, BenchmarkDotNet's dry-plus job; for the allocation check
+#   benchmarks/run.sh            the full run (30-100 pairs per ratio; BenchmarkDotNet: 3 warm-up and 10 measured
+#                                iterations per case; about 6 minutes)
+#   benchmarks/run.sh --short    CI's version: fewer iterations and pairs; for the allocation check
 #
 # Run it on an otherwise idle machine: both sides of a busy-poll round trip need a core each.
 set -euo pipefail
@@ -15,20 +17,24 @@ short=0
 rm -rf "$out"
 mkdir -p "$out"
 
-echo "==> native baselines (gcc -O2)"
-gcc -O2 -std=gnu11 -pthread -Wall -Wextra -Werror "$here/native/slot_roundtrip.c" -o "$out/slot_roundtrip"
-gcc -O2 -std=gnu11 -Wall -Wextra -Werror "$here/native/dispatch.c" -o "$out/dispatch"
-if [ $short = 1 ]; then
-    { "$out/slot_roundtrip" busy 100000; "$out/slot_roundtrip" eventfd 20000; "$out/dispatch" 1000000; } | tee "$out/native.txt"
-else
-    { "$out/slot_roundtrip" busy; "$out/slot_roundtrip" eventfd; "$out/dispatch"; } | tee "$out/native.txt"
-fi
+echo "==> native baselines (gcc -O2): the programs, and the same code as libraries for the paired runner"
+cflags=(-O2 -std=gnu11 -pthread -Wall -Wextra -Werror)
+gcc "${cflags[@]}" "$here/native/slot_roundtrip.c" -o "$out/slot_roundtrip"
+gcc "${cflags[@]}" "$here/native/dispatch.c" -o "$out/dispatch"
+gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DSLOT_ROUNDTRIP_LIBRARY "$here/native/slot_roundtrip.c" -o "$out/libslot_roundtrip.so"
+gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DDISPATCH_LIBRARY "$here/native/dispatch.c" -o "$out/libdispatch.so"
+
+echo "==> ratios against C, in alternating pairs (same thread, same pinned CPUs; round trips with the same C producer)"
+dotnet build -c Release "$here/IoreqSdk.Benchmarks" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; echo "build failed"; exit 1; }
+paired=()
+[ $short = 1 ] && paired=(--short)
+dotnet run -c Release --no-build --project "$here/IoreqSdk.Benchmarks" -- paired "$out" "${paired[@]}" | tee "$out/native.txt"
 
 echo "==> IoreqSdk (BenchmarkDotNet)"
 # Short: a few iterations, enough for the memory diagnoser to measure steady state (the dry job would count JIT work).
 job=(--warmupCount 3 --iterationCount 10 --launchCount 1)
 [ $short = 1 ] && job=(--warmupCount 2 --iterationCount 2 --launchCount 1 --iterationTime 100)
-dotnet run -c Release --project "$here/IoreqSdk.Benchmarks" -- \
+dotnet run -c Release --no-build --project "$here/IoreqSdk.Benchmarks" -- \
     --filter '*DispatchBenchmarks*' '*LoopbackRoundTripBenchmarks*' '*PciBenchmarks*' '*VcpuScalingBenchmarks*' \
              '*BufferedDrainBenchmarks*' '*.RoundTripBenchmarks*' \
     "${job[@]}" --exporters json --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 \

@@ -3,14 +3,37 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using IoreqSdk.Benchmarks.Loopback;
+using IoreqSdk.Benchmarks.Paired;
 
-// Workstation, non-concurrent GC (Garnet's reasoning: server GC's allocation counter over-counts per-heap budgets),
-// and TieredPGO off so runs are comparable. Always pass --filter: without it and without stdin BDN runs nothing.
+// `paired NATIVE_DIR [--short]`: the ratios against C (round trips and dispatch), measured in alternating batches
+// against the libraries run.sh builds from benchmarks/native (see Paired/Pairs.cs).
+if (args.Length > 0 && args[0] == "paired")
+{
+    if (args.Length < 2)
+    {
+        Console.Error.WriteLine("usage: paired NATIVE_DIR [--short]   (NATIVE_DIR holds libslot_roundtrip.so and libdispatch.so)");
+        return 2;
+    }
+
+    bool isShort = args.Length > 2 && args[2] == "--short";
+
+    // Every thread of the C and C# sides that is not a server's starts on CPU 0: this one.
+    ThreadAffinity.PinCurrentThread(0);
+    bool ok = PairedDispatch.Run(NativeLibrary.Load(Path.Combine(args[1], "libdispatch.so")), isShort)
+        && PairedRoundTrip.Run(NativeLibrary.Load(Path.Combine(args[1], "libslot_roundtrip.so")), isShort);
+    return ok ? 0 : 1;
+}
+
 IConfig config = DefaultConfig.Instance
     .AddDiagnoser(MemoryDiagnoser.Default)
     .AddJob(Job.Default.WithGcServer(false).WithGcConcurrent(false).WithEnvironmentVariable("DOTNET_TieredPGO", "0").AsDefault())
     .AddColumn(StatisticColumn.Median);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);
+return 0;
 
 /// <summary>The entry point's type, for BenchmarkSwitcher.</summary>
 internal sealed partial class Program

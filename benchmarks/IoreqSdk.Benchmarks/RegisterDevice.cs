@@ -15,7 +15,8 @@ internal sealed class RegisterDevice : DeviceModel
 
     public DeviceRegion Region { get; }
 
-    public override ulong Read(DeviceRegion region, ulong offset, int size) => _registers[(offset >> 3) & 511];
+    // The C baseline's device does the same: index a register file by the offset, nothing else.
+    public override ulong Read(DeviceRegion region, ulong offset, int size) => _registers[(int)(offset >> 3) & 511];
 
-    public override void Write(DeviceRegion region, ulong offset, int size, ulong value) => _registers[(offset >> 3) & 511] = value;
+    public override void Write(DeviceRegion region, ulong offset, int size, ulong value) => _registers[(int)(offset >> 3) & 511] = value;
 }

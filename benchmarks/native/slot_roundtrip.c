@@ -10,7 +10,11 @@
  * Notification is busy-polling on the state byte (the floor this machine allows) or a pair of eventfds (what a
  * kernel event channel costs at best). Prints "scenario ns_per_op".
  *
- *   slot_roundtrip busy|eventfd [iterations]
+ * Where the two threads run decides the result more than either side's code does, so each can be pinned to a CPU:
+ * busy-polling needs one core per side; an eventfd wake-up on the waker's own core is a context switch, while one
+ * on another core is an inter-processor interrupt that, in a virtual machine, wakes a halted vCPU through the host.
+ *
+ *   slot_roundtrip busy|eventfd [iterations [producer-cpu consumer-cpu]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,9 +68,23 @@ static void wait_state(ioreq_t *p, uint8_t state, int fd)
     }
 }
 
+static void pin(int cpu)
+{
+    if (cpu < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int error = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (error) { fprintf(stderr, "cannot pin to cpu %d: %s\n", cpu, strerror(error)); exit(1); }
+}
+
+static int consumer_cpu = -1;
+static pthread_t consumer;
+
 static void *device_model(void *arg)
 {
     (void)arg;
+    pin(consumer_cpu);
     ioreq_t *slot = &page->vcpu_ioreq[0];
     while (!stop) {
         wait_state(slot, STATE_IOREQ_READY, to_dm);
@@ -86,50 +104,105 @@ static void *device_model(void *arg)
 }
 
 
+/* Starts the consumer thread (pinned to consumer_cpu, or anywhere when it is negative). */
+static int start_consumer(void)
+{
+    if (!page) {
+        if (posix_memalign((void **)&page, 4096, 4096)) return -1;
+        registers[4] = 0x600D;
+    }
+    memset(page, 0, 4096);
+    stop = 0;
+    to_dm = eventfd(0, EFD_CLOEXEC);
+    from_dm = eventfd(0, EFD_CLOEXEC);
+    if (to_dm < 0 || from_dm < 0) return -1;
+    return pthread_create(&consumer, NULL, device_model, NULL) ? -1 : 0;
+}
+
+static void stop_consumer(void)
+{
+    stop = 1;
+    notify(to_dm);   /* busy: the consumer sees stop while spinning; eventfd: this wakes it */
+    pthread_join(consumer, NULL);
+    close(to_dm);
+    close(from_dm);
+}
+
+/* The producer ("Xen"): iterations round trips of one 4-byte MMIO read through the page's slot 0, notifying the
+ * consumer on to_consumer and waiting on from_consumer (eventfd mode); returns ns per round trip, or -1 when a
+ * response carried the wrong data. */
+static double produce(shared_iopage_t *shared, int to_consumer, int from_consumer, long iterations)
+{
+    ioreq_t *slot = &shared->vcpu_ioreq[0];
+    uint64_t sum = 0;
+    double start = bench_now_ns();
+    for (long i = 0; i < iterations; i++) {
+        slot->addr = 0xE0000010u;
+        slot->size = 4;
+        slot->count = 1;
+        slot->type = IOREQ_TYPE_COPY;
+        slot->data = 0;
+        *state_of(slot) = (uint8_t)(IOREQ_READ << 5);  /* dir = read, data_is_ptr = 0, df = 0, state = NONE */
+        set_state(slot, STATE_IOREQ_READY, __ATOMIC_RELEASE);
+        notify(to_consumer);
+        wait_state(slot, STATE_IORESP_READY, from_consumer);
+        sum += slot->data;
+        set_state(slot, STATE_IOREQ_NONE, __ATOMIC_RELAXED);
+    }
+    double elapsed = bench_now_ns() - start;
+    return sum == (uint64_t)0x600D * (uint64_t)iterations ? elapsed / (double)iterations : -1;
+}
+
+#ifdef SLOT_ROUNDTRIP_LIBRARY
+/*
+ * Built as a shared library (-DSLOT_ROUNDTRIP_LIBRARY -shared) for the benchmark project's paired runner, which
+ * alternates batches of this floor with batches through IoreqSdk in one process, on the same pinned CPUs, so that
+ * both sides of each ratio meet the same machine — and the same producer: slot_produce drives the SDK's loopback
+ * page with this file's producer, so the only difference left is the consumer. Pin the calling thread first.
+ */
+__attribute__((visibility("default"))) int slot_floor_start(int busy_poll, int cpu)
+{
+    busy = busy_poll;
+    consumer_cpu = cpu;
+    return start_consumer();
+}
+
+__attribute__((visibility("default"))) double slot_floor_run(long iterations) { return produce(page, to_dm, from_dm, iterations); }
+
+__attribute__((visibility("default"))) void slot_floor_stop(void) { stop_consumer(); }
+
+/* Round trips through another consumer's page. The C floor's consumer must be stopped: busy and stop are shared
+ * (and stop, left set by slot_floor_stop, would end every wait at once). */
+__attribute__((visibility("default"))) double slot_produce(void *shared, int busy_poll, int to_consumer, int from_consumer, long iterations)
+{
+    busy = busy_poll;
+    stop = 0;
+    return produce(shared, to_consumer, from_consumer, iterations);
+}
+#else
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "busy") && strcmp(argv[1], "eventfd"))) {
-        fprintf(stderr, "usage: %s busy|eventfd [iterations]\n", argv[0]);
+        fprintf(stderr, "usage: %s busy|eventfd [iterations [producer-cpu consumer-cpu]]\n", argv[0]);
         return 2;
     }
     busy = !strcmp(argv[1], "busy");
     long iterations = argc > 2 ? atol(argv[2]) : (busy ? 2000000 : 200000);
-    if (posix_memalign((void **)&page, 4096, 4096)) return 1;
-    memset(page, 0, 4096);
-    registers[4] = 0x600D;
-    to_dm = eventfd(0, EFD_CLOEXEC);
-    from_dm = eventfd(0, EFD_CLOEXEC);
-
-    pthread_t dm;
-    pthread_create(&dm, NULL, device_model, NULL);
-    ioreq_t *slot = &page->vcpu_ioreq[0];
+    int producer_cpu = argc > 4 ? atoi(argv[3]) : -1;
+    consumer_cpu = argc > 4 ? atoi(argv[4]) : -1;
+    pin(producer_cpu);
+    if (start_consumer()) { perror("start"); return 1; }
     double runs[BENCH_RUNS];
-    uint64_t sum = 0;
     for (int r = -1; r < BENCH_RUNS; r++) {                    /* run -1 warms up */
-        double start = bench_now_ns();
-        for (long i = 0; i < iterations; i++) {
-            slot->addr = 0xE0000010u;
-            slot->size = 4;
-            slot->count = 1;
-            slot->type = IOREQ_TYPE_COPY;
-            slot->data = 0;
-            *state_of(slot) = (uint8_t)(IOREQ_READ << 5);  /* dir = read, data_is_ptr = 0, df = 0, state = NONE */
-            set_state(slot, STATE_IOREQ_READY, __ATOMIC_RELEASE);
-            notify(to_dm);
-            wait_state(slot, STATE_IORESP_READY, from_dm);
-            sum += slot->data;
-            set_state(slot, STATE_IOREQ_NONE, __ATOMIC_RELAXED);
-        }
-        if (r >= 0) runs[r] = (bench_now_ns() - start) / (double)iterations;
+        double ns = produce(page, to_dm, from_dm, iterations);
+        if (ns < 0) { fprintf(stderr, "wrong data\n"); return 1; }
+        if (r >= 0) runs[r] = ns;
     }
-    stop = 1;
-    notify(to_dm);
-    if (busy) { /* the consumer sees stop while spinning */ }
-    pthread_join(dm, NULL);
-    if (sum != (uint64_t)0x600D * (uint64_t)iterations * (BENCH_RUNS + 1)) {
-        fprintf(stderr, "wrong data: %" PRIu64 "\n", sum);
-        return 1;
-    }
-    printf("roundtrip-%s %.1f\n", argv[1], bench_median(runs));
+    stop_consumer();
+    if (producer_cpu < 0)
+        printf("roundtrip-%s %.1f\n", argv[1], bench_median(runs));
+    else
+        printf("roundtrip-%s-%s %.1f\n", argv[1], producer_cpu == consumer_cpu ? "1core" : "2cores", bench_median(runs));
     return 0;
 }
+#endif

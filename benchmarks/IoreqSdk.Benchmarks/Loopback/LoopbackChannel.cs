@@ -10,6 +10,8 @@ namespace IoreqSdk.Benchmarks.Loopback;
 /// The loopback's event channels, doing what the C baseline does. Port p belongs to vCPU p − 1. A port is pending
 /// while its slot's state is IOREQ_READY: busy-poll spins on the state bytes (both sides, as in C); eventfd adds one
 /// eventfd that wakes the server and one per vCPU that wakes its producer — the same descriptors and calls as C.
+/// The server's loop thread waits here, so this is where it is pinned (when a CPU is given) and where a busy-polling
+/// server can be parked while the paired runner measures the C floor on the same CPU.
 /// </summary>
 internal sealed unsafe class LoopbackChannel : IEventChannel
 {
@@ -18,15 +20,21 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
     private readonly Notification _notification;
     private readonly int _toServer;
     private readonly int[] _toVcpu;
+    private readonly int _serverCpu;
+    private readonly int _unpark;
     private int _interrupted;
+    private int _parked;
+    private bool _pinned;
     private int _next;
 
-    public LoopbackChannel(byte* page, int vcpus, Notification notification)
+    public LoopbackChannel(byte* page, int vcpus, Notification notification, int serverCpu)
     {
         _page = page;
         _vcpus = vcpus;
         _notification = notification;
+        _serverCpu = serverCpu;
         _toVcpu = new int[vcpus];
+        _unpark = EventFd();
         if (notification == Notification.EventFd)
         {
             _toServer = EventFd();
@@ -35,6 +43,22 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
                 _toVcpu[i] = EventFd();
             }
         }
+    }
+
+    /// <summary>The eventfd a producer posts to wake the server (-1 when busy-polling).</summary>
+    public int ServerEventFd => _notification == Notification.EventFd ? _toServer : -1;
+
+    /// <summary>The eventfd the server posts to wake vCPU <paramref name="vcpu"/>'s producer (-1 when busy-polling).</summary>
+    public int VcpuEventFd(int vcpu) => _notification == Notification.EventFd ? _toVcpu[vcpu] : -1;
+
+    /// <summary>Makes a waiting server block instead of spinning (busy-poll), until <see cref="Unpark"/>.</summary>
+    public void Park() => Volatile.Write(ref _parked, 1);
+
+    /// <summary>Lets a parked server spin again.</summary>
+    public void Unpark()
+    {
+        Volatile.Write(ref _parked, 0);
+        Post(_unpark);
     }
 
     /// <summary>The producer of vCPU <paramref name="vcpu"/> sent a request.</summary>
@@ -78,6 +102,12 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
     public bool WaitPending(out uint localPort)
     {
+        if (!_pinned && _serverCpu >= 0)
+        {
+            ThreadAffinity.PinCurrentThread(_serverCpu);
+            _pinned = true;
+        }
+
         while (true)
         {
             if (TryGetPending(out localPort))
@@ -95,21 +125,31 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
             {
                 Take(_toServer);
             }
+            else if (Volatile.Read(ref _parked) != 0)
+            {
+                // Blocks until Unpark posts (or returns at once on a post left from an earlier unpark; then it spins
+                // once more and comes back here).
+                Take(_unpark);
+            }
         }
     }
 
     public bool TryGetPending(out uint localPort)
     {
         // Round-robin over the slots, as fair as Xen's upcall; acquire pairs with the producer's release of READY.
+        // _next is written only when a port is found: a store on every spin would bounce this object's cache line
+        // to the producer, which reads its fields while it waits (a cost of the loopback, not of the server).
+        int vcpu = _next;
         for (int i = 0; i < _vcpus; i++)
         {
-            int vcpu = _next;
-            _next = vcpu + 1 == _vcpus ? 0 : vcpu + 1;
             if ((Volatile.Read(ref _page[(vcpu * IoRequest.SizeInBytes) + IoRequest.FlagsOffset]) & 0x0F) == (byte)IoreqState.Ready)
             {
+                _next = vcpu + 1 == _vcpus ? 0 : vcpu + 1;
                 localPort = (uint)(vcpu + 1);
                 return true;
             }
+
+            vcpu = vcpu + 1 == _vcpus ? 0 : vcpu + 1;
         }
 
         localPort = 0;
@@ -123,6 +163,11 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
         {
             Post(_toServer);
         }
+        else
+        {
+            // A parked server is blocked on the unpark eventfd, not spinning: wake it to see the interruption.
+            Post(_unpark);
+        }
     }
 
     public void Dispose()
@@ -132,6 +177,7 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
     public void Close()
     {
+        _ = Interop.Libc.Close(_unpark);
         if (_notification == Notification.EventFd)
         {
             _ = Interop.Libc.Close(_toServer);

@@ -18,7 +18,11 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     private readonly int _vcpus;
     private readonly LoopbackChannel _channel;
 
-    public LoopbackXen(GuestArchitecture architecture, int vcpus, Notification notification)
+    /// <param name="architecture">The guest's architecture.</param>
+    /// <param name="vcpus">How many slots (and producer vCPUs).</param>
+    /// <param name="notification">How the sides tell each other a slot changed.</param>
+    /// <param name="serverCpu">The CPU the server's loop thread is pinned to, or -1 to leave it to the scheduler.</param>
+    public LoopbackXen(GuestArchitecture architecture, int vcpus, Notification notification, int serverCpu = -1)
     {
         Architecture = architecture;
         _vcpus = vcpus;
@@ -29,10 +33,16 @@ internal sealed unsafe class LoopbackXen : IHypervisor
             *(uint*)(Slot(vcpu) + IoRequest.VcpuEventPortOffset) = (uint)(vcpu + 1);   // Xen's vp_eport
         }
 
-        _channel = new LoopbackChannel(_page, vcpus, notification);
+        _channel = new LoopbackChannel(_page, vcpus, notification, serverCpu);
     }
 
     public GuestArchitecture Architecture { get; }
+
+    /// <summary>The shared page of ioreq slots (for a producer written in C).</summary>
+    public nint Page => (nint)_page;
+
+    /// <summary>The event channel the server waits on (its eventfds, and parking a busy-polling server).</summary>
+    public LoopbackChannel Channel => _channel;
 
     /// <summary>One synchronous request from vCPU <paramref name="vcpu"/>, as Xen sends it; returns the response's data.</summary>
     public ulong RoundTrip(int vcpu, IoreqType type, ulong address, uint size, bool write, ulong data)

@@ -1,0 +1,137 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using IoreqSdk.Abi;
+using IoreqSdk.Benchmarks.Loopback;
+using IoreqSdk.Hypervisor;
+using IoreqSdk.Server;
+
+namespace IoreqSdk.Benchmarks.Paired;
+
+/// <summary>
+/// The round-trip ratios, measured in pairs (<see cref="Pairs"/>): batches of the C floor
+/// (<c>native/slot_roundtrip.c</c> built as a shared library) alternate with batches through
+/// <see cref="IoreqServer"/>. Both sides are driven by the same C producer on the same thread and CPU, and each
+/// consumer runs on the same CPU, so the difference is the consumer alone.
+/// </summary>
+internal static unsafe class PairedRoundTrip
+{
+    // What the C producer reads, and what it expects back (native/slot_roundtrip.c).
+    private const ulong Register = 0xE000_0010;
+    private const ulong Expected = 0x600D;
+
+    /// <summary>Busy-poll across two cores, eventfd on one core (the floor) and across two.</summary>
+    public static bool Run(nint library, bool isShort)
+    {
+        var floor = new NativeFloor(library);
+        int pairs = isShort ? 10 : 100;
+        var scenarios = new List<(string Name, Notification Notification, int ServerCpu, int Batch)>
+        {
+            ("roundtrip-eventfd-1core", Notification.EventFd, 0, 500),
+        };
+        if (Environment.ProcessorCount >= 2)
+        {
+            scenarios.Insert(0, ("roundtrip-busy-2cores", Notification.BusyPoll, 1, 20_000));
+            scenarios.Add(("roundtrip-eventfd-2cores", Notification.EventFd, 1, 100));
+        }
+        else
+        {
+            Console.Error.WriteLine("One CPU: the busy-poll and cross-core pairs need two and are skipped.");
+        }
+
+        foreach (var scenario in scenarios)
+        {
+            bool busy = scenario.Notification == Notification.BusyPoll;
+            using var xen = new LoopbackXen(GuestArchitecture.X86, 1, scenario.Notification, scenario.ServerCpu);
+            using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
+            server.AddDevice(new RegisterDevice(0xE000_0000));
+            server.Start();
+            xen.RoundTrip(0, IoreqType.Copy, Register, 8, write: true, Expected);
+            if (busy)
+            {
+                xen.Channel.Park();
+            }
+
+            if (!Pairs.Measure(
+                scenario.Name,
+                pairs,
+                () => RunFloor(floor, busy, scenario.ServerCpu, scenario.Batch),
+                () => RunSdk(floor, xen, busy, scenario.Batch)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>One batch of the C floor, its consumer thread started for the batch on the server's CPU.</summary>
+    private static double RunFloor(NativeFloor floor, bool busy, int cpu, int batch)
+    {
+        if (floor.Start(busy ? 1 : 0, cpu) != 0)
+        {
+            throw new InvalidOperationException("slot_floor_start failed.");
+        }
+
+        try
+        {
+            floor.Run(Math.Max(1, batch / 10));   // untimed: the new thread settles on its CPU
+            return floor.Run(batch);
+        }
+        finally
+        {
+            floor.Stop();
+        }
+    }
+
+    /// <summary>One batch through the server, driven by the C producer; a busy-polling server spins only for its batch.</summary>
+    private static double RunSdk(NativeFloor floor, LoopbackXen xen, bool busy, int batch)
+    {
+        if (busy)
+        {
+            xen.Channel.Unpark();
+        }
+
+        try
+        {
+            int toServer = xen.Channel.ServerEventFd;
+            int fromServer = xen.Channel.VcpuEventFd(0);
+            floor.Produce(xen.Page, busy ? 1 : 0, toServer, fromServer, Math.Max(1, batch / 10));   // untimed
+            return floor.Produce(xen.Page, busy ? 1 : 0, toServer, fromServer, batch);
+        }
+        finally
+        {
+            if (busy)
+            {
+                xen.Channel.Park();
+            }
+        }
+    }
+
+    /// <summary>The C side's entry points: the floor (<c>slot_floor_start</c>, <c>_run</c>, <c>_stop</c>) and its producer
+    /// alone (<c>slot_produce</c>).</summary>
+    private sealed class NativeFloor
+    {
+        private readonly delegate* unmanaged<int, int, int> _start;
+        private readonly delegate* unmanaged<long, double> _run;
+        private readonly delegate* unmanaged<void> _stop;
+        private readonly delegate* unmanaged<nint, int, int, int, long, double> _produce;
+
+        public NativeFloor(nint library)
+        {
+            _start = (delegate* unmanaged<int, int, int>)NativeLibrary.GetExport(library, "slot_floor_start");
+            _run = (delegate* unmanaged<long, double>)NativeLibrary.GetExport(library, "slot_floor_run");
+            _stop = (delegate* unmanaged<void>)NativeLibrary.GetExport(library, "slot_floor_stop");
+            _produce = (delegate* unmanaged<nint, int, int, int, long, double>)NativeLibrary.GetExport(library, "slot_produce");
+        }
+
+        public int Start(int busy, int cpu) => _start(busy, cpu);
+
+        public double Run(long iterations) => _run(iterations);
+
+        public void Stop() => _stop();
+
+        public double Produce(nint page, int busy, int toConsumer, int fromConsumer, long iterations) =>
+            _produce(page, busy, toConsumer, fromConsumer, iterations);
+    }
+}
