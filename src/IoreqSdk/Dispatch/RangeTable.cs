@@ -140,17 +140,5 @@ internal sealed class RangeTable<T>
         return found;
     }
 
-    private readonly struct Entry
-    {
-        public readonly ulong Start;
-        public readonly ulong End;
-        public readonly T Target;
-
-        public Entry(ulong start, ulong end, T target)
-        {
-            Start = start;
-            End = end;
-            Target = target;
-        }
-    }
+    private readonly record struct Entry(ulong Start, ulong End, T Target);
 }
