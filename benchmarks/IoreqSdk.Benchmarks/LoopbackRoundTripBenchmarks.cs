@@ -32,7 +32,7 @@ public class LoopbackRoundTripBenchmarks
         }
 
         _xen = new LoopbackXen(GuestArchitecture.X86, 1, Notification, serverCpu: !pin ? -1 : Notification == Notification.BusyPoll ? 1 : 0);
-        _server = new IoreqServer(_xen, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
+        _server = _xen.CreateServer();
         _server.AddDevice(new RegisterDevice(0xE000_0000));
         _server.Start();
     }

@@ -30,7 +30,7 @@ public class PciBenchmarks
     public void Setup()
     {
         _xen = new LoopbackXen(Platform, 1, Notification.BusyPoll);
-        _server = new IoreqServer(_xen, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
+        _server = _xen.CreateServer();
         PciPlatform platform = Platform == GuestArchitecture.X86 ? new X86Platform() : new Arm64Platform();
         var bridge = new PciHostBridge(_server, platform);
         _function = bridge.AddDevice(new MsixDevice(), 3);

@@ -30,7 +30,7 @@ public class VcpuScalingBenchmarks
     public void Setup()
     {
         _xen = new LoopbackXen(GuestArchitecture.X86, Vcpus, Notification.EventFd);
-        _server = new IoreqServer(_xen, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
+        _server = _xen.CreateServer();
         _server.AddDevice(new RegisterDevice(0xE000_0000));
         _server.Start();
         _start = new Barrier(Vcpus + 1);

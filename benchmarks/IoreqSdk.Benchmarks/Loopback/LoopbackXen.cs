@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Threading;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
+using IoreqSdk.Server;
 
 namespace IoreqSdk.Benchmarks.Loopback;
 
@@ -43,6 +44,9 @@ internal sealed unsafe class LoopbackXen : IHypervisor
 
     /// <summary>The event channel the server waits on (its eventfds, and parking a busy-polling server).</summary>
     public LoopbackChannel Channel => _channel;
+
+    /// <summary>A server over this loopback, as every benchmark uses it (domain 1, no buffered ring); not started.</summary>
+    public IoreqServer CreateServer() => new(this, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
 
     /// <summary>One synchronous request from vCPU <paramref name="vcpu"/>, as Xen sends it; returns the response's data.</summary>
     public ulong RoundTrip(int vcpu, IoreqType type, ulong address, uint size, bool write, ulong data)

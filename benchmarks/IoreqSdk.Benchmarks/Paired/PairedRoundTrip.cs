@@ -43,7 +43,7 @@ internal static unsafe class PairedRoundTrip
         {
             bool busy = scenario.Notification == Notification.BusyPoll;
             using var xen = new LoopbackXen(GuestArchitecture.X86, 1, scenario.Notification, scenario.ServerCpu);
-            using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
+            using IoreqServer server = xen.CreateServer();
             server.AddDevice(new RegisterDevice(0xE000_0000));
             server.Start();
             xen.RoundTrip(0, IoreqType.Copy, Register, 8, write: true, Expected);

@@ -49,9 +49,19 @@ internal static class Pairs
         for (int pair = 0; pair < pairs; pair++)
         {
             // Alternate which side goes first, so a drift of the machine during a pair does not favour one side.
-            double first = (pair & 1) == 0 ? c() : sdk();
-            double second = (pair & 1) == 0 ? sdk() : c();
-            (double cBatch, double sdkBatch) = (pair & 1) == 0 ? (first, second) : (second, first);
+            double cBatch;
+            double sdkBatch;
+            if ((pair & 1) == 0)
+            {
+                cBatch = c();
+                sdkBatch = sdk();
+            }
+            else
+            {
+                sdkBatch = sdk();
+                cBatch = c();
+            }
+
             if (cBatch < 0 || sdkBatch < 0)
             {
                 Console.Error.WriteLine($"{name}: the {(cBatch < 0 ? "C" : "IoreqSdk")} side computed a wrong answer.");
