@@ -3,22 +3,18 @@
 
 usage: report.py NATIVE_RESULTS BDN_RESULTS_DIR
 NATIVE_RESULTS holds "paired scenario c_ns sdk_ns ratio q1 q3 pairs" lines from the paired runner (C and IoreqSdk
-batches alternating; the ratio is the median of the per-pair ratios, q1-q3 their interquartile range) and may hold
-"scenario ns_per_op" lines from the C programs run alone (then the ratio is against BenchmarkDotNet's mean). Prints
-a Markdown table (scenario, C ns/op, IoreqSdk ns/op, ratio, bytes/op) and exits 1 if any IoreqSdk fast path
+batches alternating; the ratio is the median of the per-pair ratios, q1-q3 their interquartile range); every C
+figure comes from there. Prints a Markdown table (scenario, C ns/op, IoreqSdk ns/op, ratio, bytes/op) and exits 1 if any IoreqSdk fast path
 allocated or was not measured.
 """
 import glob
 import json
 import sys
 
-native = {}
 paired = {}
 for line in open(sys.argv[1]):
     parts = line.split()
-    if len(parts) == 2:
-        native[parts[0]] = float(parts[1])
-    elif len(parts) == 8 and parts[0] == "paired":
+    if len(parts) == 8 and parts[0] == "paired":
         paired[parts[1]] = tuple(float(p) for p in parts[2:7]) + (int(parts[7]),)
 
 sdk = {}
@@ -77,9 +73,7 @@ for title, c_key, sdk_key in rows:
         c, mean, ratio, q1, q3, pairs = paired[c_key]
         print(f"| {title} | {c:.1f} | {mean:.1f} | {ratio:.2f} ({q1:.2f}–{q3:.2f}, {pairs} pairs) | {allocated if allocated is not None else '—'} |")
     else:
-        c = native.get(c_key) if c_key else None
-        ratio = f"{mean / c:.2f}" if (mean is not None and c) else "—"
-        print(f"| {title} | {f'{c:.1f}' if c else '—'} | {f'{mean:.1f}' if mean is not None else 'not run'} | {ratio} | {allocated if allocated is not None else '—'} |")
+        print(f"| {title} | — | {f'{mean:.1f}' if mean is not None else 'not run'} | — | {allocated if allocated is not None else '—'} |")
     if allocated:
         allocating.append(title)
 
