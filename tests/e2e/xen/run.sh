@@ -112,21 +112,35 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # The recipe's QEMU workarounds: -smap (TCG's SMAP vs a PV dom0), -rdtscp (TCG's RDTSCP intercept breaks HVM guests),
 # -cpu max rather than a model with MONITOR/MWAIT, which TCG lacks.
 log="$work/serial.log"
-say "booting Xen under QEMU (TCG), at most ${timeout_s}s"
-timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-smap,-rdtscp -m 2048 -smp 2 \
-    -nographic -monitor none -serial stdio -no-reboot \
-    -kernel "$work/xen.elf" \
-    -append "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all smap=0" \
-    -initrd "$x/boot/vmlinuz-$kver console=hvc0 earlyprintk=xen quiet,$work/dom0.gz" </dev/null >"$log" 2>&1
-qemu_rc=$?
-say "QEMU exited ($qemu_rc)"
+expected=19   # 6 dom0 checks + 13 guest checks; fewer lines means a stage never ran
+boot() {
+    say "booting Xen under QEMU (TCG), at most ${timeout_s}s"
+    timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-smap,-rdtscp -m 2048 -smp 2 \
+        -nographic -monitor none -serial stdio -no-reboot \
+        -kernel "$work/xen.elf" \
+        -append "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all smap=0" \
+        -initrd "$x/boot/vmlinuz-$kver console=hvc0 earlyprintk=xen quiet,$work/dom0.gz" </dev/null >"$log" 2>&1
+    qemu_rc=$?
+    say "QEMU exited ($qemu_rc)"
+    tr -d '\r' < "$log" > "$log.txt"
+    passed=$(grep -c "=== E2E: PASS" "$log.txt")
+    failed=$(grep -c "=== E2E: FAIL" "$log.txt")
+}
+boot
+
+# One boot more, only when the guest's own /init died midway while demu stayed healthy: no check failed, both demu
+# processes exited cleanly, and the guest kernel reports its init killed. Seen once in about 15 runs: a busybox
+# tool in the guest segfaulted under this doubly emulated CPU (QEMU's TCG under Xen's HVM) before edu had been
+# touched (0 MMIO requests served). Any failed check, or a demu that crashed, is reported as it is.
+if [ "$failed" = 0 ] && [ "$passed" -lt $expected ] && grep -q "Attempted to kill init" "$log.txt" \
+    && grep -q "=== E2E: PASS both demu processes see the guest go and exit cleanly" "$log.txt"; then
+    echo "----- first boot: the guest's /init died before its checks ended ($passed of $expected reported); its last words:"
+    grep -B 3 "Attempted to kill init" "$log.txt" | head -n 4
+    boot
+fi
 
 # ---- results ------------------------------------------------------------------------------------------------------
-tr -d '\r' < "$log" > "$log.txt"
-passed=$(grep -c "=== E2E: PASS" "$log.txt")
-failed=$(grep -c "=== E2E: FAIL" "$log.txt")
 grep -E "=== (E2E|dom0|guest|xen):" "$log.txt"
-expected=19   # 6 dom0 checks + 13 guest checks; fewer lines means a stage never ran
 if [ "$qemu_rc" = 124 ]; then echo "timed out after ${timeout_s}s"; fi
 if [ $(( passed + failed )) -lt $expected ]; then
     echo "only $(( passed + failed )) of $expected checks reported"
