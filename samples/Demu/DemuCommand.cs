@@ -4,6 +4,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
+using Demu.Devices;
 using Demu.Simulation;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
@@ -45,12 +46,27 @@ internal static class DemuCommand
         var ecamBase = HexOption("--ecam-base", "Arm64: the host bridge's ECAM window base.", Arm64Platform.DefaultEcamBase);
         var mmioBase = HexOption("--mmio-base", "Arm64: the 32-bit MMIO window base.", Arm64Platform.DefaultMemoryWindow.Base);
         var mmioSize = HexOption("--mmio-size", "Arm64: the 32-bit MMIO window size.", Arm64Platform.DefaultMemoryWindow.Size);
+        var prefetchBase = HexOption("--prefetch-base", "Arm64: the 64-bit prefetchable MMIO window base.", Arm64Platform.DefaultPrefetchableWindow.Base);
+        var prefetchSize = HexOption("--prefetch-size", "Arm64: the 64-bit prefetchable MMIO window size.", Arm64Platform.DefaultPrefetchableWindow.Size);
         var pioBase = HexOption("--pio-base", "Arm64: the PIO aperture (the MMIO window that carries I/O BARs) base.", Arm64Platform.DefaultPioAperture.Base);
         var spiBase = new Option<uint>("--intx-spi-base")
         {
             Description = "Arm64: the SPI that INTA of device 0 raises (the others follow the standard swizzle).",
             DefaultValueFactory = _ => 44,
         };
+
+        var eduDmaBits = new Option<int>("--edu-dma-bits")
+        {
+            Description = "edu: how many address bits its DMA engine drives (QEMU's dma_mask property). Default: 28 on x86 "
+                + "(QEMU's), 40 on arm64, where a Xen guest's RAM starts at 1 GiB (GUEST_RAM0_BASE), beyond 28 bits.",
+        };
+        eduDmaBits.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 64)
+            {
+                result.AddError("--edu-dma-bits: an address width of 1 to 64 bits.");
+            }
+        });
 
         var serialOutput = new Option<string?>("--serial-output")
         {
@@ -68,7 +84,7 @@ internal static class DemuCommand
             "demu: one emulated PCI device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
             + "simulated guest that enumerates the bus and drives the device, then prints what it saw.")
         {
-            device, platform, domain, bdf, ecamBase, mmioBase, mmioSize, pioBase, spiBase, serialOutput, verbose, deviceTree,
+            device, platform, domain, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
         };
 
         root.SetAction(async (ParseResult result, CancellationToken cancellation) =>
@@ -84,9 +100,13 @@ internal static class DemuCommand
                 {
                     EcamBase = Hex(result, ecamBase, Arm64Platform.DefaultEcamBase),
                     Memory = new PciWindow(Hex(result, mmioBase, Arm64Platform.DefaultMemoryWindow.Base), Hex(result, mmioSize, Arm64Platform.DefaultMemoryWindow.Size)),
+                    Prefetchable = new PciWindow(Hex(result, prefetchBase, Arm64Platform.DefaultPrefetchableWindow.Base), Hex(result, prefetchSize, Arm64Platform.DefaultPrefetchableWindow.Size)),
                     PioAperture = new PciWindow(Hex(result, pioBase, Arm64Platform.DefaultPioAperture.Base), Arm64Platform.DefaultPioAperture.Size),
                     IntxSpiBase = result.GetValue(spiBase),
                 },
+                EduDmaAddressBits = result.GetResult(eduDmaBits) is null
+                    ? (architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits)
+                    : result.GetValue(eduDmaBits),
                 SerialOutput = result.GetValue(serialOutput),
                 Verbose = result.GetValue(verbose),
                 Out = result.InvocationConfiguration.Output,

@@ -30,6 +30,9 @@ internal sealed record DemuSettings
     /// <summary>The Arm64 host bridge's layout (Xen's guest layout unless overridden).</summary>
     public Arm64Platform Arm64 { get; init; } = new();
 
+    /// <summary>How many address bits edu's DMA engine drives.</summary>
+    public int EduDmaAddressBits { get; init; } = Devices.EduDevice.DefaultDmaAddressBits;
+
     /// <summary>Where the serial device's output goes; null for standard output.</summary>
     public string? SerialOutput { get; init; }
 

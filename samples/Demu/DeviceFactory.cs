@@ -9,7 +9,7 @@ internal static class DeviceFactory
 {
     /// <summary>The device --device names; the serial device's transmitted bytes go to <paramref name="serialOutput"/>.</summary>
     public static PciDevice Create(DemuSettings settings, Action<byte> serialOutput) =>
-        settings.Device == DeviceKind.Edu ? new EduDevice() : new PciSerialDevice(serialOutput);
+        settings.Device == DeviceKind.Edu ? new EduDevice(settings.EduDmaAddressBits) : new PciSerialDevice(serialOutput);
 
     /// <summary>Adds the device at --bdf; false (with the reason on standard error) when the bridge refuses the slot.</summary>
     public static bool TryAdd(PciHostBridge bridge, PciDevice device, DemuSettings settings)

@@ -51,9 +51,18 @@ public sealed class EduDevice : PciDevice
     private ulong _dmaCount;
     private ulong _dmaCommand;
 
+    /// <summary>The DMA engine's address width unless told otherwise: 28 bits, QEMU's default <c>dma_mask</c>.</summary>
+    public const int DefaultDmaAddressBits = 28;
+
+    /// <summary>
+    /// A DMA address width that reaches an Arm64 Xen guest's RAM, which starts at 1 GiB (<c>GUEST_RAM0_BASE</c>) and
+    /// ends below 2^40 (Xen's smallest Arm stage-2 input size): a configuration for such guests, not a device rule.
+    /// </summary>
+    public const int Arm64GuestDmaAddressBits = 40;
+
     /// <summary>Creates the device.</summary>
     /// <param name="dmaAddressBits">How many address bits the DMA engine drives (the spec's default is 28).</param>
-    public EduDevice(int dmaAddressBits = 28)
+    public EduDevice(int dmaAddressBits = DefaultDmaAddressBits)
         : base("edu", new PciIdentity { VendorId = 0x1234, DeviceId = 0x11e8, RevisionId = 0x10, ClassCode = 0xff0000, InterruptPin = 1 })
     {
         _dmaMask = dmaAddressBits >= 64 ? ulong.MaxValue : (1UL << dmaAddressBits) - 1;

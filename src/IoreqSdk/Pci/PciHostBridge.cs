@@ -135,8 +135,10 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
         sb.Append(FormattableString.Invariant($"\tbus-range = <0x0 0x{arm.BusCount - 1:x}>;\n"));
         sb.Append(FormattableString.Invariant($"\tlinux,pci-domain = <{Segment}>;\n"));
         sb.Append("\tranges = <");
-        // I/O: PCI address 0 of I/O space at the aperture's CPU address.
-        sb.Append(FormattableString.Invariant($"0x01000000 0x0 0x0 {Cells64(arm.PioAperture.Base)} {Cells64(arm.PioAperture.Size)}\n\t\t  "));
+        // I/O: the bus's I/O window (what the bridge decodes; the aperture's first 4 KiB, legacy ports, are not
+        // offered) at the aperture's CPU address plus the same offset, so the guest can only assign what decodes.
+        PciWindow io = arm.IoWindow;
+        sb.Append(FormattableString.Invariant($"0x01000000 0x0 0x{io.Base:x} {Cells64(arm.PioAperture.Base + io.Base)} {Cells64(io.Size)}\n\t\t  "));
         sb.Append(FormattableString.Invariant($"0x02000000 {Cells64(arm.Memory.Base)} {Cells64(arm.Memory.Base)} {Cells64(arm.Memory.Size)}\n\t\t  "));
         sb.Append(FormattableString.Invariant($"0x43000000 {Cells64(arm.Prefetchable.Base)} {Cells64(arm.Prefetchable.Base)} {Cells64(arm.Prefetchable.Size)}>;\n"));
         sb.Append("\tinterrupt-map-mask = <0x1800 0x0 0x0 0x7>;\n");

@@ -291,7 +291,7 @@ public sealed class PciDeviceTests
             Assert.That(node, Does.Contain("compatible = \"pci-host-ecam-generic\";"));
             Assert.That(node, Does.Contain("reg = <0x0 0x10000000 0x0 0x100000>;"));
             Assert.That(node, Does.Contain("bus-range = <0x0 0x0>;"));
-            Assert.That(node, Does.Contain("0x01000000 0x0 0x0 0x0 0x3eff0000 0x0 0x10000"), "the I/O range maps bus I/O 0 to the PIO aperture");
+            Assert.That(node, Does.Contain("0x01000000 0x0 0x1000 0x0 0x3eff1000 0x0 0xf000"), "the I/O range offers the bus I/O window (from 0x1000) at the same offset in the PIO aperture");
             Assert.That(node, Does.Contain("0x02000000 0x0 0x23000000 0x0 0x23000000 0x0 0x10000000"));
             Assert.That(node, Does.Contain("0x43000000 0x1 0x0 0x1 0x0 0x1 0x0"));
             Assert.That(node, Does.Contain("0x1800 0x0 0x0 0x1 0xfde8 0x0 0x0 0x0 0xf 0x4"), "device 3 INTA -> SPI 47 (44 + 3)");

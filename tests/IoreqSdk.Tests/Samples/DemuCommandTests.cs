@@ -68,8 +68,30 @@ public sealed class DemuCommandTests
             Assert.That(exitCode, Is.Zero);
             Assert.That(output, Does.StartWith("pcie@20000000 {"));
             Assert.That(output, Does.Contain("reg = <0x0 0x20000000 0x0 0x100000>;"));
-            Assert.That(output, Does.Contain("0x01000000 0x0 0x0 0x0 0x3f000000 0x0 0x10000"), "the I/O range is the PIO aperture");
+            Assert.That(output, Does.Contain("0x01000000 0x0 0x1000 0x0 0x3f001000 0x0 0xf000"), "the I/O range lies in the PIO aperture");
         }
+    }
+
+    [Test]
+    public void TheDeviceTreeFollowsThePrefetchableWindowOptions()
+    {
+        var (exitCode, output, _) = Run("--platform", "arm64", "--device-tree", "--prefetch-base", "0x140000000", "--prefetch-size", "0x40000000");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.Zero);
+            Assert.That(output, Does.Contain("0x43000000 0x1 0x40000000 0x1 0x40000000 0x0 0x40000000"), "the prefetchable range is the one asked for");
+        }
+    }
+
+    [TestCase("0")]
+    [TestCase("65")]
+    public void EduDmaBitsOutsideOneToSixtyFourAreRefused(string bits)
+    {
+        var (exitCode, _, error) = Run("--edu-dma-bits", bits);
+
+        Assert.That(exitCode, Is.Not.Zero);
+        Assert.That(error, Does.Contain("--edu-dma-bits"));
     }
 
     [Test]
