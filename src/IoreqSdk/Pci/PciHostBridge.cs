@@ -119,12 +119,24 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
     /// <c>pci-host-ecam-generic</c>, <c>reg</c>, <c>bus-range</c>, <c>ranges</c> with the I/O, memory and prefetchable
     /// windows, and the INTx <c>interrupt-map</c>), in device-tree source syntax.
     /// </summary>
-    /// <param name="interruptParent">The phandle of the guest's GIC.</param>
+    /// <param name="interruptParent">The phandle of the guest's GIC (libxl's vGIC node is <c>GUEST_PHANDLE_GIC</c>, 65000).</param>
+    /// <param name="interruptParentAddressCells">
+    /// The GIC node's <c>#address-cells</c>, which sets how many unit-address cells precede each parent interrupt
+    /// specifier in <c>interrupt-map</c>: 0 for the vGIC libxl writes into a Xen guest's tree; 2 for QEMU's "virt"
+    /// machine, whose GIC has ITS children.
+    /// </param>
     /// <returns>The node.</returns>
     /// <exception cref="InvalidOperationException">The bridge is not an Arm64 bridge.</exception>
-    public string DescribeDeviceTreeNode(uint interruptParent = 0xfde8)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="interruptParentAddressCells"/> is not 0 to 3.</exception>
+    public string DescribeDeviceTreeNode(uint interruptParent = 0xfde8, int interruptParentAddressCells = 0)
     {
         Arm64Platform arm = _arm ?? throw new InvalidOperationException("Only Arm64 guests are described by a device tree.");
+        if (interruptParentAddressCells is < 0 or > 3)
+        {
+            throw new ArgumentOutOfRangeException(nameof(interruptParentAddressCells), interruptParentAddressCells, "A device-tree node has 0 to 3 address cells.");
+        }
+
+        string parentAddress = new StringBuilder().Insert(0, " 0x0", interruptParentAddressCells).ToString();
         var sb = new StringBuilder();
         string Cells64(ulong v) => string.Format(CultureInfo.InvariantCulture, "0x{0:x} 0x{1:x}", (uint)(v >> 32), (uint)v);
         sb.Append(FormattableString.Invariant($"pcie@{arm.EcamBase:x} {{\n"));
@@ -147,8 +159,9 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
         {
             for (int pin = 1; pin <= 4; pin++)
             {
-                // GIC SPI specifier: <0 (SPI) number-32 4 (level high)>.
-                sb.Append(FormattableString.Invariant($"{(device == 0 && pin == 1 ? string.Empty : "\n\t\t  ")}0x{device << 11:x} 0x0 0x0 0x{pin:x} 0x{interruptParent:x} 0x0 0x0 0x0 0x{arm.IntxSpi(device, pin) - 32:x} 0x4"));
+                // The parent's unit address (as many cells as its #address-cells), then the GIC SPI specifier:
+                // <0 (SPI) number-32 4 (level high)>.
+                sb.Append(FormattableString.Invariant($"{(device == 0 && pin == 1 ? string.Empty : "\n\t\t  ")}0x{device << 11:x} 0x0 0x0 0x{pin:x} 0x{interruptParent:x}{parentAddress} 0x0 0x{arm.IntxSpi(device, pin) - 32:x} 0x4"));
             }
         }
 

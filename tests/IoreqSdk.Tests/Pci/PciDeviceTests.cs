@@ -294,7 +294,40 @@ public sealed class PciDeviceTests
             Assert.That(node, Does.Contain("0x01000000 0x0 0x1000 0x0 0x3eff1000 0x0 0xf000"), "the I/O range offers the bus I/O window (from 0x1000) at the same offset in the PIO aperture");
             Assert.That(node, Does.Contain("0x02000000 0x0 0x23000000 0x0 0x23000000 0x0 0x10000000"));
             Assert.That(node, Does.Contain("0x43000000 0x1 0x0 0x1 0x0 0x1 0x0"));
-            Assert.That(node, Does.Contain("0x1800 0x0 0x0 0x1 0xfde8 0x0 0x0 0x0 0xf 0x4"), "device 3 INTA -> SPI 47 (44 + 3)");
+            Assert.That(node, Does.Contain("0x1800 0x0 0x0 0x1 0xfde8 0x0 0xf 0x4"), "device 3 INTA -> SPI 47 (44 + 3)");
+        }
+    }
+
+    // Found on real Xen: libxl's vGIC node has #address-cells = 0, so an interrupt-map entry is the child's 3 address
+    // cells and pin, the phandle, and the 3 specifier cells — no parent unit address. Parsed as Linux's of_irq_parse_raw
+    // walks it, every device and pin must land on the SPI the bridge raises.
+    [TestCase(0)]
+    [TestCase(2)]
+    public void TheInterruptMapParsesAsTheGuestWalksIt(int parentAddressCells)
+    {
+        using var guest = new PciGuest(GuestArchitecture.Arm64, b => b.AddDevice(new ProbeDevice(), 3));
+        var arm = (Arm64Platform)guest.Bridge.Platform;
+        string node = guest.Bridge.DescribeDeviceTreeNode(0xfde8, parentAddressCells);
+        string map = node.Substring(node.IndexOf("interrupt-map = <", System.StringComparison.Ordinal) + "interrupt-map = <".Length);
+        map = map.Substring(0, map.IndexOf('>', System.StringComparison.Ordinal));
+        uint[] cells = System.Array.ConvertAll(
+            map.Split(new[] { ' ', '\t', '\n' }, System.StringSplitOptions.RemoveEmptyEntries),
+            c => System.Convert.ToUInt32(c, 16));
+        int stride = 3 + 1 + 1 + parentAddressCells + 3;
+
+        Assert.That(cells.Length, Is.EqualTo(16 * stride), "four devices by four pins");
+        for (int at = 0; at < cells.Length; at += stride)
+        {
+            int device = (int)(cells[at] >> 11);
+            int pin = (int)cells[at + 3];
+            int specifier = at + 5 + parentAddressCells;
+            using (Assert.EnterMultipleScope())
+            {
+                Assert.That(cells[at + 4], Is.EqualTo(0xfde8u), "the GIC's phandle");
+                Assert.That(cells[specifier], Is.Zero, "an SPI");
+                Assert.That(cells[specifier + 1] + 32, Is.EqualTo(arm.IntxSpi(device, pin)), $"device {device} pin {pin}");
+                Assert.That(cells[specifier + 2], Is.EqualTo(4u), "level high");
+            }
         }
     }
 
