@@ -15,8 +15,21 @@ public sealed class SimulationOptions
     /// <summary>vCPUs (ioreq slots), 1 to 128.</summary>
     public int VcpuCount { get; set; } = 1;
 
-    /// <summary>Guest RAM's first address (Arm guests: <c>GUEST_RAM0_BASE</c> = 0x4000_0000 is typical).</summary>
-    public ulong RamBase { get; set; }
+    private ulong? _ramBase;
+
+    /// <summary>
+    /// Guest RAM's first address. Unless set, where Xen puts it: 0 for an x86 HVM guest, <c>GUEST_RAM0_BASE</c>
+    /// (0x4000_0000) for an Arm64 guest, as the real Arm64 run showed (a DMA engine narrower than 31 bits reaches no
+    /// RAM there).
+    /// </summary>
+    public ulong RamBase
+    {
+        get => _ramBase ?? (Architecture == GuestArchitecture.Arm64 ? Arm64RamBase : 0);
+        set => _ramBase = value;
+    }
+
+    /// <summary><c>GUEST_RAM0_BASE</c> of Xen's Arm guest layout (<c>xen/include/public/arch-arm.h</c>).</summary>
+    public const ulong Arm64RamBase = 0x4000_0000;
 
     /// <summary>Guest RAM's size in bytes (a multiple of 4 KiB).</summary>
     public ulong RamSize { get; set; } = 16 << 20;

@@ -2,6 +2,7 @@ using System.Linq;
 using Demu.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Simulation;
 using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Samples;
@@ -131,15 +132,16 @@ public sealed class EduDeviceTests
     [Test]
     public void DmaCopiesGuestMemoryThroughItsBufferBothWays([Values] GuestArchitecture architecture)
     {
-        var edu = new EduDevice();
+        var edu = new EduDevice(DmaBitsFor(architecture));
         using var guest = new DeviceOnGuest(architecture, edu);
+        ulong ram = guest.Xen.RamBase;
         for (int i = 0; i < 100; i++)
         {
             guest.Xen.Ram[0x1000 + i] = (byte)(255 - i);
         }
 
-        Transfer(guest, 0x1000, EduDevice.DmaBufferStart + 0x10, 100, toRam: false);
-        Transfer(guest, EduDevice.DmaBufferStart + 0x10, 0x3000, 100, toRam: true, interrupt: true);
+        Transfer(guest, ram + 0x1000, EduDevice.DmaBufferStart + 0x10, 100, toRam: false);
+        Transfer(guest, EduDevice.DmaBufferStart + 0x10, ram + 0x3000, 100, toRam: true, interrupt: true);
 
         Assert.That(guest.Xen.Ram.Slice(0x3000, 100).ToArray(), Is.EqualTo(guest.Xen.Ram.Slice(0x1000, 100).ToArray()));
         Assert.That(edu.DmaBytes, Is.EqualTo(200));
@@ -150,18 +152,19 @@ public sealed class EduDeviceTests
     [Test]
     public void DmaOutsideTheBufferOrGuestRamOrWithoutBusMasteringIsRefused([Values] GuestArchitecture architecture)
     {
-        var edu = new EduDevice();
+        var edu = new EduDevice(DmaBitsFor(architecture));
         using var guest = new DeviceOnGuest(architecture, edu);
+        ulong ram = guest.Xen.RamBase;
         guest.Xen.Ram[0x3000] = 0x5A;
 
-        Transfer(guest, EduDevice.DmaBufferStart + 0xFFF, 0x3000, 2, toRam: true);
-        Transfer(guest, EduDevice.DmaBufferStart - 1, 0x3000, 1, toRam: true);
-        Transfer(guest, EduDevice.DmaBufferStart, 0x0F00_0000, 16, toRam: true);
+        Transfer(guest, EduDevice.DmaBufferStart + 0xFFF, ram + 0x3000, 2, toRam: true);
+        Transfer(guest, EduDevice.DmaBufferStart - 1, ram + 0x3000, 1, toRam: true);
+        Transfer(guest, EduDevice.DmaBufferStart, ram + 0x0F00_0000, 16, toRam: true);
         Assert.That(edu.DmaErrors, Is.EqualTo(3), "past the buffer's end, before its start, outside guest RAM");
 
         uint command = guest.Guest.Config(DeviceOnGuest.Slot, PciConfigRegisters.Command, 2);
         guest.Guest.Config(DeviceOnGuest.Slot, PciConfigRegisters.Command, 2, command & ~(uint)PciConfigRegisters.CommandBusMaster);
-        Transfer(guest, EduDevice.DmaBufferStart, 0x3000, 16, toRam: true);
+        Transfer(guest, EduDevice.DmaBufferStart, ram + 0x3000, 16, toRam: true);
 
         using (Assert.EnterMultipleScope())
         {
@@ -171,6 +174,27 @@ public sealed class EduDeviceTests
             Assert.That(guest.Xen.Ram[0x3000], Is.EqualTo(0x5A), "guest memory untouched");
         }
     }
+
+    // Found on real Xen: an Arm64 guest's RAM starts at GUEST_RAM0_BASE (1 GiB), beyond the 28 address bits of edu's
+    // default DMA engine, so the real run gives edu 40. The simulated Arm64 guest now puts its RAM there too.
+    [Test]
+    public void QemusDefaultDmaWidthReachesNoArm64GuestRam()
+    {
+        var edu = new EduDevice();
+        using var guest = new DeviceOnGuest(GuestArchitecture.Arm64, edu);
+        Assert.That(guest.Xen.RamBase, Is.EqualTo(SimulationOptions.Arm64RamBase), "Xen's Arm guest layout");
+
+        Transfer(guest, EduDevice.DmaBufferStart, guest.Xen.RamBase + 0x3000, 16, toRam: true);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(edu.DmaErrors, Is.EqualTo(1), "28 bits of 0x4000_3000 name no RAM");
+            Assert.That(edu.DmaBytes, Is.Zero);
+        }
+    }
+
+    private static int DmaBitsFor(GuestArchitecture architecture) =>
+        architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits;
 
     private static void Transfer(DeviceOnGuest guest, ulong source, ulong destination, ulong count, bool toRam, bool interrupt = false)
     {
