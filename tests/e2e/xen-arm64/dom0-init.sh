@@ -1,0 +1,111 @@
+#!/bin/busybox sh
+# The Arm64 dom0's /init: bring up the Xen toolstack, create the guest paused, attach one demu per device (each with
+# its own host bridge, see bridges.sh), unpause, talk to the guest over the PCI 16550, stop edu's demu with SIGTERM
+# when the guest asks, and check that the serial demu ends cleanly when the guest is gone. Prints one
+# "=== E2E: PASS|FAIL" line per check, then the guest's own lines.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+# The packages were unpacked without usrmerge: libraries live in both trees.
+export LD_LIBRARY_PATH=/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run; mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
+mkdir -p /run/xen /run/xenstored /var/run/xen /var/lib/xen /var/log/xen/console /var/lib/xenstored /tmp
+say() { echo "=== dom0 $(cut -d' ' -f1 /proc/uptime)s: $*"; }
+check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
+wait_for() { # seconds, command...: poll five times a second
+    n=$(( $1 * 5 )); shift; i=0
+    while ! "$@" >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge $n ] && return 1; sleep 0.2; done
+}
+GUEST=e2e-arm-guest
+CONSOLE=/var/log/xen/console/guest-$GUEST.log
+finish() {
+    say "dmesg of Xen (ioreq, crashes, guest lines):"; xl dmesg | grep -iE "ioreq|crash|fatal|unhandled|\(XEN\) d[1-9]" | tail -40 | sed 's/^/=== xen: /'
+    echo "----- demu (edu) stderr:"; cat /tmp/demu-edu.err 2>/dev/null
+    echo "----- demu (serial) stderr:"; cat /tmp/demu-serial.err 2>/dev/null
+    echo "----- guest console (checks above):"; tr -d '\r' < $CONSOLE 2>/dev/null | grep -v "=== E2E:"
+    say "done"; sync; poweroff -f
+}
+
+say "/init reached ($(uname -r))"
+for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do insmod /lib/modules/$m.ko; done
+mount -t xenfs xenfs /proc/xen
+xenstored --pid-file /run/xenstored.pid; sleep 1
+xen-init-dom0 >/dev/null
+xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+
+# The standalone virtio backend of Xen 4.17's libxl: it waits up to 10 s for the backend to reach InitWait (2) at
+# create, and for Closed (6) after it writes Closing (5) at destroy. Until the SDK's xenstore backend service exists,
+# this loop plays that backend's states for the guest's one virtio disk (which only sizes its SPIs).
+dd if=/dev/zero of=/run/vdisk.img bs=1k count=64 2>/dev/null
+( while :; do
+    for dom in $(xenstore-list /local/domain/0/backend/virtio_disk 2>/dev/null); do
+        for dev in $(xenstore-list /local/domain/0/backend/virtio_disk/$dom 2>/dev/null); do
+            p=/local/domain/0/backend/virtio_disk/$dom/$dev
+            case "$(xenstore-read $p/state 2>/dev/null)" in
+                1) xenstore-write $p/state 2 ;;
+                5) xenstore-write $p/state 6 ;;
+            esac
+        done
+    done
+    sleep 0.2
+  done ) &
+BACKEND=$!
+
+say "xl create -p"
+xl create -p /guest/guest.cfg > /tmp/xl-create.log 2>&1
+created=$?
+check $created "xl creates the Arm64 guest paused, with the partial device tree of both bridges"
+[ $created = 0 ] || { cat /tmp/xl-create.log; finish; }
+D=$(xl domid $GUEST)
+
+. /guest/bridges.sh
+mkfifo /tmp/serial-in
+exec 3<>/tmp/serial-in      # held open for writing: demu's stdin stays open until dom0 closes it
+# shellcheck disable=SC2086
+demu --domain $D $EDU_ARGS > /tmp/demu-edu.out 2> /tmp/demu-edu.err &
+EDU=$!
+# shellcheck disable=SC2086
+demu --domain $D $SERIAL_ARGS --serial-output /tmp/serial-out.txt < /tmp/serial-in 2> /tmp/demu-serial.err &
+SERIAL=$!
+# Both bridges must be served before the guest runs: an ECAM read nobody claims is a data abort, and Linux panics.
+wait_for 60 grep -q "ioreq server" /tmp/demu-edu.err && wait_for 60 grep -q "ioreq server" /tmp/demu-serial.err
+check $? "both demu processes attach to domain $D as ioreq servers ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-*.err | tr '\n' ' '))"
+
+say "unpause"
+xl unpause $GUEST
+wait_for 120 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
+check $? "text the guest writes to its tty reaches demu's output"
+echo HELLO-FROM-DEMU >&3
+
+# The guest asks for edu's demu to be stopped once it is done with edu; SIGTERM must destroy the server, at once.
+if wait_for 180 grep -q STOP-EDU /tmp/serial-out.txt; then
+    kill -TERM $EDU
+    (sleep 20; kill -KILL $EDU 2>/dev/null) &
+    KILLER=$!
+    wait $EDU; edu_rc=$?
+    kill $KILLER 2>/dev/null
+    [ $edu_rc = 0 ] && grep -q "ioreq server destroyed" /tmp/demu-edu.err
+    check $? "SIGTERM to edu's demu while the guest runs destroys its ioreq server (exit code $edu_rc)"
+    echo EDU-STOPPED >&3
+else
+    check 1 "the guest never asked for edu's demu to stop"
+fi
+
+wait_for 240 sh -c "! xl list $GUEST"
+check $? "the guest ran its checks and powered off"
+# demu notices the guest's end by itself (its ioreq server is gone); the killer only bounds a hang.
+(sleep 30; kill $SERIAL 2>/dev/null) &
+KILLER=$!
+wait $SERIAL; serial_rc=$?
+kill $KILLER $BACKEND 2>/dev/null
+[ $serial_rc = 0 ] && grep -q "is gone" /tmp/demu-serial.err && grep -q "ioreq server destroyed" /tmp/demu-serial.err
+check $? "the serial demu sees the guest go and exits cleanly (exit code $serial_rc)"
+! xl dmesg | grep -iE "domain_crash|fatal|ioreq.*(fail|error)" >/dev/null
+check $? "no errors in xl dmesg"
+
+# What each demu said of itself: its bridge's place, requests served, the teardown.
+grep -hE "^demu: .*(ioreq server|stopped|gone|restricted)" /tmp/demu-edu.err | sed 's/^/=== dom0: edu: /'
+grep -hE "^demu: .*(ioreq server|stopped|gone|restricted)" /tmp/demu-serial.err | sed 's/^/=== dom0: serial: /'
+sleep 1   # xenconsoled writes the guest's log in chunks
+tr -d '\r' < $CONSOLE | grep -E "^=== (E2E|guest)"
+finish

@@ -1,0 +1,97 @@
+#!/bin/busybox sh
+# The Arm64 guest's /init: find both demu host bridges and their functions as Linux enumerated them, drive the 16550A
+# through the in-kernel 8250_pci driver (its I/O BAR lives in a bridge's PIO aperture) and edu through /dev/mem, a DMA
+# probe and uio_pci_generic, then ask dom0 to stop edu's demu and check that the device is gone. Prints one
+# "=== E2E: PASS|FAIL" line per check on the console (hvc0).
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mkdir -p /tmp
+check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
+find_dev() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = "$1" ] && [ "$(cat $d/device)" = "$2" ] && echo $d; done; }
+irq_count() { awk -v n="$1:" '$1 == n { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
+
+echo "=== guest: /init at $(cut -d' ' -f1 /proc/uptime)s, Linux $(uname -r)"
+dmesg | grep -E "pci-host-generic|pci 000[01]:|PCI host bridge|pci_bus 000[01]" | sed 's/^/=== guest: dmesg: /'
+for d in /sys/bus/pci/devices/*; do echo "=== guest: $(basename $d) $(cat $d/vendor):$(cat $d/device) class $(cat $d/class) resource0 $(head -1 $d/resource)"; done
+bridges=$(dmesg | grep -c "pci-host-generic.*ECAM at")
+[ "$bridges" = 2 ]; check $? "pci-host-generic finds both SDK host bridges ($bridges ECAM windows)"
+
+# ---- serial: 1b36:0002 behind bridge 0001, bound by 8250_pci through its I/O BAR ---------------------------------
+S=$(find_dev 0x1b36 0x0002)
+[ -n "$S" ]; check $? "guest enumerates the serial device 1b36:0002 ($(basename "$S"))"
+read -r sstart send sflags < "$S/resource" 2>/dev/null
+# IORESOURCE_IO (0x100): Linux placed BAR0 in the bridge's I/O window, which the device tree maps onto the PIO aperture.
+[ -n "$S" ] && [ $((sstart)) -ne 0 ] && [ $(( sflags & 0x100 )) -ne 0 ]; check $? "Linux assigned the serial device's I/O BAR (ports $sstart-$send, flags $sflags)"
+TTY=$(ls $S/tty 2>/dev/null | head -1)
+[ "$(basename "$(readlink $S/driver 2>/dev/null)")" = serial ] && [ -n "$TTY" ]; check $? "8250_pci binds the serial device as ${TTY:-no tty}"
+CAT=
+if [ -n "$TTY" ]; then
+    dmesg | grep -E "$(basename $S)|$TTY" | sed 's/^/=== guest: dmesg: /'
+    stty -F /dev/$TTY 115200 raw -echo -echoe -echok
+    exec 4<>/dev/$TTY
+    IRQ=$(cat $S/irq)
+    before=$(irq_count $IRQ)
+    # Everything the tty receives goes to a file from before the guest speaks, so nothing can arrive unobserved.
+    cat <&4 > /tmp/rx &
+    CAT=$!
+    printf 'HELLO-FROM-GUEST\n' >&4
+    i=0
+    while ! grep -q HELLO-FROM-DEMU /tmp/rx && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+    got=$(od -An -c /tmp/rx | tr -s ' \n' ' ' | cut -c1-120)
+    grep -q HELLO-FROM-DEMU /tmp/rx; check $? "text demu sends arrives in the guest's $TTY (received:$got)"
+    after=$(irq_count $IRQ)
+    [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "$TTY's interrupt count rises (irq $IRQ: $before -> $after)"
+    grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
+fi
+
+# ---- edu: 1234:11e8 behind bridge 0000 ---------------------------------------------------------------------------
+E=$(find_dev 0x1234 0x11e8)
+[ -n "$E" ]; check $? "guest enumerates the edu device 1234:11e8 ($(basename "$E"))"
+read -r estart eend eflags < "$E/resource" 2>/dev/null
+[ -n "$E" ] && [ $((estart)) -ne 0 ] && [ $(( eflags & 0x200 )) -ne 0 ]; check $? "Linux assigned edu's memory BAR0 ($estart-$eend)"
+if [ -n "$E" ] && [ $((estart)) -ne 0 ]; then
+    # No driver is bound yet, and arm64 Linux leaves decoding off until one asks: turn memory decode on.
+    echo 1 > $E/enable
+    at() { printf '0x%x' $((estart + $1)); }
+    id=$(devmem $(at 0) 32)
+    [ "$id" = 0x010000ED ]; check $? "edu identification reads $id"
+    devmem $(at 4) 32 0x12345678; live=$(devmem $(at 4) 32)
+    [ "$live" = 0xEDCBA987 ]; check $? "edu liveness check: ~0x12345678 reads $live"
+    devmem $(at 8) 32 10; i=0
+    while [ $(( $(devmem $(at 0x20) 32) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done
+    fact=$(devmem $(at 8) 32)
+    [ "$fact" = 0x00375F00 ]; check $? "edu factorial: 10! reads $fact (3628800 = 0x00375F00)"
+
+    dma=$(edu-dma $E 2>&1)
+    check $? "edu DMA both ways through the guest's RAM (demu's foreign mapping): $dma"
+
+    # An interrupt, counted by the kernel: uio_pci_generic requests edu's INTx, which the bridge raises as SPI 32
+    # (the interrupt-map of demu's device-tree node), and masks it with the command register's INTx-disable bit.
+    insmod /lib/modules/uio.ko; insmod /lib/modules/uio_pci_generic.ko
+    echo "1234 11e8" > /sys/bus/pci/drivers/uio_pci_generic/new_id
+    EIRQ=$(cat $E/irq)
+    [ "$(basename "$(readlink $E/driver 2>/dev/null)")" = uio_pci_generic ]; check $? "uio_pci_generic binds edu (irq $EIRQ)"
+    before=$(irq_count $EIRQ)
+    devmem $(at 0x60) 32 0x1; sleep 1
+    after=$(irq_count $EIRQ)
+    line=$(grep -E "^ *$EIRQ:" /proc/interrupts | tr -s ' ')
+    [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ] && echo "$line" | grep -q "GICv3 *32 Level"
+    check $? "edu's INTx arrives as SPI 32 through the bridge's routing (irq $EIRQ: $before -> $after;$line)"
+    devmem $(at 0x64) 32 0x1
+
+    # dom0 sends edu's demu SIGTERM while this guest runs: its ioreq server must be destroyed, so the next access no
+    # longer reaches a device model (Xen injects a data abort: devmem dies of SIGBUS) and this vCPU runs on.
+    if [ -n "$CAT" ]; then
+        printf 'STOP-EDU\n' >&4
+        i=0
+        while ! grep -q EDU-STOPPED /tmp/rx && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+        gone=$(devmem $(at 0) 32 2>&1); rc=$?
+        grep -q EDU-STOPPED /tmp/rx && [ "$rc" -ne 0 ] && [ "$gone" != 0x010000ED ]
+        check $? "after SIGTERM to edu's demu, the guest's next access reaches no device model (devmem exit $rc, '${gone:-nothing}') and the guest runs on"
+        dmesg | tail -n 3 | sed 's/^/=== guest: dmesg: /'
+    fi
+fi
+
+[ -n "$CAT" ] && kill $CAT 2>/dev/null
+exec 4<&- 2>/dev/null
+echo "=== guest: done at $(cut -d' ' -f1 /proc/uptime)s"
+poweroff -f
