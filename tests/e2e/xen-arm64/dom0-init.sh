@@ -78,7 +78,8 @@ check $? "text the guest writes to its tty reaches demu's output"
 echo HELLO-FROM-DEMU >&3
 
 # The guest asks for edu's demu to be stopped once it is done with edu; SIGTERM must destroy the server, at once.
-if wait_for 180 grep -q STOP-EDU /tmp/serial-out.txt; then
+wait_for 180 sh -c "grep -q STOP-EDU /tmp/serial-out.txt || ! xl list $GUEST"
+if grep -q STOP-EDU /tmp/serial-out.txt; then
     kill -TERM $EDU
     (sleep 20; kill -KILL $EDU 2>/dev/null) &
     KILLER=$!

@@ -29,13 +29,11 @@ if [ -n "$TTY" ]; then
     printf 'HELLO-FROM-GUEST\n' >&4
     i=0
     while ! grep -q HELLO-FROM-DEMU /tmp/rx && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
-    kill $CAT 2>/dev/null
     got=$(od -An -c /tmp/rx | tr -s ' \n' ' ' | cut -c1-120)
     grep -q HELLO-FROM-DEMU /tmp/rx; check $? "text demu sends arrives in the guest's $TTY (received:$got)"
     after=$(irq_count $IRQ)
     [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "$TTY's interrupt count rises (irq $IRQ: $before -> $after)"
     grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
-    exec 4<&-
 fi
 
 # ---- edu: 1234:11e8, through /dev/mem --------------------------------------------------------------------------
@@ -80,7 +78,19 @@ if [ -n "$E" ] && [ $((EBAR)) -ne 0 ]; then
     [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "edu's interrupt is counted after a raise (irq $EIRQ: $before -> $after, status $status)"
     grep -E "^ *$EIRQ:" /proc/interrupts | sed 's/^/=== guest: /'
     devmem $(at 0x64) 32 0x1
+
+    # dom0 sends edu's demu SIGTERM while this guest runs: its ioreq server must be destroyed, so the next access no
+    # longer reaches it — QEMU, ioreq server 0, answers unclaimed memory with all-ones — and this vCPU runs on.
+    if [ -n "$TTY" ]; then
+        printf 'STOP-EDU\n' >&4
+        i=0
+        while ! grep -q EDU-STOPPED /tmp/rx && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+        gone=$(devmem $(at 0) 32)
+        grep -q EDU-STOPPED /tmp/rx && [ "$gone" = 0xFFFFFFFF ]
+        check $? "after SIGTERM to edu's demu, the guest's next access reaches no demu (reads ${gone:-nothing}) and the guest runs on"
+    fi
 fi
+[ -n "$TTY" ] && { kill $CAT 2>/dev/null; exec 4<&-; }
 
 echo "=== guest: done at $(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f
