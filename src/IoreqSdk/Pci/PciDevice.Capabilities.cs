@@ -155,6 +155,18 @@ public abstract partial class PciDevice
         _msix = null;
     }
 
+    /// <summary>Issues a message interrupt: a memory write by the function, so only while bus mastering is on.</summary>
+    private void SendMessage(ulong address, uint data)
+    {
+        if (!BusMasterEnabled)
+        {
+            RefusedMessages++;
+            return;
+        }
+
+        _bus?.SendMessage(this, address, data);
+    }
+
     private int AddCapability(byte id, int length)
     {
         if (IsAttached)
@@ -266,7 +278,7 @@ public abstract partial class PciDevice
             // With several vectors enabled, the low bits of the data carry the vector number.
             uint vectorBits = (uint)EnabledVectors - 1;
             data = (data & ~vectorBits) | ((uint)vector & vectorBits);
-            _device._bus?.SendMessage(_device, address, data);
+            _device.SendMessage(address, data);
         }
     }
 
@@ -400,7 +412,7 @@ public abstract partial class PciDevice
             ReadOnlySpan<byte> entry = _table.AsSpan(vector * 16, 16);
             ulong address = BinaryPrimitives.ReadUInt64LittleEndian(entry);
             uint data = BinaryPrimitives.ReadUInt32LittleEndian(entry.Slice(8));
-            _device._bus?.SendMessage(_device, address, data);
+            _device.SendMessage(address, data);
         }
     }
 }

@@ -85,6 +85,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <summary>DMA attempts refused because bus mastering was off.</summary>
     public long RefusedDma { get; private set; }
 
+    /// <summary>
+    /// MSI and MSI-X messages not sent because bus mastering was off: a message is a memory write the function
+    /// issues, so without bus mastering it is dropped, as on hardware (not held pending: that is what masking is for).
+    /// </summary>
+    public long RefusedMessages { get; private set; }
+
     /// <summary>How interrupts reach the guest now: MSI-X or MSI when the driver enabled one, otherwise INTx.</summary>
     public PciInterruptMode InterruptMode =>
         _msix is { Enabled: true } ? PciInterruptMode.Msix : _msi is { Enabled: true } ? PciInterruptMode.Msi : PciInterruptMode.Intx;
@@ -423,7 +429,10 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 
     private void UpdateIntx()
     {
-        bool driven = _intxLine && Identity.InterruptPin != 0 && (Command & PciConfigRegisters.CommandInterruptDisable) == 0;
+        // A function with MSI or MSI-X enabled must not use INTx (PCI Local Bus 6.8.1.3 / PCIe 7.7.1.2), whatever
+        // the device asks for: the line the guest sees stays low until the driver disables messages again.
+        bool driven = _intxLine && Identity.InterruptPin != 0 && (Command & PciConfigRegisters.CommandInterruptDisable) == 0
+            && InterruptMode == PciInterruptMode.Intx;
         if (driven != _intxDriven)
         {
             _intxDriven = driven;
@@ -528,8 +537,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
                 uint highMask = (uint)(~(bar.Size - 1) >> 32);
                 ulong address = ((ulong)high << 32) | (low & 0xFFFF_FFF0);
 
-                // Either half holding all-ones in its writable bits is a sizing probe in progress.
-                bool sizing = (lowMask != 0 && (low & lowMask) == lowMask) || (high & highMask) == highMask;
+                // A sizing probe in progress: the high half all-ones in its writable bits (an address in the top
+                // 4 GiB of the 64-bit space, beyond any guest's physical address width), or the low half all-ones
+                // while the high half is 0 (the 32-bit view of a probe, the same rule as a 32-bit BAR). A low half
+                // all-ones under any other high half is a real address (a 1 MiB BAR at 0x1_FFF0_0000) and decodes.
+                bool lowSizing = lowMask != 0 && (low & lowMask) == lowMask;
+                bool sizing = (high & highMask) == highMask || (lowSizing && high == 0);
                 return (command & PciConfigRegisters.CommandMemory) == 0 || address == 0 || sizing ? null : address;
             }
         }

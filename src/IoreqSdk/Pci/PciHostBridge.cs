@@ -176,6 +176,15 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             return;
         }
 
+        // Arm64: the bridge forwards only its memory windows to the bus. A memory BAR (or ROM) programmed elsewhere —
+        // over the ECAM window, the PIO aperture or guest RAM — is not reachable on real hardware, and claiming it
+        // would steal those addresses from what does decode there (a later I/O BAR, configuration space).
+        if (_arm is not null && !_arm.Memory.Contains(address, bar.Size) && !_arm.Prefetchable.Contains(address, bar.Size))
+        {
+            throw new ArgumentException(
+                $"{bar.Kind} BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the bridge's memory windows {_arm.Memory} and {_arm.Prefetchable}.");
+        }
+
         _server.MapRegion(bar.Region, RegionKind.Mmio, address);
     }
 
