@@ -34,13 +34,15 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             ThrowHelper.ThrowArgument(nameof(platform), $"A {platform.Architecture} platform cannot serve {server.Hypervisor.Architecture} guests.");
         }
 
+        platform.Validate();
+        if (platform is X86Platform && segment != 0)
+        {
+            // Xen 4.17 decodes an x86 HVM guest's configuration accesses from 0xCF8/0xCFC only, which reach segment 0.
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(segment), $"An x86 guest reaches PCI segment 0 only (Xen decodes 0xCF8/0xCFC); segment {segment} would never be seen.");
+        }
+
         if (platform is Arm64Platform arm)
         {
-            if (arm.BusCount is < 1 or > 256)
-            {
-                ThrowHelper.ThrowArgument(nameof(platform), "An ECAM window covers 1 to 256 buses.");
-            }
-
             // Arm64: the bridge owns configuration space (ECAM) and the I/O window, and is itself function 00:00.0.
             _arm = arm;
             _server.AddDevice(new EcamWindow(this, arm));
