@@ -124,9 +124,11 @@ internal static class XenRun
             using Stream input = Console.OpenStandardInput();
             byte[] buffer = new byte[256];
             int read;
+            // Read no more than the guest takes: SendToGuest waits while the device's bounded host queue is full, so
+            // a guest that stops reading holds standard input off instead of growing demu's memory.
             while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
             {
-                serial.SendToGuest(buffer.AsSpan(0, read));
+                serial.SendToGuest(buffer.AsSpan(0, read), stop);
             }
         })
         {
