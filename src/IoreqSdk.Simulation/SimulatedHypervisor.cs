@@ -34,6 +34,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     internal int RangeMappings { get; private set; }
     private int _outstandingGuestMappings;
     private string? _crashReason;
+    private int _restrictedTo = -1;
 
     /// <summary>Creates the guest.</summary>
     /// <param name="options">Its shape; defaults: an x86 guest with one vCPU and 16 MiB of RAM at 0.</param>
@@ -132,7 +133,8 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         }
 
         s.PagesAcquired = true;
-        var mapping = new SimulatedMapping(buffered ? s.Pages.Address : s.Pages.Address + 4096, buffered ? 2 : 1, () => { });
+        s.HoldPages();
+        var mapping = new SimulatedMapping(buffered ? s.Pages.Address : s.Pages.Address + 4096, buffered ? 2 : 1, s.ReleasePages);
         return new IoreqServerPages(mapping, s.Pages.Address + 4096, buffered ? s.Pages.Address : 0);
     }
 
@@ -246,9 +248,8 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             }
         }
 
-        // Pages are freed once no vCPU can be using them: every synchronous request to the server has completed
-        // (the device model answered or the test failed), so freeing now is safe for the simulation's purposes.
-        s.Pages.Dispose();
+        // Xen drops its reference; the pages go once the device model unmaps them too.
+        s.ReleasePages();
     }
 
     /// <inheritdoc/>
@@ -314,6 +315,20 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         CheckDomain(domain, Op);
         X86Only(Op);
         Interrupts.AddMsi(address, data);
+    }
+
+    /// <summary>The domain <see cref="Restrict"/> limited the handles to, or <see langword="null"/>.</summary>
+    public ushort? RestrictedTo => Volatile.Read(ref _restrictedTo) is int d and >= 0 ? (ushort)d : null;
+
+    /// <inheritdoc/>
+    public void Restrict(ushort domain)
+    {
+        // Linux's privcmd RESTRICT ioctl: once set, only the same domain may be set again (EINVAL otherwise).
+        int previous = Interlocked.CompareExchange(ref _restrictedTo, domain, -1);
+        if (previous >= 0 && previous != domain)
+        {
+            throw Error("xendevicemodel_restrict", Errno.EINVAL, $"the handles are restricted to domain {previous} already");
+        }
     }
 
     /// <inheritdoc/>
@@ -449,6 +464,15 @@ public sealed partial class SimulatedHypervisor : IHypervisor
 
     private void CheckDomain(ushort domain, string operation)
     {
+        // The kernel refuses a restricted handle's call for another domain before Xen sees it: privcmd with EPERM,
+        // evtchn with EACCES.
+        int restricted = Volatile.Read(ref _restrictedTo);
+        if (restricted >= 0 && domain != restricted)
+        {
+            bool evtchn = operation.StartsWith("xenevtchn", StringComparison.Ordinal);
+            throw Error(operation, evtchn ? Errno.EACCES : Errno.EPERM, $"the handle is restricted to domain {restricted}");
+        }
+
         if (domain != _options.Domain)
         {
             throw Error(operation, Errno.ENOENT, $"no domain {domain} (the simulated guest is domain {_options.Domain})");
