@@ -25,12 +25,7 @@ internal static class DemuCommand
     /// </summary>
     public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null)
     {
-        configuration ??= new InvocationConfiguration
-        {
-            // demu tears down on SIGINT/SIGTERM itself (XenRun): System.CommandLine's handler would give the action 2 s
-            // and then return, letting the process exit with its ioreq server still claiming the guest's ranges.
-            ProcessTerminationTimeout = null,
-        };
+        configuration ??= DefaultConfiguration();
 
         ParseResult result = Create().Parse(args);
         if (result.Errors.Count > 0)
@@ -46,6 +41,14 @@ internal static class DemuCommand
 
         return await result.InvokeAsync(configuration).ConfigureAwait(false);
     }
+
+    /// <summary>How demu runs from its Main.</summary>
+    public static InvocationConfiguration DefaultConfiguration() => new()
+    {
+        // demu tears down on SIGINT/SIGTERM itself (XenRun, Teardown): System.CommandLine's handler would give the
+        // action 2 s and then return, letting the process exit with its ioreq server still claiming the guest's ranges.
+        ProcessTerminationTimeout = null,
+    };
 
     public static RootCommand Create()
     {

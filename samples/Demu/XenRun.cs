@@ -28,7 +28,10 @@ internal static class XenRun
             return 2;
         }
 
-        using (xen)
+        // Disposed only when the run tore down by itself: an abandoned event loop may still be inside a call on these
+        // handles, and the process is about to exit anyway.
+        bool abandoned = false;
+        try
         {
             if (xen.Architecture != settings.Architecture)
             {
@@ -49,43 +52,150 @@ internal static class XenRun
                 }
             });
 
-            using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging });
-            var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
-            if (!DeviceFactory.TryAdd(bridge, device, settings))
-            {
-                return 2;
-            }
-
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging, RestrictHandlesToDomain = settings.Restrict });
             try
             {
-                Task serving = server.RunAsync(stop.Token);
-                settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {server.Id}; Ctrl-C to stop");
-                if (settings.Architecture == GuestArchitecture.Arm64)
+                var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+                if (!DeviceFactory.TryAdd(bridge, device, settings))
                 {
-                    settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
-                    settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+                    return 2;
                 }
 
-                if (device is PciSerialDevice serial)
+                (int exitCode, abandoned) = await ServeAsync(settings, xen, server, bridge, device, cancellation).ConfigureAwait(false);
+                if (exitCode != 0 || abandoned)
                 {
-                    StartInput(serial, stop.Token);
+                    return abandoned ? 1 : exitCode;
                 }
-
-                Task watch = WatchGuestAsync(xen, domain, server.Id, stop, settings.Error);
-                await serving.ConfigureAwait(false);
-                stop.Cancel();
-                await watch.ConfigureAwait(false);
             }
             catch (HypervisorException e)
             {
                 settings.Error.WriteLine($"demu: {e.Message}");
                 return 1;
             }
+            finally
+            {
+                if (!abandoned)
+                {
+                    server.Dispose();
+                }
+            }
 
             string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
             settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
             return 0;
+        }
+        finally
+        {
+            if (!abandoned)
+            {
+                xen.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Serves until a signal, the guest's end or a failed restriction; then tears down, bounded.</summary>
+    private static async Task<(int ExitCode, bool Abandoned)> ServeAsync(
+        DemuSettings settings, XenHypervisor xen, IoreqServer server, PciHostBridge bridge, PciDevice device, CancellationToken cancellation)
+    {
+        ushort domain = settings.Domain!.Value;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using IDisposable signals = Teardown.OnSignals(stop);
+
+        // The witness of the restriction: a domain that does not exist, so that unrestricted handles get ESRCH from Xen
+        // and restricted ones EPERM from the kernel, which refuses the call before Xen sees it. (Domain 0 would prove
+        // nothing: Xen refuses dom0 a device-model call on itself with EPERM either way.)
+        ushort witness = domain == DemuCommand.DomidFirstReserved - 1 ? (ushort)(domain - 1) : (ushort)(DemuCommand.DomidFirstReserved - 1);
+        string? unrestricted = settings.Restrict ? CallFor(xen, witness) : null;
+
+        // Start runs synchronously inside RunAsync: when it returns, the server is up (or the task holds why not).
+        Task serving = server.RunAsync(stop.Token);
+        if (serving.IsFaulted)
+        {
+            await serving.ConfigureAwait(false);
+        }
+
+        ushort id = server.Id;
+
+        // Whatever thread dies of an unhandled exception, the process goes with it: destroy the server first.
+        UnhandledExceptionEventHandler lastResort = (_, _) =>
+        {
+            try
+            {
+                xen.DestroyIoreqServer(domain, id);
+            }
+            catch (Exception e) when (e is HypervisorException or ObjectDisposedException)
+            {
+                // Nothing more can be done on the way out.
+            }
+        };
+        AppDomain.CurrentDomain.UnhandledException += lastResort;
+        try
+        {
+            settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {id}; Ctrl-C to stop");
+            int exitCode = 0;
+            if (settings.Restrict)
+            {
+                string restricted = CallFor(xen, witness);
+                if (restricted == "EPERM")
+                {
+                    settings.Error.WriteLine($"demu: handles restricted to domain {domain} (a call for domain {witness} now fails: EPERM; unrestricted: {unrestricted})");
+                }
+                else
+                {
+                    settings.Error.WriteLine($"demu: handles restricted to domain {domain}, yet a call for domain {witness} gives {restricted}, not EPERM: the restriction does not hold; stopping.");
+                    exitCode = 1;
+                    stop.Cancel();
+                }
+            }
+
+            if (settings.Architecture == GuestArchitecture.Arm64)
+            {
+                settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
+                settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+            }
+
+            if (device is PciSerialDevice serial)
+            {
+                StartInput(serial, settings.Error, stop.Token);
+            }
+
+            Task watch = WatchGuestAsync(xen, domain, id, stop, settings.Error);
+            var stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (stop.Token.Register(() => stopped.TrySetResult(true)))
+            {
+                await Task.WhenAny(stopped.Task, serving).ConfigureAwait(false);
+            }
+
+            stop.Cancel();
+            bool finished = await Teardown.FinishAsync(serving, xen, domain, id, Teardown.DefaultBound, settings.Error).ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
+            return (exitCode, !finished);
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.UnhandledException -= lastResort;
+        }
+    }
+
+    /// <summary>Makes one harmless device-model call for <paramref name="other"/> and names how it ended.</summary>
+    private static string CallFor(XenHypervisor xen, ushort other)
+    {
+        try
+        {
+            _ = xen.GetVcpuCount(other);
+            return "succeeded";
+        }
+        catch (HypervisorException e)
+        {
+            return e.ErrorNumber switch
+            {
+                Errno.EPERM => "EPERM",
+                Errno.ESRCH => "ESRCH",
+                Errno.EACCES => "EACCES",
+                Errno.ENOENT => "ENOENT",
+                Errno.EINVAL => "EINVAL",
+                _ => $"errno {e.ErrorNumber}",
+            };
         }
     }
 
@@ -117,18 +227,19 @@ internal static class XenRun
     }
 
     /// <summary>Standard input to the guest's receiver, a read at a time, on a background thread.</summary>
-    private static void StartInput(PciSerialDevice serial, CancellationToken stop)
+    private static void StartInput(PciSerialDevice serial, TextWriter error, CancellationToken stop)
     {
         var thread = new Thread(() =>
         {
-            using Stream input = Console.OpenStandardInput();
-            byte[] buffer = new byte[256];
-            int read;
-            // Read no more than the guest takes: SendToGuest waits while the device's bounded host queue is full, so
-            // a guest that stops reading holds standard input off instead of growing demu's memory.
-            while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
+            try
             {
-                serial.SendToGuest(buffer.AsSpan(0, read), stop);
+                Pump(serial, stop);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // An unhandled exception here would end the process without tearing the server down: the guest
+                // simply gets no more input.
+                error.WriteLine($"demu: standard input closed for the guest: {e.Message}");
             }
         })
         {
@@ -136,5 +247,19 @@ internal static class XenRun
             Name = "demu stdin",
         };
         thread.Start();
+    }
+
+    private static void Pump(PciSerialDevice serial, CancellationToken stop)
+    {
+        using Stream input = Console.OpenStandardInput();
+        byte[] buffer = new byte[256];
+        int read;
+
+        // Read no more than the guest takes: SendToGuest waits while the device's bounded host queue is full, so a
+        // guest that stops reading holds standard input off instead of growing demu's memory.
+        while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            serial.SendToGuest(buffer.AsSpan(0, read), stop);
+        }
     }
 }
