@@ -163,7 +163,9 @@ internal static class XenRun
             var stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             using (stop.Token.Register(() => stopped.TrySetResult(true)))
             {
-                await Task.WhenAny(stopped.Task, serving).ConfigureAwait(false);
+                // The watch ending on its own (a failure other than the guest's end) stops the run too: demu does not
+                // serve on, blind to the guest going away.
+                await Task.WhenAny(stopped.Task, serving, watch).ConfigureAwait(false);
             }
 
             stop.Cancel();

@@ -43,6 +43,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             ThrowHelper.ThrowArgumentOutOfRange(nameof(identity), "The INTx pin is 0 (none) or 1-4 (INTA-INTD).");
         }
 
+        if (identity.ClassCode > 0xFF_FFFF)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(identity), "The class code is 24 bits: 0xBBSSPP (base class, subclass, programming interface).");
+        }
+
         Set16(PciConfigRegisters.VendorId, identity.VendorId);
         Set16(PciConfigRegisters.DeviceId, identity.DeviceId);
         _config[PciConfigRegisters.RevisionId] = identity.RevisionId;
@@ -222,6 +227,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All)
     {
         CheckBarIndex(index, is64Bit ? 2 : 1);
+        if (size > 1UL << 63)
+        {
+            // Past 2^63 no power of two is left to round up to (and no address for the BAR to decode at).
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 64-bit memory BAR decodes at most 2^63 bytes.");
+        }
+
         ulong rounded = RoundUp(size, 16);
         if (!is64Bit && rounded > 1UL << 31)
         {
@@ -265,6 +276,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <returns>The BAR.</returns>
     protected PciBar AddExpansionRom(ulong size)
     {
+        if (size > 1UL << 31)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An expansion ROM decodes at most 2 GiB (its BAR holds address bits 11 to 31).");
+        }
+
         ulong rounded = RoundUp(size, 2048);
         var bar = new PciBar(6, PciBarKind.ExpansionRom, rounded, false, AddMmioRegion(rounded, null, AccessWidths.All));
         _bars[6] = bar;
@@ -505,7 +521,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <summary>What a BAR decodes now: nothing while its decode is off or it holds 0 or a sizing pattern.</summary>
     private ulong? DecodedAddress(PciBar bar)
     {
-        ushort command = Command;
+        // In D3hot the function decodes no memory or I/O space, whatever the command register says.
+        ushort command = InD3Hot ? (ushort)0 : Command;
         uint low = Get32(bar.Register);
         switch (bar.Kind)
         {

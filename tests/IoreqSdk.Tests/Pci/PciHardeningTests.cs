@@ -139,9 +139,60 @@ public sealed class PciHardeningTests
         Assert.That(device.Mmio.Address, Is.EqualTo(inside));
     }
 
+    [Test]
+    public void AFunctionInD3HotDecodesNoBarsUntilBackInD0([Values] GuestArchitecture architecture)
+    {
+        var device = new ProbeDevice();
+        using var guest = new PciGuest(architecture, b => b.AddDevice(device, 3));
+        ulong address = guest.Bar(s_slot, 1).CpuAddress;
+        int pm = guest.FindCapability(s_slot, PciConfigRegisters.CapabilityPowerManagement);
+
+        guest.Config(s_slot, pm + 4, 2, 0x0003);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(device.Mmio.Address, Is.Null, "D3hot: configuration space only");
+            Assert.That(device.IoBar.Address, Is.Null);
+            Assert.That(guest.Config(s_slot, PciConfigRegisters.VendorId, 2), Is.EqualTo(0x1af4u), "configuration still answers");
+        }
+
+        guest.Config(s_slot, pm + 4, 2, 0x0000);
+        Assert.That(device.Mmio.Address, Is.EqualTo(address), "back in D0 (No_Soft_Reset: the BARs kept their addresses)");
+    }
+
+    [Test]
+    public void ImpossibleDeclarationsFailWhereTheDeviceIsBuilt()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(() => new DeclaringDevice(d => d.Bar((1UL << 63) + 1)), Throws.InstanceOf<System.ArgumentOutOfRangeException>().With.Message.Contains("2^63"),
+                "a size past 2^63 has no power of two to round up to (it used to loop forever)");
+            Assert.That(() => new DeclaringDevice(d => d.Rom(1UL << 40)), Throws.InstanceOf<System.ArgumentOutOfRangeException>().With.Message.Contains("2 GiB"));
+            Assert.That(() => new DeclaringDevice(_ => { }, classCode: 0x0100_0000), Throws.InstanceOf<System.ArgumentOutOfRangeException>().With.Message.Contains("24 bits"));
+            Assert.That(() => new DeclaringDevice(d => { d.PowerManagement(); d.PowerManagement(); }), Throws.InvalidOperationException);
+        }
+    }
+
     private static void BusMaster(PciGuest guest, bool on)
     {
         uint command = guest.Config(s_slot, PciConfigRegisters.Command, 2);
         guest.Config(s_slot, PciConfigRegisters.Command, 2, on ? command | PciConfigRegisters.CommandBusMaster : command & ~(uint)PciConfigRegisters.CommandBusMaster);
+    }
+
+    private sealed class DeclaringDevice : PciDevice
+    {
+        public DeclaringDevice(System.Action<DeclaringDevice> declare, uint classCode = 0xff0000)
+            : base("declaring", new PciIdentity { VendorId = 0x1af4, DeviceId = 1, ClassCode = classCode }) => declare(this);
+
+        public void Bar(ulong size) => AddMemoryBar(0, size, is64Bit: true);
+
+        public void Rom(ulong size) => AddExpansionRom(size);
+
+        public void PowerManagement() => AddPowerManagementCapability();
+
+        protected override ulong ReadBar(PciBar bar, ulong offset, int size) => 0;
+
+        protected override void WriteBar(PciBar bar, ulong offset, int size, ulong value)
+        {
+        }
     }
 }
