@@ -51,6 +51,24 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             throw new ArgumentOutOfRangeException(nameof(options), "Guest RAM's base and size are whole 4 KiB frames.");
         }
 
+        // Ram is one Span<byte>: at most 2 GiB - 4 KiB, and the guest-physical range may not wrap past 2^64.
+        if (_options.RamSize > int.MaxValue - 4095 || _options.RamBase + (_options.RamSize - 1) < _options.RamBase)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Simulated guest RAM is at most 2 GiB - 4 KiB and ends below 2^64.");
+        }
+
+        // Xen serves guests 1 to DOMID_FIRST_RESERVED - 1: dom0 cannot be its own device model's guest, and 0x7FF0 and
+        // up are reserved ids.
+        if (_options.Domain is 0 or >= 0x7FF0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "A simulated guest is domain 1 to 32751 (0 is dom0; 32752 and up are reserved).");
+        }
+
+        if (_options.ResponseTimeout <= TimeSpan.Zero && _options.ResponseTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive, or Timeout.InfiniteTimeSpan.");
+        }
+
         _ram = new NativePages(_options.RamSize);
         _vcpus = new SimulatedVcpu[_options.VcpuCount];
         for (int i = 0; i < _vcpus.Length; i++)

@@ -62,6 +62,19 @@ public sealed class PlatformValidationTests
         Assert.That(() => new PciHostBridge(server, new X86Platform(), segment: 1), ThrowsFor("segment", "segment 0 only"));
     }
 
+    [Test]
+    public void ASimulatedGuestsShapeIsCheckedWhenItIsCreated()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(() => new SimulatedHypervisor(new SimulationOptions { Domain = 0 }), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("0 is dom0"));
+            Assert.That(() => new SimulatedHypervisor(new SimulationOptions { Domain = 0x7FF0 }), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("reserved"));
+            Assert.That(() => new SimulatedHypervisor(new SimulationOptions { RamBase = 0xFFFF_FFFF_FFFF_F000, RamSize = 0x2000 }), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("2^64"));
+            Assert.That(() => new SimulatedHypervisor(new SimulationOptions { RamSize = 4UL << 30 }), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("2 GiB"));
+            Assert.That(() => new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.Zero }), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("positive"));
+        }
+    }
+
     private static ContainsConstraint ThrowsFor(string property, string rule) =>
         Throws.InstanceOf<ArgumentException>().With.Property(nameof(ArgumentException.ParamName)).EqualTo(property).And.Message.Contains(rule);
 }
