@@ -32,8 +32,21 @@ internal static class DemuCommand
         {
             foreach (ParseError error in result.Errors)
             {
-                string message = error.Message;
-                configuration.Error.WriteLine(message.StartsWith("--", StringComparison.Ordinal) ? $"demu: {message}" : $"demu: {message} (demu --help lists the options)");
+                // demu's own parsers start their messages with the option; System.CommandLine's do not, so name it.
+                // Some of its messages span lines (a list of allowed values): one line each.
+                string message = string.Join(" ", error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries));
+                Option? option = error.SymbolResult switch
+                {
+                    OptionResult o => o.Option,
+                    ArgumentResult { Parent: OptionResult o } => o.Option,
+                    _ => null,
+                };
+                if (!message.StartsWith("--", StringComparison.Ordinal))
+                {
+                    message = option is null ? $"{message} (demu --help lists the options)" : $"{option.Name}: {message}";
+                }
+
+                configuration.Error.WriteLine($"demu: {message}");
             }
 
             return 2;

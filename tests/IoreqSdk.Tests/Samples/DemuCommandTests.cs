@@ -154,6 +154,8 @@ public sealed class DemuCommandTests
     [TestCase("--edu-dma-bits", "--device serial --edu-dma-bits 32", "add --device edu")]
     [TestCase("--edu-dma-bits", "--edu-dma-bits 65", "1 to 64 bits")]
     [TestCase("--no-restrict", "--no-restrict", "add --domain")]
+    [TestCase("--device", "--device floppy", "'floppy' not recognized. Must be one of: 'edu' 'serial'")]
+    [TestCase("--domain", "--domain", "Required argument missing")]
     public void EveryConfigurationErrorIsOneLineNamingTheOptionAndExitCodeTwo(string option, string commandLine, string rule)
     {
         var (exitCode, output, error) = Run(commandLine.Split(' '));
