@@ -69,7 +69,11 @@ internal static class XenRun
             }
             catch (HypervisorException e)
             {
-                settings.Error.WriteLine($"demu: {e.Message}");
+                // An older kernel without the privcmd or evtchn RESTRICT ioctls cannot deprivilege: say how to run anyway.
+                string hint = e.Operation?.EndsWith("_restrict", StringComparison.Ordinal) == true
+                    ? " This kernel cannot restrict Xen handles; --no-restrict runs without deprivileging."
+                    : string.Empty;
+                settings.Error.WriteLine($"demu: {e.Message}{hint}");
                 return 1;
             }
             finally
