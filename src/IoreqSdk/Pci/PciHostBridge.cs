@@ -16,6 +16,9 @@ namespace IoreqSdk.Pci;
 /// </summary>
 public sealed class PciHostBridge : IHostBridge, IPciBus
 {
+    // The bridges built on each server, so a new one cannot take a segment or (on Arm64) addresses another one owns.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IoreqServer, List<PciHostBridge>> s_bridges = new();
+
     private readonly IoreqServer _server;
     private readonly Dictionary<PciSbdf, PciDevice> _functions = new();
     private readonly Arm64Platform? _arm;
@@ -39,6 +42,17 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
         {
             // Xen 4.17 decodes an x86 HVM guest's configuration accesses from 0xCF8/0xCFC only, which reach segment 0.
             ThrowHelper.ThrowArgumentOutOfRange(nameof(segment), $"An x86 guest reaches PCI segment 0 only (Xen decodes 0xCF8/0xCFC); segment {segment} would never be seen.");
+        }
+
+        List<PciHostBridge> siblings = s_bridges.GetOrCreateValue(server);
+        lock (siblings)
+        {
+            foreach (PciHostBridge other in siblings)
+            {
+                CheckApart(other, segment, platform);
+            }
+
+            siblings.Add(this);
         }
 
         if (platform is Arm64Platform arm)
@@ -156,6 +170,30 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
 
         sb.Append(">;\n};\n");
         return sb.ToString();
+    }
+
+    private static void CheckApart(PciHostBridge other, ushort segment, PciPlatform platform)
+    {
+        if (other.Segment == segment)
+        {
+            ThrowHelper.ThrowArgument(nameof(segment), $"Segment {segment} has a host bridge on this server already; give each bridge its own segment.");
+        }
+
+        if (platform is Arm64Platform arm && other._arm is Arm64Platform taken)
+        {
+            ReadOnlySpan<PciWindow> mine = [arm.Ecam, arm.Memory, arm.Prefetchable, arm.PioAperture];
+            ReadOnlySpan<PciWindow> theirs = [taken.Ecam, taken.Memory, taken.Prefetchable, taken.PioAperture];
+            foreach (PciWindow a in mine)
+            {
+                foreach (PciWindow b in theirs)
+                {
+                    if (a.Base <= b.End && b.Base <= a.End)
+                    {
+                        ThrowHelper.ThrowArgument(nameof(platform), $"The window {a} overlaps {b} of segment {other.Segment}'s host bridge; bridges on one server need addresses of their own.");
+                    }
+                }
+            }
+        }
     }
 
     void IPciBus.MapBar(PciDevice device, PciBar bar, ulong address)

@@ -54,6 +54,28 @@ public sealed class PlatformValidationTests
     }
 
     [Test]
+    public void BridgesOnOneServerTakeNeitherTheSameSegmentNorTheSameAddresses()
+    {
+        using var xen = new SimulatedHypervisor(new SimulationOptions { Architecture = GuestArchitecture.Arm64 });
+        using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain });
+        _ = new PciHostBridge(server, new Arm64Platform(), segment: 0);
+        var apart = new Arm64Platform
+        {
+            EcamBase = 0x2000_0000,
+            Memory = new PciWindow(0x5000_0000, 0x1000_0000),
+            Prefetchable = new PciWindow(0x3_0000_0000, 0x1_0000_0000),
+            PioAperture = new PciWindow(0x3EFE_0000, 0x1_0000),
+        };
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(() => new PciHostBridge(server, apart, segment: 0), ThrowsFor("segment", "has a host bridge"));
+            Assert.That(() => new PciHostBridge(server, new Arm64Platform(), segment: 1), ThrowsFor("platform", "overlaps"), "Xen's default layout twice");
+            Assert.That(() => new PciHostBridge(server, apart, segment: 1), Throws.Nothing);
+        }
+    }
+
+    [Test]
     public void AnX86BridgeLivesOnSegmentZero()
     {
         using var xen = new SimulatedHypervisor();
