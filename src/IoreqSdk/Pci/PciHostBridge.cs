@@ -51,8 +51,6 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             {
                 CheckApart(other, segment, platform);
             }
-
-            siblings.Add(this);
         }
 
         if (platform is Arm64Platform arm)
@@ -61,6 +59,12 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             _arm = arm;
             _server.AddDevice(new EcamWindow(this, arm));
             AddDevice(new HostBridgeFunction(), 0);
+        }
+
+        // Only a bridge that was built takes its segment and windows.
+        lock (siblings)
+        {
+            siblings.Add(this);
         }
     }
 
