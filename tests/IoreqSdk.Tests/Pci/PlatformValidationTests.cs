@@ -97,6 +97,17 @@ public sealed class PlatformValidationTests
         }
     }
 
+    [Test]
+    public void APortRegionPastPort0xFFFFIsRefusedWhereItIsDeclared()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(() => new IoreqSdk.Tests.Infrastructure.RegisterFile(IoreqSdk.Devices.RegionKind.Port, 0x20, 0xFFF0), ThrowsFor("size", "0 to 0xFFFF"));
+            Assert.That(() => new IoreqSdk.Tests.Infrastructure.RegisterFile(IoreqSdk.Devices.RegionKind.Port, 0x2_0000, null), ThrowsFor("size", "0 to 0xFFFF"));
+            Assert.That(() => new IoreqSdk.Tests.Infrastructure.RegisterFile(IoreqSdk.Devices.RegionKind.Port, 0x10, 0xFFF0), Throws.Nothing, "the last 16 ports");
+        }
+    }
+
     private static ContainsConstraint ThrowsFor(string property, string rule) =>
         Throws.InstanceOf<ArgumentException>().With.Property(nameof(ArgumentException.ParamName)).EqualTo(property).And.Message.Contains(rule);
 }
