@@ -105,11 +105,8 @@ internal static class XenRun
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         using IDisposable signals = Teardown.OnSignals(stop);
 
-        // The witness of the restriction: a domain that does not exist, so that unrestricted handles get ESRCH from Xen
-        // and restricted ones EPERM from the kernel, which refuses the call before Xen sees it. (Domain 0 would prove
-        // nothing: Xen refuses dom0 a device-model call on itself with EPERM either way.)
-        ushort witness = domain == DemuCommand.DomidFirstReserved - 1 ? (ushort)(domain - 1) : (ushort)(DemuCommand.DomidFirstReserved - 1);
-        string? unrestricted = settings.Restrict ? CallFor(xen, witness) : null;
+        // The restriction's witness call, before the server (whose Start restricts) comes up.
+        string? unrestricted = settings.Restrict ? RestrictionProof.CallFor(xen, RestrictionProof.Witness(domain)) : null;
 
         // Start runs synchronously inside RunAsync: when it returns, the server is up (or the task holds why not).
         Task serving = server.RunAsync(stop.Token);
@@ -139,14 +136,10 @@ internal static class XenRun
             int exitCode = 0;
             if (settings.Restrict)
             {
-                string restricted = CallFor(xen, witness);
-                if (restricted == "EPERM")
+                bool holds = RestrictionProof.Check(xen, domain, unrestricted!, out string line);
+                settings.Error.WriteLine(line);
+                if (!holds)
                 {
-                    settings.Error.WriteLine($"demu: handles restricted to domain {domain} (a call for domain {witness} now fails: EPERM; unrestricted: {unrestricted})");
-                }
-                else
-                {
-                    settings.Error.WriteLine($"demu: handles restricted to domain {domain}, yet a call for domain {witness} gives {restricted}, not EPERM: the restriction does not hold; stopping.");
                     exitCode = 1;
                     stop.Cancel();
                 }
@@ -180,28 +173,6 @@ internal static class XenRun
         finally
         {
             AppDomain.CurrentDomain.UnhandledException -= lastResort;
-        }
-    }
-
-    /// <summary>Makes one harmless device-model call for <paramref name="other"/> and names how it ended.</summary>
-    private static string CallFor(XenHypervisor xen, ushort other)
-    {
-        try
-        {
-            _ = xen.GetVcpuCount(other);
-            return "succeeded";
-        }
-        catch (HypervisorException e)
-        {
-            return e.ErrorNumber switch
-            {
-                Errno.EPERM => "EPERM",
-                Errno.ESRCH => "ESRCH",
-                Errno.EACCES => "EACCES",
-                Errno.ENOENT => "ENOENT",
-                Errno.EINVAL => "EINVAL",
-                _ => $"errno {e.ErrorNumber}",
-            };
         }
     }
 
