@@ -29,6 +29,22 @@ public sealed class TeardownTests
     }
 
     [Test]
+    public void ASignalStopsTheRunInsteadOfEndingTheProcess()
+    {
+        // SIGHUP (a closed terminal) ends a process by default, ioreq server and all. SIGINT and SIGTERM go the same
+        // way through the same registration; SIGHUP is the one this test may send to its own process (the test
+        // platform takes SIGINT and SIGTERM as "abort the run").
+        using var stop = new CancellationTokenSource();
+        using (Teardown.OnSignals(stop))
+        {
+            using var kill = System.Diagnostics.Process.Start("kill", $"-HUP {Environment.ProcessId}");
+            kill.WaitForExit();
+            Assert.That(kill.ExitCode, Is.Zero);
+            Assert.That(stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(10)), Is.True, "the signal asked the run to stop");
+        }
+    }
+
+    [Test]
     public async Task AStopWhileTheEventLoopIsBusyStillDestroysTheServer()
     {
         using var xen = new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.FromSeconds(30) });
