@@ -427,7 +427,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             }
         }
 
-        throw new InvalidOperationException($"{region} is not a BAR of {Name}.");
+        ThrowHelper.ThrowInvalidOperation($"{region} is not a BAR of {Name}.");
+        return null;
     }
 
     private ulong ReadRom(ulong offset, int size)

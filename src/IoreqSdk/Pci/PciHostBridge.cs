@@ -213,7 +213,7 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             // Arm64: I/O address A of the bus is MMIO address aperture + A; the device still sees port offsets.
             if (!_arm.PioAperture.Contains(_arm.PioAperture.Base + address, bar.Size) || address + bar.Size > _arm.PioAperture.Size)
             {
-                throw new ArgumentException($"I/O BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the PIO aperture {_arm.PioAperture}.");
+                ThrowHelper.ThrowArgument(nameof(address), $"I/O BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the PIO aperture {_arm.PioAperture}.");
             }
 
             _server.MapRegion(bar.Region, RegionKind.Mmio, _arm.PioAperture.Base + address);
@@ -225,7 +225,8 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
         // would steal those addresses from what does decode there (a later I/O BAR, configuration space).
         if (_arm is not null && !_arm.Memory.Contains(address, bar.Size) && !_arm.Prefetchable.Contains(address, bar.Size))
         {
-            throw new ArgumentException(
+            ThrowHelper.ThrowArgument(
+                nameof(address),
                 $"{bar.Kind} BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the bridge's memory windows {_arm.Memory} and {_arm.Prefetchable}.");
         }
 
