@@ -81,7 +81,7 @@ internal static class DemuCommand
 
         var domain = new Option<ushort?>("--domain")
         {
-            Description = "Serve this guest domain on real Xen (run in dom0 as root). Without it, demu runs on its built-in simulated guest.",
+            Description = "Serve this guest domain (1 to 32751, as xl list shows it) on real Xen (run in dom0 as root). Without it, demu runs on its built-in simulated guest.",
             CustomParser = ParseDomain,
         };
 
@@ -94,7 +94,7 @@ internal static class DemuCommand
 
         var bdf = new Option<PciSbdf>("--bdf")
         {
-            Description = "The function's PCI address, [ssss:]bb:dd.f (on x86 QEMU owns 00:00.0 and its own slots; pick a free one).",
+            Description = "The function's PCI address, [ssss:]bb:dd.f, on bus 0 (on x86: segment 0, and QEMU owns 00:00.0 and its own slots; pick a free one).",
             DefaultValueFactory = _ => new PciSbdf(0, 0, 5, 0),
             CustomParser = ParseSbdf,
         };
@@ -108,7 +108,7 @@ internal static class DemuCommand
         var spiBase = new Option<uint>("--intx-spi-base")
         {
             Description = "Arm64: the SPI that INTA of device 0 raises (the others follow the standard swizzle); it and the next "
-                + "three must be SPIs (32 to 1019). Default 44.",
+                + "three must be SPIs (32 to 1019).",
             DefaultValueFactory = _ => 44,
             CustomParser = result => (uint)ParseNumber(result, "--intx-spi-base", uint.MaxValue),
         };
