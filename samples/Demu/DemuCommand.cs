@@ -2,6 +2,7 @@ using System;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using Demu.Devices;
@@ -15,6 +16,53 @@ namespace Demu;
 /// <summary>The command line: which device, which platform, which guest.</summary>
 internal static class DemuCommand
 {
+    /// <summary><c>DOMID_FIRST_RESERVED</c> (xen/include/public/xen.h).</summary>
+    public const int DomidFirstReserved = 0x7FF0;
+
+    /// <summary>
+    /// Parses and runs. Every configuration error — a parse error or a rule the settings break — is one line on
+    /// standard error, "demu: option: rule", and exit code 2 (System.CommandLine would print the whole help and exit 1).
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null)
+    {
+        configuration ??= DefaultConfiguration();
+
+        ParseResult result = Create().Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            foreach (ParseError error in result.Errors)
+            {
+                // demu's own parsers start their messages with the option; System.CommandLine's do not, so name it.
+                // Some of its messages span lines (a list of allowed values): one line each.
+                string message = string.Join(" ", error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries));
+                Option? option = error.SymbolResult switch
+                {
+                    OptionResult o => o.Option,
+                    ArgumentResult { Parent: OptionResult o } => o.Option,
+                    _ => null,
+                };
+                if (!message.StartsWith("--", StringComparison.Ordinal))
+                {
+                    message = option is null ? $"{message} (demu --help lists the options)" : $"{option.Name}: {message}";
+                }
+
+                configuration.Error.WriteLine($"demu: {message}");
+            }
+
+            return 2;
+        }
+
+        return await result.InvokeAsync(configuration).ConfigureAwait(false);
+    }
+
+    /// <summary>How demu runs from its Main.</summary>
+    public static InvocationConfiguration DefaultConfiguration() => new()
+    {
+        // demu tears down on SIGINT/SIGTERM itself (XenRun, Teardown): System.CommandLine's handler would give the
+        // action 2 s and then return, letting the process exit with its ioreq server still claiming the guest's ranges.
+        ProcessTerminationTimeout = null,
+    };
+
     public static RootCommand Create()
     {
         var device = new Option<string>("--device", "-d")
@@ -33,12 +81,20 @@ internal static class DemuCommand
 
         var domain = new Option<ushort?>("--domain")
         {
-            Description = "Serve this guest domain on real Xen (run in dom0 as root). Without it, demu runs on its built-in simulated guest.",
+            Description = "Serve this guest domain (1 to 32751, as xl list shows it) on real Xen (run in dom0 as root). Without it, demu runs on its built-in simulated guest.",
+            CustomParser = ParseDomain,
+        };
+
+        var noRestrict = new Option<bool>("--no-restrict")
+        {
+            Description = "Real Xen: keep the Xen handles unrestricted. By default, once the ioreq server is up, demu restricts its "
+                + "handles to --domain (xendevicemodel/xenforeignmemory/xenevtchn_restrict), so a device model taken over by its guest "
+                + "cannot reach any other domain through them.",
         };
 
         var bdf = new Option<PciSbdf>("--bdf")
         {
-            Description = "The function's PCI address, [ssss:]bb:dd.f (on x86 QEMU owns 00:00.0 and its own slots; pick a free one).",
+            Description = "The function's PCI address, [ssss:]bb:dd.f, on bus 0 (on x86: segment 0, and QEMU owns 00:00.0 and its own slots; pick a free one).",
             DefaultValueFactory = _ => new PciSbdf(0, 0, 5, 0),
             CustomParser = ParseSbdf,
         };
@@ -51,22 +107,27 @@ internal static class DemuCommand
         var pioBase = HexOption("--pio-base", "Arm64: the PIO aperture (the MMIO window that carries I/O BARs) base.", Arm64Platform.DefaultPioAperture.Base);
         var spiBase = new Option<uint>("--intx-spi-base")
         {
-            Description = "Arm64: the SPI that INTA of device 0 raises (the others follow the standard swizzle).",
+            Description = "Arm64: the SPI that INTA of device 0 raises (the others follow the standard swizzle); it and the next "
+                + "three must be SPIs (32 to 1019).",
             DefaultValueFactory = _ => 44,
+            CustomParser = result => (uint)ParseNumber(result, "--intx-spi-base", uint.MaxValue),
         };
 
         var eduDmaBits = new Option<int>("--edu-dma-bits")
         {
             Description = "edu: how many address bits its DMA engine drives (QEMU's dma_mask property). Default: 28 on x86 "
                 + "(QEMU's), 40 on arm64, where a Xen guest's RAM starts at 1 GiB (GUEST_RAM0_BASE), beyond 28 bits.",
-        };
-        eduDmaBits.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 64)
+            CustomParser = result =>
             {
-                result.AddError("--edu-dma-bits: an address width of 1 to 64 bits.");
-            }
-        });
+                string text = result.Tokens[0].Value;
+                if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int bits) || bits is < 1 or > 64)
+                {
+                    result.AddError($"--edu-dma-bits: '{text}' is not an address width; give 1 to 64 bits.");
+                }
+
+                return bits;
+            },
+        };
 
         var serialOutput = new Option<string?>("--serial-output")
         {
@@ -84,34 +145,21 @@ internal static class DemuCommand
             "demu: one emulated PCI device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
             + "simulated guest that enumerates the bus and drives the device, then prints what it saw.")
         {
-            device, platform, domain, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
+            device, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
         };
 
         root.SetAction(async (ParseResult result, CancellationToken cancellation) =>
         {
-            var architecture = result.GetValue(platform) == "arm64" ? GuestArchitecture.Arm64 : GuestArchitecture.X86;
-            var settings = new DemuSettings
+            DemuSettings settings;
+            try
             {
-                Device = result.GetValue(device) == "serial" ? DeviceKind.Serial : DeviceKind.Edu,
-                Architecture = architecture,
-                Domain = result.GetValue(domain),
-                Address = result.GetValue(bdf),
-                Arm64 = new Arm64Platform
-                {
-                    EcamBase = Hex(result, ecamBase, Arm64Platform.DefaultEcamBase),
-                    Memory = new PciWindow(Hex(result, mmioBase, Arm64Platform.DefaultMemoryWindow.Base), Hex(result, mmioSize, Arm64Platform.DefaultMemoryWindow.Size)),
-                    Prefetchable = new PciWindow(Hex(result, prefetchBase, Arm64Platform.DefaultPrefetchableWindow.Base), Hex(result, prefetchSize, Arm64Platform.DefaultPrefetchableWindow.Size)),
-                    PioAperture = new PciWindow(Hex(result, pioBase, Arm64Platform.DefaultPioAperture.Base), Arm64Platform.DefaultPioAperture.Size),
-                    IntxSpiBase = result.GetValue(spiBase),
-                },
-                EduDmaAddressBits = result.GetResult(eduDmaBits) is null
-                    ? (architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits)
-                    : result.GetValue(eduDmaBits),
-                SerialOutput = result.GetValue(serialOutput),
-                Verbose = result.GetValue(verbose),
-                Out = result.InvocationConfiguration.Output,
-                Error = result.InvocationConfiguration.Error,
-            };
+                settings = Settings(result);
+            }
+            catch (UsageException e)
+            {
+                result.InvocationConfiguration.Error.WriteLine($"demu: {e.Option}: {e.Message}");
+                return 2;
+            }
 
             if (result.GetValue(deviceTree))
             {
@@ -122,6 +170,104 @@ internal static class DemuCommand
                 ? SimulatedRun.Run(settings)
                 : await XenRun.RunAsync(settings, cancellation).ConfigureAwait(false);
         });
+
+        DemuSettings Settings(ParseResult result)
+        {
+            var architecture = result.GetValue(platform) == "arm64" ? GuestArchitecture.Arm64 : GuestArchitecture.X86;
+            var kind = result.GetValue(device) == "serial" ? DeviceKind.Serial : DeviceKind.Edu;
+            PciSbdf address = result.GetValue(bdf);
+
+            // An option that the chosen platform, device or run would ignore is a mistake to report, not to skip.
+            if (architecture == GuestArchitecture.X86)
+            {
+                foreach (Option option in new Option[] { ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase })
+                {
+                    if (result.GetResult(option) is { Implicit: false })
+                    {
+                        throw new UsageException(option.Name, "is an Arm64 option (x86 guests have no ECAM window, memory windows, PIO aperture or SPIs to place); add --platform arm64 or drop it.");
+                    }
+                }
+
+                if (address.Segment != 0)
+                {
+                    throw new UsageException("--bdf", $"{address}: an x86 guest reaches PCI segment 0 only (Xen decodes 0xCF8/0xCFC); write bb:dd.f or 0000:bb:dd.f.");
+                }
+            }
+
+            if (kind != DeviceKind.Edu && result.GetResult(eduDmaBits) is not null)
+            {
+                throw new UsageException("--edu-dma-bits", "configures the edu device; drop it or add --device edu.");
+            }
+
+            string? serialPath = result.GetValue(serialOutput);
+            if (serialPath is not null)
+            {
+                if (kind != DeviceKind.Serial)
+                {
+                    throw new UsageException("--serial-output", "is where the serial device's output goes; drop it or add --device serial.");
+                }
+
+                CheckWritable(serialPath);
+            }
+
+            ushort? guest = result.GetValue(domain);
+            if (guest is null && result.GetValue(noRestrict))
+            {
+                throw new UsageException("--no-restrict", "applies to a run on real Xen; add --domain or drop it.");
+            }
+
+            return new DemuSettings
+            {
+                Device = kind,
+                Architecture = architecture,
+                Domain = guest,
+                Restrict = !result.GetValue(noRestrict),
+                Address = address,
+                Arm64 = architecture == GuestArchitecture.Arm64 ? Arm64Layout(result) : new Arm64Platform(),
+                EduDmaAddressBits = result.GetResult(eduDmaBits) is null
+                    ? (architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits)
+                    : result.GetValue(eduDmaBits),
+                SerialOutput = serialPath,
+                Verbose = result.GetValue(verbose),
+                Out = result.InvocationConfiguration.Output,
+                Error = result.InvocationConfiguration.Error,
+            };
+        }
+
+        // The Arm64 host bridge's layout, checked by the SDK's own rules (Arm64Platform's properties and Validate), so
+        // demu and a library user get the same answer; demu only names the option behind the property.
+        Arm64Platform Arm64Layout(ParseResult result)
+        {
+            PciWindow memory = Window(result, mmioBase, mmioSize, Arm64Platform.DefaultMemoryWindow);
+            PciWindow prefetchable = Window(result, prefetchBase, prefetchSize, Arm64Platform.DefaultPrefetchableWindow);
+            PciWindow pio = Window(result, pioBase, null, Arm64Platform.DefaultPioAperture);
+            try
+            {
+                var arm = new Arm64Platform
+                {
+                    EcamBase = Hex(result, ecamBase, Arm64Platform.DefaultEcamBase),
+                    Memory = memory,
+                    Prefetchable = prefetchable,
+                    PioAperture = pio,
+                    IntxSpiBase = result.GetValue(spiBase),
+                };
+                arm.Validate();
+                return arm;
+            }
+            catch (ArgumentException e)
+            {
+                string option = e.ParamName switch
+                {
+                    nameof(Arm64Platform.EcamBase) or nameof(Arm64Platform.BusCount) => "--ecam-base",
+                    nameof(Arm64Platform.Memory) => "--mmio-base/--mmio-size",
+                    nameof(Arm64Platform.Prefetchable) => "--prefetch-base/--prefetch-size",
+                    nameof(Arm64Platform.PioAperture) => "--pio-base",
+                    nameof(Arm64Platform.IntxSpiBase) => "--intx-spi-base",
+                    _ => "--platform arm64",
+                };
+                throw new UsageException(option, WithoutParameterName(e));
+            }
+        }
 
         return root;
     }
@@ -149,6 +295,75 @@ internal static class DemuCommand
     private static ulong Hex(ParseResult result, Option<ulong> option, ulong defaultValue) =>
         result.GetResult(option) is null ? defaultValue : result.GetValue(option);
 
+    private static PciWindow Window(ParseResult result, Option<ulong> baseOption, Option<ulong>? sizeOption, PciWindow defaults)
+    {
+        ulong start = Hex(result, baseOption, defaults.Base);
+        ulong size = sizeOption is null ? defaults.Size : Hex(result, sizeOption, defaults.Size);
+        if (size == 0 || start + (size - 1) < start)
+        {
+            throw new UsageException(
+                sizeOption is null ? baseOption.Name : $"{baseOption.Name}/{sizeOption.Name}",
+                FormattableString.Invariant($"a window of 0x{size:x} bytes at 0x{start:x} is empty or wraps past 2^64; give a non-zero size that ends below 2^64."));
+        }
+
+        return new PciWindow(start, size);
+    }
+
+    // ArgumentException appends " (Parameter 'name')" to the message; demu names the option instead.
+    private static string WithoutParameterName(ArgumentException e)
+    {
+        string text = e.Message;
+        int at = e.ParamName is null ? -1 : text.LastIndexOf($" (Parameter '{e.ParamName}')", StringComparison.Ordinal);
+        return at < 0 ? text : text.Substring(0, at);
+    }
+
+    private static void CheckWritable(string path)
+    {
+        try
+        {
+            // Opened for appending, as the run will: the file (or pty) must exist or be creatable, and be writable.
+            using (File.Open(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UsageException("--serial-output", $"cannot open '{path}' for writing: {e.Message}");
+        }
+    }
+
+    /// <summary>A decimal or 0x-hexadecimal number up to <paramref name="maximum"/>; an error (and 0) otherwise.</summary>
+    private static ulong ParseNumber(ArgumentResult result, string name, ulong maximum)
+    {
+        string text = result.Tokens[0].Value;
+        bool ok = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.TryParse(text.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong value)
+            : ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+        if (!ok || value > maximum)
+        {
+            result.AddError(FormattableString.Invariant($"{name}: '{text}' is not a number from 0 to {maximum} (decimal, or hexadecimal as 0x...)."));
+            return 0;
+        }
+
+        return value;
+    }
+
+    private static ushort? ParseDomain(ArgumentResult result)
+    {
+        // Guests are domains 1 to DOMID_FIRST_RESERVED - 1: 0 is dom0 (demu serves guests, never its own domain), and
+        // DOMID_FIRST_RESERVED (0x7FF0) and up are Xen's reserved ids (DOMID_SELF, DOMID_IO, DOMID_XEN, ...).
+        string text = result.Tokens[0].Value;
+        bool ok = ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong value);
+        if (!ok || value is 0 or >= DomidFirstReserved)
+        {
+            result.AddError(FormattableString.Invariant(
+                $"--domain: '{text}' is not a guest's domain id; give 1 to {DomidFirstReserved - 1} (0 is dom0, {DomidFirstReserved} and up are reserved), as xl list shows it."));
+            return null;
+        }
+
+        return (ushort)value;
+    }
+
     private static PciSbdf ParseSbdf(ArgumentResult result)
     {
         string text = result.Tokens[0].Value;
@@ -163,4 +378,13 @@ internal static class DemuCommand
 
         return value;
     }
+}
+
+/// <summary>A configuration error: the option (or options) at fault and the rule, said so the user knows what to change.</summary>
+internal sealed class UsageException : Exception
+{
+    public UsageException(string option, string message)
+        : base(message) => Option = option;
+
+    public string Option { get; }
 }

@@ -25,6 +25,9 @@ internal sealed record DemuSettings
     /// <summary>The guest's domain id on real Xen; null for the built-in simulated guest.</summary>
     public ushort? Domain { get; init; }
 
+    /// <summary>Whether a real-Xen run restricts its Xen handles to <see cref="Domain"/> once the server is up.</summary>
+    public bool Restrict { get; init; } = true;
+
     public PciSbdf Address { get; init; } = new(0, 0, 5, 0);
 
     /// <summary>The Arm64 host bridge's layout (Xen's guest layout unless overridden).</summary>

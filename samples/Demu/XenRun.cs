@@ -28,7 +28,10 @@ internal static class XenRun
             return 2;
         }
 
-        using (xen)
+        // Disposed only when the run tore down by itself: an abandoned event loop may still be inside a call on these
+        // handles, and the process is about to exit anyway.
+        bool abandoned = false;
+        try
         {
             if (xen.Architecture != settings.Architecture)
             {
@@ -49,43 +52,127 @@ internal static class XenRun
                 }
             });
 
-            using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging });
-            var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
-            if (!DeviceFactory.TryAdd(bridge, device, settings))
-            {
-                return 2;
-            }
-
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging, RestrictHandlesToDomain = settings.Restrict });
             try
             {
-                Task serving = server.RunAsync(stop.Token);
-                settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {server.Id}; Ctrl-C to stop");
-                if (settings.Architecture == GuestArchitecture.Arm64)
+                var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+                if (!DeviceFactory.TryAdd(bridge, device, settings))
                 {
-                    settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
-                    settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+                    return 2;
                 }
 
-                if (device is PciSerialDevice serial)
+                (int exitCode, abandoned) = await ServeAsync(settings, xen, server, bridge, device, cancellation).ConfigureAwait(false);
+                if (exitCode != 0 || abandoned)
                 {
-                    StartInput(serial, stop.Token);
+                    return abandoned ? 1 : exitCode;
                 }
-
-                Task watch = WatchGuestAsync(xen, domain, server.Id, stop, settings.Error);
-                await serving.ConfigureAwait(false);
-                stop.Cancel();
-                await watch.ConfigureAwait(false);
             }
             catch (HypervisorException e)
             {
-                settings.Error.WriteLine($"demu: {e.Message}");
+                // An older kernel without the privcmd or evtchn RESTRICT ioctls cannot deprivilege: say how to run anyway.
+                string hint = e.Operation?.EndsWith("_restrict", StringComparison.Ordinal) == true
+                    ? " This kernel cannot restrict Xen handles; --no-restrict runs without deprivileging."
+                    : string.Empty;
+                settings.Error.WriteLine($"demu: {e.Message}{hint}");
                 return 1;
+            }
+            finally
+            {
+                if (!abandoned)
+                {
+                    server.Dispose();
+                }
             }
 
             string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
             settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
             return 0;
+        }
+        finally
+        {
+            if (!abandoned)
+            {
+                xen.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Serves until a signal, the guest's end or a failed restriction; then tears down, bounded.</summary>
+    private static async Task<(int ExitCode, bool Abandoned)> ServeAsync(
+        DemuSettings settings, XenHypervisor xen, IoreqServer server, PciHostBridge bridge, PciDevice device, CancellationToken cancellation)
+    {
+        ushort domain = settings.Domain!.Value;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using IDisposable signals = Teardown.OnSignals(stop);
+
+        // The restriction's witness call, before the server (whose Start restricts) comes up.
+        string? unrestricted = settings.Restrict ? RestrictionProof.CallFor(xen, RestrictionProof.Witness(domain)) : null;
+
+        // Start runs synchronously inside RunAsync: when it returns, the server is up (or the task holds why not).
+        Task serving = server.RunAsync(stop.Token);
+        if (serving.IsFaulted)
+        {
+            await serving.ConfigureAwait(false);
+        }
+
+        ushort id = server.Id;
+
+        // Whatever thread dies of an unhandled exception, the process goes with it: destroy the server first.
+        UnhandledExceptionEventHandler lastResort = (_, _) =>
+        {
+            try
+            {
+                xen.DestroyIoreqServer(domain, id);
+            }
+            catch (Exception e) when (e is HypervisorException or ObjectDisposedException)
+            {
+                // Nothing more can be done on the way out.
+            }
+        };
+        AppDomain.CurrentDomain.UnhandledException += lastResort;
+        try
+        {
+            settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {id}; Ctrl-C to stop");
+            int exitCode = 0;
+            if (settings.Restrict)
+            {
+                bool holds = RestrictionProof.Check(xen, domain, unrestricted!, out string line);
+                settings.Error.WriteLine(line);
+                if (!holds)
+                {
+                    exitCode = 1;
+                    stop.Cancel();
+                }
+            }
+
+            if (settings.Architecture == GuestArchitecture.Arm64)
+            {
+                settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
+                settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+            }
+
+            if (device is PciSerialDevice serial)
+            {
+                StartInput(serial, settings.Error, stop.Token);
+            }
+
+            Task watch = WatchGuestAsync(xen, domain, id, stop, settings.Error);
+            var stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (stop.Token.Register(() => stopped.TrySetResult(true)))
+            {
+                // The watch ending on its own (a failure other than the guest's end) stops the run too: demu does not
+                // serve on, blind to the guest going away.
+                await Task.WhenAny(stopped.Task, serving, watch).ConfigureAwait(false);
+            }
+
+            stop.Cancel();
+            bool finished = await Teardown.FinishAsync(serving, xen, domain, id, Teardown.DefaultBound, settings.Error).ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
+            return (exitCode, !finished);
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.UnhandledException -= lastResort;
         }
     }
 
@@ -117,16 +204,19 @@ internal static class XenRun
     }
 
     /// <summary>Standard input to the guest's receiver, a read at a time, on a background thread.</summary>
-    private static void StartInput(PciSerialDevice serial, CancellationToken stop)
+    private static void StartInput(PciSerialDevice serial, TextWriter error, CancellationToken stop)
     {
         var thread = new Thread(() =>
         {
-            using Stream input = Console.OpenStandardInput();
-            byte[] buffer = new byte[256];
-            int read;
-            while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
+            try
             {
-                serial.SendToGuest(buffer.AsSpan(0, read));
+                Pump(serial, stop);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // An unhandled exception here would end the process without tearing the server down: the guest
+                // simply gets no more input.
+                error.WriteLine($"demu: standard input closed for the guest: {e.Message}");
             }
         })
         {
@@ -134,5 +224,19 @@ internal static class XenRun
             Name = "demu stdin",
         };
         thread.Start();
+    }
+
+    private static void Pump(PciSerialDevice serial, CancellationToken stop)
+    {
+        using Stream input = Console.OpenStandardInput();
+        byte[] buffer = new byte[256];
+        int read;
+
+        // Read no more than the guest takes: SendToGuest waits while the device's bounded host queue is full, so a
+        // guest that stops reading holds standard input off instead of growing demu's memory.
+        while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            serial.SendToGuest(buffer.AsSpan(0, read), stop);
+        }
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     internal int RangeMappings { get; private set; }
     private int _outstandingGuestMappings;
     private string? _crashReason;
+    private int _restrictedTo = -1;
 
     /// <summary>Creates the guest.</summary>
     /// <param name="options">Its shape; defaults: an x86 guest with one vCPU and 16 MiB of RAM at 0.</param>
@@ -48,6 +49,24 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         if (_options.RamSize == 0 || _options.RamSize % 4096 != 0 || _options.RamBase % 4096 != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Guest RAM's base and size are whole 4 KiB frames.");
+        }
+
+        // Ram is one Span<byte>: at most 2 GiB - 4 KiB, and the guest-physical range may not wrap past 2^64.
+        if (_options.RamSize > int.MaxValue - 4095 || _options.RamBase + (_options.RamSize - 1) < _options.RamBase)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Simulated guest RAM is at most 2 GiB - 4 KiB and ends below 2^64.");
+        }
+
+        // Xen serves guests 1 to DOMID_FIRST_RESERVED - 1: dom0 cannot be its own device model's guest, and 0x7FF0 and
+        // up are reserved ids.
+        if (_options.Domain is 0 or >= 0x7FF0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "A simulated guest is domain 1 to 32751 (0 is dom0; 32752 and up are reserved).");
+        }
+
+        if (_options.ResponseTimeout <= TimeSpan.Zero && _options.ResponseTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive, or Timeout.InfiniteTimeSpan.");
         }
 
         _ram = new NativePages(_options.RamSize);
@@ -132,7 +151,8 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         }
 
         s.PagesAcquired = true;
-        var mapping = new SimulatedMapping(buffered ? s.Pages.Address : s.Pages.Address + 4096, buffered ? 2 : 1, () => { });
+        s.HoldPages();
+        var mapping = new SimulatedMapping(buffered ? s.Pages.Address : s.Pages.Address + 4096, buffered ? 2 : 1, s.ReleasePages);
         return new IoreqServerPages(mapping, s.Pages.Address + 4096, buffered ? s.Pages.Address : 0);
     }
 
@@ -246,9 +266,8 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             }
         }
 
-        // Pages are freed once no vCPU can be using them: every synchronous request to the server has completed
-        // (the device model answered or the test failed), so freeing now is safe for the simulation's purposes.
-        s.Pages.Dispose();
+        // Xen drops its reference; the pages go once the device model unmaps them too.
+        s.ReleasePages();
     }
 
     /// <inheritdoc/>
@@ -314,6 +333,20 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         CheckDomain(domain, Op);
         X86Only(Op);
         Interrupts.AddMsi(address, data);
+    }
+
+    /// <summary>The domain <see cref="Restrict"/> limited the handles to, or <see langword="null"/>.</summary>
+    public ushort? RestrictedTo => Volatile.Read(ref _restrictedTo) is int d and >= 0 ? (ushort)d : null;
+
+    /// <inheritdoc/>
+    public void Restrict(ushort domain)
+    {
+        // Linux's privcmd RESTRICT ioctl: once set, only the same domain may be set again (EINVAL otherwise).
+        int previous = Interlocked.CompareExchange(ref _restrictedTo, domain, -1);
+        if (previous >= 0 && previous != domain)
+        {
+            throw Error("xendevicemodel_restrict", Errno.EINVAL, $"the handles are restricted to domain {previous} already");
+        }
     }
 
     /// <inheritdoc/>
@@ -449,6 +482,15 @@ public sealed partial class SimulatedHypervisor : IHypervisor
 
     private void CheckDomain(ushort domain, string operation)
     {
+        // The kernel refuses a restricted handle's call for another domain before Xen sees it: privcmd with EPERM,
+        // evtchn with EACCES.
+        int restricted = Volatile.Read(ref _restrictedTo);
+        if (restricted >= 0 && domain != restricted)
+        {
+            bool evtchn = operation.StartsWith("xenevtchn", StringComparison.Ordinal);
+            throw Error(operation, evtchn ? Errno.EACCES : Errno.EPERM, $"the handle is restricted to domain {restricted}");
+        }
+
         if (domain != _options.Domain)
         {
             throw Error(operation, Errno.ENOENT, $"no domain {domain} (the simulated guest is domain {_options.Domain})");

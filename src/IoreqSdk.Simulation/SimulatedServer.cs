@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Threading;
 using IoreqSdk.Abi;
 
 namespace IoreqSdk.Simulation;
@@ -15,7 +16,21 @@ internal sealed class SimulatedServer
         BufferedPort = bufferedPort;
     }
 
+    // Xen's own reference plus one per mapping the device model holds: as in Xen, destroying the server does not
+    // free pages a device model still maps (its loop may still be writing a response there).
+    private int _pageHolds = 1;
+
     public ushort Id { get; }
+
+    public void HoldPages() => Interlocked.Increment(ref _pageHolds);
+
+    public void ReleasePages()
+    {
+        if (Interlocked.Decrement(ref _pageHolds) == 0)
+        {
+            Pages.Dispose();
+        }
+    }
 
     public BufferedIoreqMode Mode { get; }
 

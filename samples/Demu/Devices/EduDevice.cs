@@ -65,6 +65,11 @@ public sealed class EduDevice : PciDevice
     public EduDevice(int dmaAddressBits = DefaultDmaAddressBits)
         : base("edu", new PciIdentity { VendorId = 0x1234, DeviceId = 0x11e8, RevisionId = 0x10, ClassCode = 0xff0000, InterruptPin = 1 })
     {
+        if (dmaAddressBits is < 1 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dmaAddressBits), dmaAddressBits, "edu's DMA engine drives 1 to 64 address bits.");
+        }
+
         _dmaMask = dmaAddressBits >= 64 ? ulong.MaxValue : (1UL << dmaAddressBits) - 1;
         // Every width reaches the device (no SDK splitting or merging): edu defines what 1- and 2-byte accesses do.
         Registers = AddMemoryBar(0, 1 << 20, widths: AccessWidths.All);

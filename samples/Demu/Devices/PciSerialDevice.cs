@@ -1,5 +1,5 @@
 using System;
-using System.Collections.Generic;
+using System.Threading;
 using IoreqSdk.Devices;
 using IoreqSdk.Pci;
 
@@ -12,12 +12,26 @@ namespace Demu.Devices;
 /// </summary>
 public sealed class PciSerialDevice : PciDevice
 {
+    /// <summary>
+    /// How many bytes from the host may wait for the guest to read. Bounded so a guest that never reads cannot make
+    /// the host's side grow without end: a sender past it is told (<see cref="SendToGuest(ReadOnlySpan{byte})"/>
+    /// returns what it took) or waits (<see cref="SendToGuest(ReadOnlySpan{byte}, CancellationToken)"/>), as hardware
+    /// flow control would hold it off.
+    /// </summary>
+    public const int HostQueueCapacity = 4096;
+
     private readonly Uart16550 _uart;
     private readonly Action<byte> _output;
+    private readonly Action _feedPosted;
 
-    // Bytes from the host waiting for room in the receive FIFO. Only the device's thread touches it (SendToGuest
-    // posts there), so it needs no lock.
-    private readonly Queue<byte> _pending = new();
+    // Bytes from the host waiting for room in the receive FIFO: a ring filled by any thread (SendToGuest), drained on
+    // the device's thread (Feed), under _hostLock. _hostCount is read without the lock on the BAR path only to skip
+    // the lock when nothing waits.
+    private readonly byte[] _hostQueue = new byte[HostQueueCapacity];
+    private readonly object _hostLock = new();
+    private int _hostHead;
+    private int _hostCount;
+    private bool _feedQueued;
 
     /// <summary>Creates the port.</summary>
     /// <param name="output">Receives every byte the guest transmits.</param>
@@ -26,6 +40,7 @@ public sealed class PciSerialDevice : PciDevice
     {
         _output = output ?? throw new ArgumentNullException(nameof(output));
         _uart = new Uart16550(Transmit, SetIntx);
+        _feedPosted = FeedPosted;
         Port = AddIoBar(0, 8, AccessWidths.Byte);
     }
 
@@ -38,34 +53,89 @@ public sealed class PciSerialDevice : PciDevice
     /// <summary>Bytes delivered to the guest.</summary>
     public long BytesReceived { get; private set; }
 
+    /// <summary>Bytes from the host waiting for the guest (at most <see cref="HostQueueCapacity"/>).</summary>
+    public int BytesWaiting => Volatile.Read(ref _hostCount);
+
     /// <summary>The UART (for diagnostics).</summary>
     public Uart16550 Uart => _uart;
 
     /// <summary>
-    /// Sends bytes to the guest, from any thread. They are handed to the device's thread and queued there, then fed to
-    /// the UART's receiver as its FIFO has room: a host that sends faster than the guest reads is paced, as by
-    /// hardware flow control, instead of losing bytes to overruns.
+    /// Sends bytes to the guest, from any thread, without blocking: as many as fit in the host queue (see
+    /// <see cref="HostQueueCapacity"/>) are taken, then fed to the UART's receiver on the device's thread as its FIFO
+    /// has room, so a host that sends faster than the guest reads is paced instead of losing bytes to overruns.
     /// </summary>
     /// <param name="bytes">The bytes (copied).</param>
-    public void SendToGuest(ReadOnlySpan<byte> bytes)
+    /// <returns>How many were taken, from the start of <paramref name="bytes"/>; 0 while the queue is full.</returns>
+    public int SendToGuest(ReadOnlySpan<byte> bytes)
     {
-        byte[] copy = bytes.ToArray();
-        Context.Post(() =>
+        int taken;
+        bool post;
+        lock (_hostLock)
         {
-            foreach (byte b in copy)
+            taken = Math.Min(bytes.Length, HostQueueCapacity - _hostCount);
+            int tail = (_hostHead + _hostCount) % HostQueueCapacity;
+            int first = Math.Min(taken, HostQueueCapacity - tail);
+            bytes.Slice(0, first).CopyTo(_hostQueue.AsSpan(tail));
+            bytes.Slice(first, taken - first).CopyTo(_hostQueue);
+            _hostCount += taken;
+
+            // One feed waits in the device's work queue at most, however often the host sends.
+            post = taken > 0 && !_feedQueued;
+            _feedQueued |= post;
+        }
+
+        if (post)
+        {
+            Context.Post(_feedPosted);
+        }
+
+        return taken;
+    }
+
+    /// <summary>
+    /// Sends all of <paramref name="bytes"/> to the guest, waiting while the host queue is full, until the guest has
+    /// made room for the last byte or <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    /// <param name="bytes">The bytes (copied).</param>
+    /// <param name="cancellationToken">Ends the wait.</param>
+    /// <returns>How many were taken: all of them, or fewer when cancelled.</returns>
+    public int SendToGuest(ReadOnlySpan<byte> bytes, CancellationToken cancellationToken)
+    {
+        int sent = SendToGuest(bytes);
+        if (sent == bytes.Length)
+        {
+            return sent;
+        }
+
+        using CancellationTokenRegistration wake = cancellationToken.Register(static state =>
+        {
+            var device = (PciSerialDevice)state!;
+            lock (device._hostLock)
             {
-                _pending.Enqueue(b);
+                Monitor.PulseAll(device._hostLock);
+            }
+        }, this);
+        while (sent < bytes.Length && !cancellationToken.IsCancellationRequested)
+        {
+            lock (_hostLock)
+            {
+                while (_hostCount == HostQueueCapacity && !cancellationToken.IsCancellationRequested)
+                {
+                    Monitor.Wait(_hostLock);
+                }
             }
 
-            Feed();
-        });
+            sent += SendToGuest(bytes.Slice(sent));
+        }
+
+        return sent;
     }
 
     /// <inheritdoc/>
     protected override ulong ReadBar(PciBar bar, ulong offset, int size)
     {
         byte value = _uart.Read((int)offset);
-        if (offset == 0 && _pending.Count > 0)
+        if (offset == 0 && Volatile.Read(ref _hostCount) > 0)
         {
             // A receive-buffer read (or a divisor read, which costs nothing here) may have made room.
             Feed();
@@ -78,11 +148,21 @@ public sealed class PciSerialDevice : PciDevice
     protected override void WriteBar(PciBar bar, ulong offset, int size, ulong value)
     {
         _uart.Write((int)offset, (byte)value);
-        if (_pending.Count > 0)
+        if (Volatile.Read(ref _hostCount) > 0)
         {
             // A FIFO reset or enable (the driver's start-up does both) may have made room for waiting bytes.
             Feed();
         }
+    }
+
+    private void FeedPosted()
+    {
+        lock (_hostLock)
+        {
+            _feedQueued = false;
+        }
+
+        Feed();
     }
 
     private void Feed()
@@ -95,11 +175,23 @@ public sealed class PciSerialDevice : PciDevice
 
         Span<byte> chunk = stackalloc byte[Uart16550.FifoSize];
         int n = 0;
-        while (n < room && n < chunk.Length && _pending.Count > 0)
+        lock (_hostLock)
         {
-            chunk[n++] = _pending.Dequeue();
+            while (n < room && n < chunk.Length && _hostCount > 0)
+            {
+                chunk[n++] = _hostQueue[_hostHead];
+                _hostHead = (_hostHead + 1) % HostQueueCapacity;
+                _hostCount--;
+            }
+
+            if (n > 0)
+            {
+                // A sender waiting for room may go on.
+                Monitor.PulseAll(_hostLock);
+            }
         }
 
+        // Outside the lock: the receiver raises the interrupt line, a call into the hypervisor.
         _uart.Receive(chunk.Slice(0, n));
         BytesReceived += n;
     }

@@ -25,6 +25,12 @@ public sealed class DeviceRegion
             ThrowHelper.ThrowArgumentOutOfRange(nameof(address), "The region would wrap around the end of the address space.");
         }
 
+        // Port space is 64 Ki ports (x86 IN/OUT take a 16-bit port): a region past 0xFFFF could never be reached.
+        if (kind == RegionKind.Port && (size > 0x1_0000 || (address ?? 0) + size > 0x1_0000))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A port region lies within ports 0 to 0xFFFF.");
+        }
+
         Device = device;
         Index = index;
         Kind = kind;

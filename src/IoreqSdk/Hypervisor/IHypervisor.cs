@@ -93,6 +93,18 @@ public interface IHypervisor : IDisposable
     /// <param name="data">The message data.</param>
     void InjectMsi(ushort domain, ulong address, uint data);
 
+    /// <summary>
+    /// Irreversibly limits every handle of this hypervisor — the device-model and foreign-memory handles, and every
+    /// event-channel handle it opened or will open — to <paramref name="domain"/> (<c>xendevicemodel_restrict</c>,
+    /// <c>xenforeignmemory_restrict</c>, <c>xenevtchn_restrict</c>). Afterwards every call for that domain works as
+    /// before (ranges, interrupts, guest memory, the server's pages, its event channels, teardown) and a call for any
+    /// other domain fails with <c>EPERM</c> (<c>EACCES</c> for event channels), so a device model its guest took over
+    /// cannot reach another domain through them. Restricting again to the same domain does nothing.
+    /// </summary>
+    /// <param name="domain">The only domain the handles may act on from now on.</param>
+    /// <exception cref="HypervisorException">The kernel refused (a handle already restricted to another domain: <c>EINVAL</c>).</exception>
+    void Restrict(ushort domain);
+
     /// <summary>Maps guest frames into this process (<c>xenforeignmemory_map</c>).</summary>
     /// <param name="domain">The guest.</param>
     /// <param name="firstFrame">The first guest frame number (4 KiB units).</param>

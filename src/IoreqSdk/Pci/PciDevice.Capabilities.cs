@@ -8,6 +8,7 @@ public abstract partial class PciDevice
 {
     private MsiState? _msi;
     private MsixState? _msix;
+    private int _powerManagement;
 
     /// <summary>Adds an MSI capability. Masking and pending bits are owned by the SDK.</summary>
     /// <param name="vectors">1, 2, 4, 8, 16 or 32 vectors.</param>
@@ -101,7 +102,13 @@ public abstract partial class PciDevice
     /// <returns>The capability's config-space offset.</returns>
     protected int AddPowerManagementCapability()
     {
+        if (_powerManagement != 0)
+        {
+            ThrowHelper.ThrowInvalidOperation("One power-management capability per function.");
+        }
+
         int offset = AddCapability(PciConfigRegisters.CapabilityPowerManagement, 8);
+        _powerManagement = offset;
         BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 2), 0x0003);       // version 3
         BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 4), 0x0008);       // No_Soft_Reset
         BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(offset + 4), 0x0003);     // power state
@@ -153,6 +160,24 @@ public abstract partial class PciDevice
 
         _msi = null;
         _msix = null;
+    }
+
+    /// <summary>
+    /// Whether the driver put the function in D3hot (PMCSR power state 3): then it answers configuration accesses
+    /// only (PCI Power Management 1.2, 5.4.1), so its BARs do not decode until it is back in D0.
+    /// </summary>
+    private bool InD3Hot => _powerManagement != 0 && (_config[_powerManagement + 4] & 0x3) == 0x3;
+
+    /// <summary>Issues a message interrupt: a memory write by the function, so only while bus mastering is on.</summary>
+    private void SendMessage(ulong address, uint data)
+    {
+        if (!BusMasterEnabled)
+        {
+            RefusedMessages++;
+            return;
+        }
+
+        _bus?.SendMessage(this, address, data);
     }
 
     private int AddCapability(byte id, int length)
@@ -266,7 +291,7 @@ public abstract partial class PciDevice
             // With several vectors enabled, the low bits of the data carry the vector number.
             uint vectorBits = (uint)EnabledVectors - 1;
             data = (data & ~vectorBits) | ((uint)vector & vectorBits);
-            _device._bus?.SendMessage(_device, address, data);
+            _device.SendMessage(address, data);
         }
     }
 
@@ -400,7 +425,7 @@ public abstract partial class PciDevice
             ReadOnlySpan<byte> entry = _table.AsSpan(vector * 16, 16);
             ulong address = BinaryPrimitives.ReadUInt64LittleEndian(entry);
             uint data = BinaryPrimitives.ReadUInt32LittleEndian(entry.Slice(8));
-            _device._bus?.SendMessage(_device, address, data);
+            _device.SendMessage(address, data);
         }
     }
 }

@@ -43,6 +43,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             ThrowHelper.ThrowArgumentOutOfRange(nameof(identity), "The INTx pin is 0 (none) or 1-4 (INTA-INTD).");
         }
 
+        if (identity.ClassCode > 0xFF_FFFF)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(identity), "The class code is 24 bits: 0xBBSSPP (base class, subclass, programming interface).");
+        }
+
         Set16(PciConfigRegisters.VendorId, identity.VendorId);
         Set16(PciConfigRegisters.DeviceId, identity.DeviceId);
         _config[PciConfigRegisters.RevisionId] = identity.RevisionId;
@@ -84,6 +89,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 
     /// <summary>DMA attempts refused because bus mastering was off.</summary>
     public long RefusedDma { get; private set; }
+
+    /// <summary>
+    /// MSI and MSI-X messages not sent because bus mastering was off: a message is a memory write the function
+    /// issues, so without bus mastering it is dropped, as on hardware (not held pending: that is what masking is for).
+    /// </summary>
+    public long RefusedMessages { get; private set; }
 
     /// <summary>How interrupts reach the guest now: MSI-X or MSI when the driver enabled one, otherwise INTx.</summary>
     public PciInterruptMode InterruptMode =>
@@ -216,6 +227,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All)
     {
         CheckBarIndex(index, is64Bit ? 2 : 1);
+        if (size > 1UL << 63)
+        {
+            // Past 2^63 no power of two is left to round up to (and no address for the BAR to decode at).
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 64-bit memory BAR decodes at most 2^63 bytes.");
+        }
+
         ulong rounded = RoundUp(size, 16);
         if (!is64Bit && rounded > 1UL << 31)
         {
@@ -259,6 +276,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <returns>The BAR.</returns>
     protected PciBar AddExpansionRom(ulong size)
     {
+        if (size > 1UL << 31)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An expansion ROM decodes at most 2 GiB (its BAR holds address bits 11 to 31).");
+        }
+
         ulong rounded = RoundUp(size, 2048);
         var bar = new PciBar(6, PciBarKind.ExpansionRom, rounded, false, AddMmioRegion(rounded, null, AccessWidths.All));
         _bars[6] = bar;
@@ -405,7 +427,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             }
         }
 
-        throw new InvalidOperationException($"{region} is not a BAR of {Name}.");
+        ThrowHelper.ThrowInvalidOperation($"{region} is not a BAR of {Name}.");
+        return null;
     }
 
     private ulong ReadRom(ulong offset, int size)
@@ -423,7 +446,10 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 
     private void UpdateIntx()
     {
-        bool driven = _intxLine && Identity.InterruptPin != 0 && (Command & PciConfigRegisters.CommandInterruptDisable) == 0;
+        // A function with MSI or MSI-X enabled must not use INTx (PCI Local Bus 6.8.1.3 / PCIe 7.7.1.2), whatever
+        // the device asks for: the line the guest sees stays low until the driver disables messages again.
+        bool driven = _intxLine && Identity.InterruptPin != 0 && (Command & PciConfigRegisters.CommandInterruptDisable) == 0
+            && InterruptMode == PciInterruptMode.Intx;
         if (driven != _intxDriven)
         {
             _intxDriven = driven;
@@ -496,7 +522,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <summary>What a BAR decodes now: nothing while its decode is off or it holds 0 or a sizing pattern.</summary>
     private ulong? DecodedAddress(PciBar bar)
     {
-        ushort command = Command;
+        // In D3hot the function decodes no memory or I/O space, whatever the command register says.
+        ushort command = InD3Hot ? (ushort)0 : Command;
         uint low = Get32(bar.Register);
         switch (bar.Kind)
         {
@@ -528,8 +555,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
                 uint highMask = (uint)(~(bar.Size - 1) >> 32);
                 ulong address = ((ulong)high << 32) | (low & 0xFFFF_FFF0);
 
-                // Either half holding all-ones in its writable bits is a sizing probe in progress.
-                bool sizing = (lowMask != 0 && (low & lowMask) == lowMask) || (high & highMask) == highMask;
+                // A sizing probe in progress: the high half all-ones in its writable bits (an address in the top
+                // 4 GiB of the 64-bit space, beyond any guest's physical address width), or the low half all-ones
+                // while the high half is 0 (the 32-bit view of a probe, the same rule as a 32-bit BAR). A low half
+                // all-ones under any other high half is a real address (a 1 MiB BAR at 0x1_FFF0_0000) and decodes.
+                bool lowSizing = lowMask != 0 && (low & lowMask) == lowMask;
+                bool sizing = (high & highMask) == highMask || (lowSizing && high == 0);
                 return (command & PciConfigRegisters.CommandMemory) == 0 || address == 0 || sizing ? null : address;
             }
         }

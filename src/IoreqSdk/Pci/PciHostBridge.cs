@@ -16,6 +16,9 @@ namespace IoreqSdk.Pci;
 /// </summary>
 public sealed class PciHostBridge : IHostBridge, IPciBus
 {
+    // The bridges built on each server, so a new one cannot take a segment or (on Arm64) addresses another one owns.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IoreqServer, List<PciHostBridge>> s_bridges = new();
+
     private readonly IoreqServer _server;
     private readonly Dictionary<PciSbdf, PciDevice> _functions = new();
     private readonly Arm64Platform? _arm;
@@ -34,17 +37,34 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             ThrowHelper.ThrowArgument(nameof(platform), $"A {platform.Architecture} platform cannot serve {server.Hypervisor.Architecture} guests.");
         }
 
+        platform.Validate();
+        if (platform is X86Platform && segment != 0)
+        {
+            // Xen 4.17 decodes an x86 HVM guest's configuration accesses from 0xCF8/0xCFC only, which reach segment 0.
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(segment), $"An x86 guest reaches PCI segment 0 only (Xen decodes 0xCF8/0xCFC); segment {segment} would never be seen.");
+        }
+
+        List<PciHostBridge> siblings = s_bridges.GetOrCreateValue(server);
+        lock (siblings)
+        {
+            foreach (PciHostBridge other in siblings)
+            {
+                CheckApart(other, segment, platform);
+            }
+        }
+
         if (platform is Arm64Platform arm)
         {
-            if (arm.BusCount is < 1 or > 256)
-            {
-                ThrowHelper.ThrowArgument(nameof(platform), "An ECAM window covers 1 to 256 buses.");
-            }
-
             // Arm64: the bridge owns configuration space (ECAM) and the I/O window, and is itself function 00:00.0.
             _arm = arm;
             _server.AddDevice(new EcamWindow(this, arm));
             AddDevice(new HostBridgeFunction(), 0);
+        }
+
+        // Only a bridge that was built takes its segment and windows.
+        lock (siblings)
+        {
+            siblings.Add(this);
         }
     }
 
@@ -169,6 +189,30 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
         return sb.ToString();
     }
 
+    private static void CheckApart(PciHostBridge other, ushort segment, PciPlatform platform)
+    {
+        if (other.Segment == segment)
+        {
+            ThrowHelper.ThrowArgument(nameof(segment), $"Segment {segment} has a host bridge on this server already; give each bridge its own segment.");
+        }
+
+        if (platform is Arm64Platform arm && other._arm is Arm64Platform taken)
+        {
+            ReadOnlySpan<PciWindow> mine = [arm.Ecam, arm.Memory, arm.Prefetchable, arm.PioAperture];
+            ReadOnlySpan<PciWindow> theirs = [taken.Ecam, taken.Memory, taken.Prefetchable, taken.PioAperture];
+            foreach (PciWindow a in mine)
+            {
+                foreach (PciWindow b in theirs)
+                {
+                    if (a.Base <= b.End && b.Base <= a.End)
+                    {
+                        ThrowHelper.ThrowArgument(nameof(platform), $"The window {a} overlaps {b} of segment {other.Segment}'s host bridge; bridges on one server need addresses of their own.");
+                    }
+                }
+            }
+        }
+    }
+
     void IPciBus.MapBar(PciDevice device, PciBar bar, ulong address)
     {
         if (bar.Kind == PciBarKind.Io)
@@ -182,11 +226,21 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
             // Arm64: I/O address A of the bus is MMIO address aperture + A; the device still sees port offsets.
             if (!_arm.PioAperture.Contains(_arm.PioAperture.Base + address, bar.Size) || address + bar.Size > _arm.PioAperture.Size)
             {
-                throw new ArgumentException($"I/O BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the PIO aperture {_arm.PioAperture}.");
+                ThrowHelper.ThrowArgument(nameof(address), $"I/O BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the PIO aperture {_arm.PioAperture}.");
             }
 
             _server.MapRegion(bar.Region, RegionKind.Mmio, _arm.PioAperture.Base + address);
             return;
+        }
+
+        // Arm64: the bridge forwards only its memory windows to the bus. A memory BAR (or ROM) programmed elsewhere —
+        // over the ECAM window, the PIO aperture or guest RAM — is not reachable on real hardware, and claiming it
+        // would steal those addresses from what does decode there (a later I/O BAR, configuration space).
+        if (_arm is not null && !_arm.Memory.Contains(address, bar.Size) && !_arm.Prefetchable.Contains(address, bar.Size))
+        {
+            ThrowHelper.ThrowArgument(
+                nameof(address),
+                $"{bar.Kind} BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the bridge's memory windows {_arm.Memory} and {_arm.Prefetchable}.");
         }
 
         _server.MapRegion(bar.Region, RegionKind.Mmio, address);

@@ -1,3 +1,4 @@
+using System;
 using IoreqSdk.Hypervisor;
 
 namespace IoreqSdk.Pci;
@@ -27,4 +28,13 @@ public abstract class PciPlatform
 
     /// <summary>Whether MSI and MSI-X can be delivered.</summary>
     public abstract bool SupportsMessageInterrupts { get; }
+
+    /// <summary>
+    /// Checks the rules that involve several properties (each property checks its own when it is set); a
+    /// <see cref="PciHostBridge"/> calls it when it is created, so a bad layout fails there, not at the guest's first access.
+    /// </summary>
+    /// <exception cref="ArgumentException">The layout is inconsistent; <see cref="ArgumentException.ParamName"/> names the property.</exception>
+    public virtual void Validate()
+    {
+    }
 }

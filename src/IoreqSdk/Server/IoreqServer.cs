@@ -279,6 +279,13 @@ public sealed partial class IoreqServer : IIoreqServer
             _vcpuOfPort[_localPorts[vcpu]] = vcpu;
         }
 
+        // Deprivilege before the guest can reach any device: everything above (and all the loop does) acts on this
+        // guest only, so it works the same on restricted handles. A failure fails Start, and the server is torn down.
+        if (_options.RestrictHandlesToDomain)
+        {
+            _hypervisor.Restrict(domain);
+        }
+
         _stopping = false;
         _loop = new Thread(RunLoop) { IsBackground = true, Name = $"ioreq d{domain} s{_id}" };
         _loop.Start();

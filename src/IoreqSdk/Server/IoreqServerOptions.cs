@@ -18,6 +18,14 @@ public sealed class IoreqServerOptions
     /// <summary>Where diagnostics go; nothing is logged when <see langword="null"/>. Nothing is logged per request.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
+    /// <summary>
+    /// Whether <see cref="IoreqServer.Start"/> ends by restricting the hypervisor's handles to <see cref="Domain"/>
+    /// (<see cref="Hypervisor.IHypervisor.Restrict"/>) before the event loop serves the guest's first request: from
+    /// then on a device model the guest took over cannot act on any other domain through them. Irreversible, and for
+    /// the whole hypervisor object: it can serve no other guest afterwards. Off by default.
+    /// </summary>
+    public bool RestrictHandlesToDomain { get; set; }
+
     /// <summary>How many guest RAM frames the server keeps mapped at most (the map cache's capacity).</summary>
     public int GuestMemoryCacheFrames { get; set; } = 256;
 }

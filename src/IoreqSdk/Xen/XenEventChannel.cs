@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Threading;
 using IoreqSdk.Hypervisor;
 
 namespace IoreqSdk.Xen;
@@ -45,6 +46,19 @@ internal sealed class XenEventChannel : IEventChannel
         }
 
         return new XenEventChannel(handle, eventFd, wakeFd);
+    }
+
+    /// <summary>Whether <see cref="Dispose"/> ran (the hypervisor forgets disposed channels when it restricts).</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed);
+
+    /// <summary>Limits the handle to one domain (<c>xenevtchn_restrict</c>); <see cref="XenHypervisor.Restrict"/> calls it.</summary>
+    internal void Restrict(ushort domain)
+    {
+        using var lease = new HandleLease(_handle);
+        if (Interop.XenEventChannel.Restrict(lease.Value, domain) != 0)
+        {
+            throw XenErrors.LastError("xenevtchn_restrict", domain);
+        }
     }
 
     public uint BindInterdomain(ushort domain, uint remotePort)

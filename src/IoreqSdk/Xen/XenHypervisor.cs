@@ -25,6 +25,12 @@ public sealed class XenHypervisor : IHypervisor
     private readonly SafeXenDeviceModelHandle _deviceModel;
     private readonly SafeXenForeignMemoryHandle _foreignMemory;
 
+    // Event-channel handles opened through OpenEventChannel and not yet disposed: Restrict limits them too, and a
+    // handle opened after Restrict is limited at once, so no handle of this backend escapes the restriction.
+    private readonly System.Collections.Generic.List<XenEventChannel> _channels = new();
+    private readonly object _restriction = new();
+    private ushort? _restrictedTo;
+
     private XenHypervisor(SafeXenDeviceModelHandle deviceModel, SafeXenForeignMemoryHandle foreignMemory, GuestArchitecture architecture)
     {
         _deviceModel = deviceModel;
@@ -174,8 +180,75 @@ public sealed class XenHypervisor : IHypervisor
         return (int)vcpus;
     }
 
+    /// <summary>The domain <see cref="Restrict"/> limited the handles to, or <see langword="null"/>.</summary>
+    public ushort? RestrictedTo
+    {
+        get
+        {
+            lock (_restriction)
+            {
+                return _restrictedTo;
+            }
+        }
+    }
+
     /// <inheritdoc/>
-    public IEventChannel OpenEventChannel() => XenEventChannel.Open();
+    public IEventChannel OpenEventChannel()
+    {
+        XenEventChannel channel = XenEventChannel.Open();
+        lock (_restriction)
+        {
+            try
+            {
+                if (_restrictedTo is ushort domain)
+                {
+                    channel.Restrict(domain);
+                }
+            }
+            catch
+            {
+                channel.Dispose();
+                throw;
+            }
+
+            _channels.RemoveAll(c => c.IsDisposed);
+            _channels.Add(channel);
+        }
+
+        return channel;
+    }
+
+    /// <inheritdoc/>
+    public void Restrict(ushort domain)
+    {
+        lock (_restriction)
+        {
+            if (_restrictedTo == domain)
+            {
+                return;
+            }
+
+            // Each library's handle has its own privcmd (or evtchn) descriptor, restricted by its own ioctl. A failure
+            // part-way leaves some handles restricted (it cannot be undone); the exception says which call failed.
+            using (var lease = new HandleLease(_deviceModel))
+            {
+                Check(Interop.XenDeviceModel.Restrict(lease.Value, domain), "xendevicemodel_restrict", domain);
+            }
+
+            using (var lease = new HandleLease(_foreignMemory))
+            {
+                Check(Interop.XenForeignMemory.Restrict(lease.Value, domain), "xenforeignmemory_restrict", domain);
+            }
+
+            _channels.RemoveAll(c => c.IsDisposed);
+            foreach (XenEventChannel channel in _channels)
+            {
+                channel.Restrict(domain);
+            }
+
+            _restrictedTo = domain;
+        }
+    }
 
     /// <inheritdoc/>
     public void SetPciIntxLevel(ushort domain, PciSbdf device, int intx, bool asserted)

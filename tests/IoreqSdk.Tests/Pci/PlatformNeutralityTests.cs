@@ -77,7 +77,7 @@ public sealed class PlatformNeutralityTests
         var first = new Arm64Platform();
         var second = new Arm64Platform
         {
-            EcamBase = 0x3000_0000,
+            EcamBase = 0x2000_0000,
             Memory = new PciWindow(0x5000_0000, 0x1000_0000),
             Prefetchable = new PciWindow(0x3_0000_0000, 0x1_0000_0000),
             PioAperture = new PciWindow(0x3EFE_0000, 0x1_0000),

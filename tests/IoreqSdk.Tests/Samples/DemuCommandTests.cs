@@ -126,11 +126,64 @@ public sealed class DemuCommandTests
         }
     }
 
+    [TestCase("--mmio-size", "--platform arm64 --mmio-size 0", "empty")]
+    [TestCase("--mmio-base", "--platform arm64 --mmio-base 0xFFFFFFFFFFFFF000", "wraps past 2^64")]
+    [TestCase("--mmio-base", "--platform arm64 --mmio-base 0xF8000000", "at or below 4 GiB")]
+    [TestCase("--mmio-base", "--platform arm64 --mmio-base 0x23000800", "multiples of 4 KiB")]
+    [TestCase("--ecam-base", "--platform arm64 --ecam-base 0xFFFFFFFFFFFF0000", "1 MiB boundary")]
+    [TestCase("--ecam-base", "--platform arm64 --ecam-base 0x23000000", "overlaps the 32-bit memory window")]
+    [TestCase("--pio-base", "--platform arm64 --pio-base 0x10000000", "overlaps the ECAM window")]
+    [TestCase("--pio-base", "--platform arm64 --pio-base 0x3EFF0800", "multiples of 4 KiB")]
+    [TestCase("--prefetch-base", "--platform arm64 --prefetch-base 0x23000000", "overlaps the 32-bit memory window")]
+    [TestCase("--prefetch-size", "--platform arm64 --prefetch-size 0", "empty")]
+    [TestCase("--intx-spi-base", "--platform arm64 --intx-spi-base 4294967295", "32 to 1016")]
+    [TestCase("--intx-spi-base", "--platform arm64 --intx-spi-base 1017", "32 to 1016")]
+    [TestCase("--intx-spi-base", "--platform arm64 --intx-spi-base 31", "32 to 1016")]
+    [TestCase("--intx-spi-base", "--platform arm64 --intx-spi-base -1", "not a number")]
+    [TestCase("--bdf", "--bdf 0001:00:05.0", "segment 0 only")]
+    [TestCase("--domain", "--domain 70000", "1 to 32751")]
+    [TestCase("--domain", "--domain -1", "1 to 32751")]
+    [TestCase("--domain", "--domain 0", "0 is dom0")]
+    [TestCase("--domain", "--domain 32752", "reserved")]
+    [TestCase("--ecam-base", "--ecam-base 0x20000000", "Arm64 option")]
+    [TestCase("--mmio-size", "--mmio-size 0x1000", "Arm64 option")]
+    [TestCase("--prefetch-base", "--prefetch-base 0x100000000", "Arm64 option")]
+    [TestCase("--intx-spi-base", "--intx-spi-base 48", "Arm64 option")]
+    [TestCase("--serial-output", "--device serial --serial-output /nonexistent/x", "cannot open '/nonexistent/x'")]
+    [TestCase("--serial-output", "--device edu --serial-output /tmp/demu-unused", "add --device serial")]
+    [TestCase("--edu-dma-bits", "--device serial --edu-dma-bits 32", "add --device edu")]
+    [TestCase("--edu-dma-bits", "--edu-dma-bits 65", "1 to 64 bits")]
+    [TestCase("--no-restrict", "--no-restrict", "add --domain")]
+    [TestCase("--device", "--device floppy", "'floppy' not recognized. Must be one of: 'edu' 'serial'")]
+    [TestCase("--domain", "--domain", "Required argument missing")]
+    public void EveryConfigurationErrorIsOneLineNamingTheOptionAndExitCodeTwo(string option, string commandLine, string rule)
+    {
+        var (exitCode, output, error) = Run(commandLine.Split(' '));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.EqualTo(2));
+            Assert.That(error, Does.StartWith("demu: ").And.Contain(option).And.Contain(rule));
+            Assert.That(error.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), "one line, no help text, no stack trace");
+            Assert.That(error, Does.Not.Contain("   at ").And.Not.Contain("System."), "no exception or .NET type name");
+            Assert.That(output, Is.Empty);
+        }
+    }
+
+    [Test]
+    public void ValidArm64WindowsStillRun()
+    {
+        var (exitCode, output, error) = Run("--platform", "arm64", "--ecam-base", "0x20000000", "--mmio-base", "0x30000000", "--mmio-size", "0x8000000", "--intx-spi-base", "1016");
+
+        Assert.That(exitCode, Is.Zero, output + error);
+        Assert.That(output, Does.Contain("7 passed, 0 failed"));
+    }
+
     internal static (int ExitCode, string Output, string Error) Run(params string[] args)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        int exitCode = DemuCommand.Create().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
+        int exitCode = DemuCommand.InvokeAsync(args, new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null }).GetAwaiter().GetResult();
         return (exitCode, output.ToString(), error.ToString());
     }
 }

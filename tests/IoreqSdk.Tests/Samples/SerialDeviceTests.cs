@@ -160,6 +160,79 @@ public sealed class SerialDeviceTests
     }
 
     [Test]
+    public void AGuestThatDoesNotReadHoldsTheHostOffInsteadOfGrowingItsQueue([Values] GuestArchitecture architecture)
+    {
+        var serial = new PciSerialDevice(_ => { });
+        using var guest = new DeviceOnGuest(architecture, serial);
+        guest.Write(Fcr, 1, 0x01);
+        byte[] flood = new byte[16 << 20];
+
+        int first = serial.SendToGuest(flood);
+        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True, "the FIFO filled");
+        int second = serial.SendToGuest(flood);
+        int third = serial.SendToGuest(flood);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(first, Is.EqualTo(PciSerialDevice.HostQueueCapacity), "the first send fills the bounded queue, no more");
+            Assert.That(second, Is.EqualTo(16), "then only what the guest's FIFO took made room");
+            Assert.That(third, Is.Zero, "a guest that does not read takes nothing more");
+            Assert.That(serial.BytesWaiting, Is.EqualTo(PciSerialDevice.HostQueueCapacity));
+            Assert.That(serial.Uart.Overruns, Is.Zero);
+        }
+    }
+
+    [Test]
+    public void ABlockingSendEndsWhenCancelledAndCompletesWhileTheGuestReads([Values] GuestArchitecture architecture)
+    {
+        var serial = new PciSerialDevice(_ => { });
+        using var guest = new DeviceOnGuest(architecture, serial);
+        guest.Write(Fcr, 1, 0x01);
+        byte[] text = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("0123456789abcdef", (PciSerialDevice.HostQueueCapacity / 16) + 8)));
+
+        // Cancelled while the guest does not read: the sender gets back what was taken, and is not stuck.
+        using (var cancel = new System.Threading.CancellationTokenSource())
+        {
+            int taken = -1;
+            var sender = new System.Threading.Thread(() => taken = serial.SendToGuest(text, cancel.Token));
+            sender.Start();
+            Assert.That(DeviceOnGuest.Eventually(() => serial.BytesWaiting == PciSerialDevice.HostQueueCapacity), Is.True);
+            cancel.Cancel();
+            Assert.That(sender.Join(System.TimeSpan.FromSeconds(10)), Is.True, "cancellation ends the wait");
+            Assert.That(taken, Is.InRange(PciSerialDevice.HostQueueCapacity, text.Length - 1));
+        }
+
+        // Drain what the cancelled send left; then a guest that reads lets a blocked sender finish, every byte in order.
+        int polls = 0;
+        while ((serial.BytesWaiting > 0 || (guest.Read(Lsr, 1) & 1) != 0) && polls++ < 10_000_000)
+        {
+            _ = guest.Read(Rbr, 1);
+        }
+
+        byte[] more = Enumerable.Range(0, (3 * PciSerialDevice.HostQueueCapacity) + 7).Select(i => (byte)(i % 251)).ToArray();
+        int sent = -1;
+        var blocked = new System.Threading.Thread(() => sent = serial.SendToGuest(more, System.Threading.CancellationToken.None));
+        blocked.Start();
+        var received = new System.Collections.Generic.List<byte>();
+        polls = 0;
+        while (received.Count < more.Length && polls++ < 10_000_000)
+        {
+            if ((guest.Read(Lsr, 1) & 1) != 0)
+            {
+                received.Add((byte)guest.Read(Rbr, 1));
+            }
+        }
+
+        Assert.That(blocked.Join(System.TimeSpan.FromSeconds(10)), Is.True);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(sent, Is.EqualTo(more.Length));
+            Assert.That(received, Is.EqualTo(more));
+            Assert.That(serial.Uart.Overruns, Is.Zero);
+        }
+    }
+
+    [Test]
     public void BytesWaitingWhenTheDriverResetsTheFifoAreDeliveredAfterwards([Values] GuestArchitecture architecture)
     {
         // Input that arrives before the driver opens the port: its start-up clears the FIFOs, which must not strand
