@@ -47,6 +47,12 @@ SERIAL=$!
 wait_for 60 grep -q "ioreq server" /tmp/demu-edu.err && wait_for 60 grep -q "ioreq server" /tmp/demu-serial.err
 check $? "both demu processes attach to domain $D as ioreq servers ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-*.err | tr '\n' ' '))"
 
+# Deprivileged by default: each demu restricted its Xen handles to the guest, and proved it with a call for another
+# domain that the kernel now refuses (EPERM; ESRCH from Xen when unrestricted).
+wait_for 30 grep -q "demu: handles restricted to domain $D (a call for domain 32751 now fails: EPERM" /tmp/demu-edu.err \
+    && wait_for 30 grep -q "demu: handles restricted to domain $D (a call for domain 32751 now fails: EPERM" /tmp/demu-serial.err
+check $? "both demu processes restrict their Xen handles to domain $D (a call for another domain fails with EPERM)"
+
 say "unpause"
 xl unpause e2e-guest
 wait_for 300 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt

@@ -112,7 +112,7 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # The recipe's QEMU workarounds: -smap (TCG's SMAP vs a PV dom0), -rdtscp (TCG's RDTSCP intercept breaks HVM guests),
 # -cpu max rather than a model with MONITOR/MWAIT, which TCG lacks.
 log="$work/serial.log"
-expected=21   # 7 dom0 checks + 14 guest checks; fewer lines means a stage never ran
+expected=22   # 8 dom0 checks + 14 guest checks; fewer lines means a stage never ran
 boot() {
     say "booting Xen under QEMU (TCG), at most ${timeout_s}s"
     timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-smap,-rdtscp -m 2048 -smp 2 \
