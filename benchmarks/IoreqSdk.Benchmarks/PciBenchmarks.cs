@@ -5,6 +5,7 @@ using IoreqSdk.Benchmarks.Loopback;
 using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Server;
 
 namespace IoreqSdk.Benchmarks;

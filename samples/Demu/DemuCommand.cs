@@ -10,6 +10,7 @@ using Demu.Simulation;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 
 namespace Demu;
 

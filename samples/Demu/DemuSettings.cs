@@ -2,6 +2,7 @@ using System.IO;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 
 namespace Demu;
 

@@ -5,6 +5,7 @@ using System.Threading.Tasks;
 using Demu.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Server;
 using IoreqSdk.Xen;
 using Microsoft.Extensions.Logging;
@@ -145,7 +146,7 @@ internal static class XenRun
                 }
             }
 
-            if (settings.Architecture == GuestArchitecture.Arm64)
+            if (bridge.Platform is EcamPlatform)
             {
                 settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
                 settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());

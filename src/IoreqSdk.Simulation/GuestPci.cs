@@ -1,18 +1,21 @@
 using System;
 using IoreqSdk.Abi;
-using IoreqSdk.Hypervisor;
+using IoreqSdk.Devices;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 
 namespace IoreqSdk.Simulation;
 
 /// <summary>
-/// PCI as a guest driver reaches it through one vCPU: configuration space through CF8/CFC (x86) or the host
-/// bridge's ECAM window (Arm64), and BARs through port I/O or MMIO (an I/O BAR on Arm64 through the PIO aperture).
+/// PCI as a guest driver reaches it through one vCPU, the way its platform says: configuration space through
+/// CF8/CFC (which the hypervisor decodes) or the host bridge's ECAM window, and BARs through port I/O or MMIO (an I/O
+/// BAR through the PIO aperture where the platform has one).
 /// </summary>
 public sealed class GuestPci
 {
     private readonly SimulatedVcpu _cpu;
-    private readonly Arm64Platform? _arm;
+    private readonly EcamPciConfig? _ecam;
+    private readonly PciIoSpace _ioSpace;
 
     /// <summary>Creates the accessor.</summary>
     /// <param name="cpu">The vCPU making the accesses.</param>
@@ -21,11 +24,8 @@ public sealed class GuestPci
     {
         _cpu = cpu ?? throw new ArgumentNullException(nameof(cpu));
         Platform = platform ?? throw new ArgumentNullException(nameof(platform));
-        _arm = platform as Arm64Platform;
-        if (platform.Architecture != (_arm is null ? GuestArchitecture.X86 : GuestArchitecture.Arm64))
-        {
-            throw new ArgumentException("Unknown platform.", nameof(platform));
-        }
+        _ecam = platform.ConfigAccess as EcamPciConfig;
+        _ioSpace = platform.IoSpace;
     }
 
     /// <summary>The platform.</summary>
@@ -38,9 +38,9 @@ public sealed class GuestPci
     /// <returns>The value (all-ones where no function answers).</returns>
     public uint ReadConfig(PciSbdf function, int register, int size)
     {
-        if (_arm is not null)
+        if (_ecam is not null)
         {
-            return (uint)_cpu.ReadMmio(Ecam(function, register), size);
+            return (uint)_cpu.ReadMmio(_ecam.AddressOf(function, register), size);
         }
 
         _cpu.Out(0xCF8, 4, Cf8(function, register));
@@ -54,9 +54,9 @@ public sealed class GuestPci
     /// <param name="value">The value.</param>
     public void WriteConfig(PciSbdf function, int register, int size, uint value)
     {
-        if (_arm is not null)
+        if (_ecam is not null)
         {
-            _cpu.WriteMmio(Ecam(function, register), size, value);
+            _cpu.WriteMmio(_ecam.AddressOf(function, register), size, value);
             return;
         }
 
@@ -111,8 +111,5 @@ public sealed class GuestPci
 
     private static uint Cf8(PciSbdf function, int register) => 0x8000_0000u | ((uint)function.Bdf << 8) | ((uint)register & 0xFC);
 
-    private bool IsPort(AssignedBar bar) => bar is null ? throw new ArgumentNullException(nameof(bar)) : bar.Kind == PciBarKind.Io && _arm is null;
-
-    private ulong Ecam(PciSbdf function, int register) =>
-        _arm!.EcamBase + ((ulong)function.Bus << 20) + ((ulong)function.Device << 15) + ((ulong)function.Function << 12) + (ulong)register;
+    private bool IsPort(AssignedBar bar) => bar is null ? throw new ArgumentNullException(nameof(bar)) : bar.Kind == PciBarKind.Io && _ioSpace.Space == RegionKind.Port;
 }

@@ -4,6 +4,7 @@ using System.Linq;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 
 namespace IoreqSdk.Simulation;
 
@@ -91,7 +92,7 @@ public static class SimulatedFirmware
             };
             ulong at = allocators[pool].Take(bar.Size);
             Program(config, address, bar.Index, bar.Kind, at);
-            ulong cpuAddress = bar.Kind == PciBarKind.Io && platform is Arm64Platform arm ? arm.PioAperture.Base + at : at;
+            ulong cpuAddress = bar.Kind == PciBarKind.Io ? platform.IoSpace.GuestAddress(at) : at;
             assigned[address].Add(new AssignedBar(bar.Index, bar.Kind, at, cpuAddress, bar.Size, bar.Prefetchable));
         }
 

@@ -76,7 +76,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             _vcpus[i] = new SimulatedVcpu(this, i);
         }
 
-        Interrupts = new SimulatedInterrupts();
+        Interrupts = new SimulatedInterrupts(intxRedeliversWhileAsserted: _options.Architecture == GuestArchitecture.X86);
     }
 
     /// <inheritdoc/>

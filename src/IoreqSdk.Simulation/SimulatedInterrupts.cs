@@ -12,6 +12,14 @@ public sealed class SimulatedInterrupts
     private readonly ConcurrentDictionary<uint, int> _spiAssertions = new();
     private readonly ConcurrentQueue<(ulong Address, uint Data)> _msis = new();
 
+    internal SimulatedInterrupts(bool intxRedeliversWhileAsserted) => IntxRedeliversWhileAsserted = intxRedeliversWhileAsserted;
+
+    /// <summary>
+    /// How the guest takes a PCI INTx line: while it stays asserted the interrupt keeps arriving (x86: a level-triggered
+    /// IO-APIC input), or once per assertion (Arm64: Xen 4.17's vGIC injects when the level goes to 1 and ignores 0).
+    /// </summary>
+    public bool IntxRedeliversWhileAsserted { get; }
+
     /// <summary>The level of a PCI INTx line (x86).</summary>
     /// <param name="device">The function.</param>
     /// <param name="intx">0–3.</param>

@@ -2,7 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using Demu.Devices;
+using IoreqSdk.Devices;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
 
 namespace Demu.Simulation;
@@ -18,8 +20,8 @@ internal sealed class EduDriver : GuestDriver
     private readonly EduDevice _device;
     private uint _identification;
 
-    public EduDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, EduDevice device, TextWriter transcript)
-        : base(xen, platform, function, transcript) => _device = device;
+    public EduDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, EduDevice device, InterruptLine intx, TextWriter transcript)
+        : base(xen, platform, function, intx, transcript) => _device = device;
 
     public override IEnumerable<(string Label, string Text)> Summary =>
     [

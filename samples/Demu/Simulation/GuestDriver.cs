@@ -4,7 +4,9 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using IoreqSdk.Devices;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
 
 namespace Demu.Simulation;
@@ -15,13 +17,13 @@ namespace Demu.Simulation;
 /// </summary>
 internal abstract class GuestDriver
 {
-    protected GuestDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, TextWriter transcript)
+    protected GuestDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, InterruptLine intx, TextWriter transcript)
     {
         Xen = xen;
         Function = function;
         Transcript = transcript;
         Pci = new GuestPci(xen.Vcpu(0), platform);
-        Interrupts = new InterruptObserver(xen, platform, function.Address);
+        Interrupts = new InterruptObserver(xen, intx);
     }
 
     public int Passed { get; private set; }

@@ -1,28 +1,23 @@
-using System;
-using System.Diagnostics;
-using System.Threading;
-using IoreqSdk.Abi;
-using IoreqSdk.Pci;
+using IoreqSdk.Devices;
 using IoreqSdk.Simulation;
 
 namespace Demu.Simulation;
 
 /// <summary>
-/// The simulated guest's view of one function's interrupt: an MSI arriving at the local APIC (x86), the INTx line's
-/// level at the IO-APIC (x86), or an SPI injected into the vGIC (Arm64, where Xen 4.17 injects on each assertion).
+/// The simulated guest's view of one function's interrupt: an MSI arriving at the local APIC, or its INTx line — the
+/// line the host bridge gave the function, taken as the simulated Xen delivers INTx (again and again while asserted
+/// on x86's IO-APIC, once per assertion on Arm64's vGIC). Nothing here knows which architecture runs.
 /// </summary>
 internal sealed class InterruptObserver
 {
     private readonly SimulatedHypervisor _xen;
-    private readonly PciSbdf _function;
-    private readonly uint? _spi;
-    private int _baseline;
+    private readonly InterruptLine _intx;
+    private long _baseline;
 
-    public InterruptObserver(SimulatedHypervisor xen, PciPlatform platform, PciSbdf function)
+    public InterruptObserver(SimulatedHypervisor xen, InterruptLine intx)
     {
         _xen = xen;
-        _function = function;
-        _spi = platform is Arm64Platform arm ? arm.IntxSpi(function.Device, pin: 1) : null;
+        _intx = intx;
     }
 
     /// <summary>Whether the driver enabled MSI (then deliveries are messages, not the INTx line).</summary>
@@ -31,7 +26,7 @@ internal sealed class InterruptObserver
     /// <summary>Interrupts the guest took.</summary>
     public int Taken { get; private set; }
 
-    public string Route => UseMsi ? "MSI" : _spi is uint spi ? $"INTA -> SPI {spi}" : "INTA (level, IO-APIC)";
+    public string Route => UseMsi ? "MSI" : _intx.Description;
 
     /// <summary>Notes what has been delivered so far; call before the access that should interrupt.</summary>
     public void Arm() => _baseline = Deliveries();
@@ -48,8 +43,8 @@ internal sealed class InterruptObserver
         return true;
     }
 
-    private bool Pending() => UseMsi || _spi is not null ? Deliveries() > _baseline : _xen.Interrupts.PciIntx(_function, 0);
+    private bool Pending() =>
+        Deliveries() > _baseline || (!UseMsi && _xen.Interrupts.IntxRedeliversWhileAsserted && _intx.IsAsserted);
 
-    private int Deliveries() =>
-        UseMsi ? _xen.Interrupts.Msis.Count : _spi is uint spi ? _xen.Interrupts.SpiInjections(spi) : 0;
+    private long Deliveries() => UseMsi ? _xen.Interrupts.Msis.Count : _intx.Assertions;
 }

@@ -3,7 +3,9 @@ using System.Collections.Generic;
 using System.IO;
 using System.Text;
 using Demu.Devices;
+using IoreqSdk.Devices;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
 
 namespace Demu.Simulation;
@@ -23,8 +25,8 @@ internal sealed class SerialDriver : GuestDriver
     private readonly Func<string> _transmitted;
     private string _received = string.Empty;
 
-    public SerialDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, PciSerialDevice device, Func<string> transmitted, TextWriter transcript)
-        : base(xen, platform, function, transcript)
+    public SerialDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, PciSerialDevice device, Func<string> transmitted, InterruptLine intx, TextWriter transcript)
+        : base(xen, platform, function, intx, transcript)
     {
         _device = device;
         _transmitted = transmitted;

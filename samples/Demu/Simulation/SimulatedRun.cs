@@ -7,6 +7,7 @@ using System.Text;
 using Demu.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Server;
 using IoreqSdk.Simulation;
 using Microsoft.Extensions.Logging;
@@ -67,8 +68,8 @@ internal static class SimulatedRun
             EnumeratedFunction ours = functions.Single(f => f.Address == settings.Address);
             driver = device switch
             {
-                EduDevice edu => new EduDriver(xen, platform, ours, edu, output),
-                PciSerialDevice serial => new SerialDriver(xen, platform, ours, serial, () => transmitted.ToString(), output),
+                EduDevice edu => new EduDriver(xen, platform, ours, edu, bridge.IntxLineOf(edu)!, output),
+                PciSerialDevice serial => new SerialDriver(xen, platform, ours, serial, () => transmitted.ToString(), bridge.IntxLineOf(serial)!, output),
                 _ => throw new InvalidOperationException("Unknown device."),
             };
 

@@ -1,15 +1,14 @@
 using System;
-using IoreqSdk.Hypervisor;
 using IoreqSdk.Memory;
 
 namespace IoreqSdk.Devices;
 
-/// <summary>What a device can do to the guest: map its regions, raise interrupts, reach guest RAM, schedule work.</summary>
+/// <summary>
+/// What a device can do to the guest: map its regions, reach guest RAM, schedule work. It never learns the guest's
+/// architecture: interrupts reach it as <see cref="InterruptLine"/>s from its host bridge or its platform.
+/// </summary>
 public interface IDeviceContext
 {
-    /// <summary>The guest's architecture.</summary>
-    GuestArchitecture Architecture { get; }
-
     /// <summary>Guest RAM, for DMA.</summary>
     IGuestMemory Memory { get; }
 
@@ -25,9 +24,6 @@ public interface IDeviceContext
     /// <summary>Unmaps a region; accesses to its old range are no longer the device's.</summary>
     /// <param name="region">One of the device's regions.</param>
     void UnmapRegion(DeviceRegion region);
-
-    /// <summary>The hypervisor's interrupt operations for this guest.</summary>
-    IInterruptSink Interrupts { get; }
 
     /// <summary>
     /// Runs <paramref name="work"/> on the device's thread (the server's event loop) as soon as it can. Call it from

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using IoreqSdk.Abi;
+using IoreqSdk.Platforms;
 
 namespace IoreqSdk.Pci;
 

@@ -12,9 +12,6 @@ internal interface IPciBus
     /// <summary>Stops a BAR decoding.</summary>
     void UnmapBar(PciDevice device, PciBar bar);
 
-    /// <summary>Drives the device's INTx line.</summary>
-    void SetIntx(PciDevice device, bool asserted);
-
     /// <summary>Sends a message-signalled interrupt.</summary>
     void SendMessage(PciDevice device, ulong address, uint data);
 }

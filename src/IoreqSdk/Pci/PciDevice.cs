@@ -28,6 +28,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     private int _nextCapability = FirstCapability;
     private int _lastCapability;
     private IPciBus? _bus;
+    private InterruptLine? _intx;
     private bool _intxLine;
     private bool _intxDriven;
 
@@ -351,8 +352,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         return Context.Memory.TryWrite(address, source);
     }
 
-    /// <summary>Joins a bus at an address (called by the host bridge).</summary>
-    internal void AttachToBus(IPciBus bus, PciSbdf address)
+    /// <summary>The line the bridge gave the INTx pin (none without a pin, or before the function joins a bridge).</summary>
+    internal InterruptLine? IntxLine => _intx;
+
+    /// <summary>Joins a bus at an address, with the line its INTx pin drives (called by the host bridge).</summary>
+    internal void AttachToBus(IPciBus bus, PciSbdf address, InterruptLine? intx)
     {
         if (_bus is not null)
         {
@@ -360,6 +364,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
 
         _bus = bus;
+        _intx = intx;
         Address = address;
     }
 
@@ -453,7 +458,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         if (driven != _intxDriven)
         {
             _intxDriven = driven;
-            _bus?.SetIntx(this, driven);
+            _intx?.Set(driven);
         }
     }
 

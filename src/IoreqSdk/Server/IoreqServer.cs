@@ -13,6 +13,7 @@ using IoreqSdk.Dispatch;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Memory;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -28,6 +29,7 @@ public sealed partial class IoreqServer : IIoreqServer
 {
     private readonly IHypervisor _hypervisor;
     private readonly IoreqServerOptions _options;
+    private readonly GuestPlatform _platform;
     private readonly ILogger _logger;
     private readonly List<IDeviceModel> _devices = new();
     private readonly List<(PciSbdf Sbdf, IPciConfigSpace Config)> _pciFunctions = new();
@@ -62,6 +64,13 @@ public sealed partial class IoreqServer : IIoreqServer
     {
         _hypervisor = hypervisor ?? throw new ArgumentNullException(nameof(hypervisor));
         _options = options ?? throw new ArgumentNullException(nameof(options));
+        _platform = options.Platform ?? GuestPlatform.For(hypervisor.Architecture);
+        if (_platform.Architecture != hypervisor.Architecture)
+        {
+            ThrowHelper.ThrowArgument(nameof(options), $"The options' platform describes {_platform.Architecture} guests; this hypervisor serves {hypervisor.Architecture} guests.");
+        }
+
+        _platform.Validate();
         _logger = options.LoggerFactory?.CreateLogger<IoreqServer>() ?? (ILogger)NullLogger.Instance;
         Statistics = new IoreqServerStatistics();
         _memory = new GuestMemoryCache(hypervisor, options.Domain, options.GuestMemoryCacheFrames);
@@ -94,8 +103,8 @@ public sealed partial class IoreqServer : IIoreqServer
     /// <inheritdoc/>
     public IoreqServerStatistics Statistics { get; }
 
-    /// <summary>Interrupt delivery to the server's guest.</summary>
-    internal IInterruptSink InterruptSink => _context;
+    /// <summary>The guest machine the server serves (its buffered-ring mode, port I/O, interrupt lines).</summary>
+    public GuestPlatform Platform => _platform;
 
     /// <summary>The hypervisor the server runs on.</summary>
     internal IHypervisor Hypervisor => _hypervisor;
@@ -105,6 +114,14 @@ public sealed partial class IoreqServer : IIoreqServer
 
     /// <inheritdoc/>
     public event EventHandler<TimeOffsetEventArgs>? TimeOffsetChanged;
+
+    /// <summary>
+    /// A platform device's interrupt line, numbered as the server's platform numbers them (an ISA IRQ on x86, an SPI on
+    /// Arm64): give it to the device when you build it. PCI functions get theirs from their host bridge.
+    /// </summary>
+    /// <param name="line">The line's number on the platform.</param>
+    /// <returns>The line.</returns>
+    public InterruptLine CreateInterruptLine(uint line) => _platform.CreateInterruptLine(_hypervisor, Domain, line);
 
     /// <inheritdoc/>
     public void AddDevice(IDeviceModel device)
@@ -123,9 +140,9 @@ public sealed partial class IoreqServer : IIoreqServer
 
             foreach (DeviceRegion region in device.Regions)
             {
-                if (region.Kind == RegionKind.Port && _hypervisor.Architecture == GuestArchitecture.Arm64 && region.InitialAddress is not null)
+                if (region.Kind == RegionKind.Port && !_platform.HasPortIo && region.InitialAddress is not null)
                 {
-                    ThrowHelper.ThrowInvalidOperation($"{region}: Arm64 guests have no port I/O; reach I/O regions through a host bridge's PIO aperture.");
+                    ThrowHelper.ThrowInvalidOperation($"{region}: this guest has no port I/O; reach I/O regions through a host bridge's PIO aperture.");
                 }
             }
 
@@ -212,8 +229,7 @@ public sealed partial class IoreqServer : IIoreqServer
     private void BringUp()
     {
         ushort domain = _options.Domain;
-        BufferedIoreqMode mode = _options.BufferedMode
-            ?? (_hypervisor.Architecture == GuestArchitecture.X86 ? BufferedIoreqMode.Atomic : BufferedIoreqMode.Off);
+        BufferedIoreqMode mode = _options.BufferedMode ?? _platform.BufferedMode;
 
         _id = _hypervisor.CreateIoreqServer(domain, mode);
         _stage = Stage.Created;
@@ -500,9 +516,9 @@ public sealed partial class IoreqServer : IIoreqServer
     /// </summary>
     internal void MapRegion(DeviceRegion region, RegionKind space, ulong address)
     {
-        if (space == RegionKind.Port && _hypervisor.Architecture == GuestArchitecture.Arm64)
+        if (space == RegionKind.Port && !_platform.HasPortIo)
         {
-            ThrowHelper.ThrowInvalidOperation($"{region}: Arm64 guests have no port I/O.");
+            ThrowHelper.ThrowInvalidOperation($"{region}: this guest has no port I/O.");
         }
 
         ulong end = region.EndAt(address);
@@ -556,17 +572,13 @@ public sealed partial class IoreqServer : IIoreqServer
 
     private static IoRangeType RangeType(RegionKind kind) => kind == RegionKind.Mmio ? IoRangeType.Memory : IoRangeType.Port;
 
-    private sealed class DeviceContext : IDeviceContext, IInterruptSink
+    private sealed class DeviceContext : IDeviceContext
     {
         private readonly IoreqServer _server;
 
         public DeviceContext(IoreqServer server) => _server = server;
 
-        public GuestArchitecture Architecture => _server._hypervisor.Architecture;
-
         public IGuestMemory Memory => _server._memory;
-
-        public IInterruptSink Interrupts => this;
 
         public void MapRegion(DeviceRegion region, ulong address) => _server.MapRegion(region, region.Kind, address);
 
@@ -577,15 +589,6 @@ public sealed partial class IoreqServer : IIoreqServer
             _server._posted.Enqueue(work ?? throw new ArgumentNullException(nameof(work)));
             _server._channel?.Interrupt();
         }
-
-        public void SetPciIntxLevel(PciSbdf device, int intx, bool asserted) =>
-            _server._hypervisor.SetPciIntxLevel(_server.Domain, device, intx, asserted);
-
-        public void SetIsaIrqLevel(int irq, bool asserted) => _server._hypervisor.SetIsaIrqLevel(_server.Domain, irq, asserted);
-
-        public void SetIrqLevel(uint irq, bool asserted) => _server._hypervisor.SetIrqLevel(_server.Domain, irq, asserted);
-
-        public void InjectMsi(ulong address, uint data) => _server._hypervisor.InjectMsi(_server.Domain, address, data);
     }
 
     private static partial class Log

@@ -10,8 +10,14 @@ public sealed class IoreqServerOptions
     public ushort Domain { get; set; }
 
     /// <summary>
-    /// The buffered-ring mode; <see langword="null"/> chooses the platform's: <see cref="BufferedIoreqMode.Atomic"/>
-    /// on x86, <see cref="BufferedIoreqMode.Off"/> on Arm64 (where Xen rejects a ring).
+    /// The guest machine (<see cref="Platforms.GuestPlatform"/>); <see langword="null"/> takes the SDK's platform for
+    /// the hypervisor's guests (<see cref="Platforms.GuestPlatform.For"/>).
+    /// </summary>
+    public Platforms.GuestPlatform? Platform { get; set; }
+
+    /// <summary>
+    /// The buffered-ring mode; <see langword="null"/> chooses the platform's (<see cref="Platforms.GuestPlatform.BufferedMode"/>:
+    /// <see cref="BufferedIoreqMode.Atomic"/> on x86, <see cref="BufferedIoreqMode.Off"/> on Arm64, where Xen rejects a ring).
     /// </summary>
     public BufferedIoreqMode? BufferedMode { get; set; }
 

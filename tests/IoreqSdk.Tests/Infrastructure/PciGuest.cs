@@ -4,6 +4,7 @@ using System.Linq;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Server;
 using IoreqSdk.Simulation;
 

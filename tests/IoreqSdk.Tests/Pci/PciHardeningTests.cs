@@ -2,6 +2,7 @@ using System.Linq;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
 using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;

@@ -1,6 +1,7 @@
 using System;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Server;
 using IoreqSdk.Simulation;
 using NUnit.Framework;

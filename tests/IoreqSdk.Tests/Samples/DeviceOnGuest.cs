@@ -4,6 +4,7 @@ using System.Threading;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
 using IoreqSdk.Tests.Infrastructure;
 
