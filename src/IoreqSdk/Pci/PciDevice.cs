@@ -211,9 +211,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <param name="size">Bytes; rounded up to a power of two of at least 16.</param>
     /// <param name="is64Bit">A 64-bit BAR (a register pair).</param>
     /// <param name="prefetchable">Marks the BAR prefetchable.</param>
-    /// <param name="widths">The access widths <see cref="ReadBar"/> and <see cref="WriteBar"/> accept.</param>
+    /// <param name="widths">The access widths <see cref="ReadBar"/> and <see cref="WriteBar"/> implement.</param>
+    /// <param name="accepted">The widths a guest may use; <see cref="AccessWidths.None"/> (the default, and safe)
+    /// means <paramref name="widths"/> alone: others read all-ones and writes of them are dropped. See
+    /// <see cref="DeviceRegion.AcceptedWidths"/> for the adaptation of accepted widths the BAR does not implement.</param>
     /// <returns>The BAR.</returns>
-    protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All)
+    protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None)
     {
         CheckBarIndex(index, is64Bit ? 2 : 1);
         ulong rounded = RoundUp(size, 16);
@@ -222,7 +225,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 32-bit memory BAR decodes at most 2 GiB.");
         }
 
-        var bar = new PciBar(index, is64Bit ? PciBarKind.Memory64 : PciBarKind.Memory32, rounded, prefetchable, AddMmioRegion(rounded, null, widths));
+        var bar = new PciBar(index, is64Bit ? PciBarKind.Memory64 : PciBarKind.Memory32, rounded, prefetchable, AddMmioRegion(rounded, null, widths, accepted));
         _bars[index] = bar;
         uint flags = (is64Bit ? 0x4u : 0) | (prefetchable ? 0x8u : 0);
         Set32(bar.Register, flags);
@@ -237,9 +240,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <summary>Declares an I/O BAR.</summary>
     /// <param name="index">0–5.</param>
     /// <param name="size">Ports; rounded up to a power of two of at least 4, at most 256.</param>
-    /// <param name="widths">The access widths the BAR's handlers accept.</param>
+    /// <param name="widths">The access widths the BAR's handlers implement.</param>
+    /// <param name="accepted">The widths a guest may use; <see cref="AccessWidths.None"/> (the default) means
+    /// <paramref name="widths"/> alone. See <see cref="AddMemoryBar"/>.</param>
     /// <returns>The BAR.</returns>
-    protected PciBar AddIoBar(int index, uint size, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord)
+    protected PciBar AddIoBar(int index, uint size, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord, AccessWidths accepted = AccessWidths.None)
     {
         CheckBarIndex(index, 1);
         ulong rounded = RoundUp(size, 4);
@@ -248,7 +253,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An I/O BAR decodes at most 256 ports.");
         }
 
-        var bar = new PciBar(index, PciBarKind.Io, rounded, false, AddPortRegion(rounded, null, widths));
+        var bar = new PciBar(index, PciBarKind.Io, rounded, false, AddPortRegion(rounded, null, widths, accepted));
         _bars[index] = bar;
         Set32(bar.Register, 0x1);
         return bar;

@@ -46,6 +46,24 @@ internal sealed class ProbeDevice : PciDevice
 
     public bool Dma(ulong address, Span<byte> buffer) => TryDmaRead(address, buffer);
 
+    /// <summary>A DMA read done where devices do DMA, on the server's loop (guest memory refuses other threads).</summary>
+    public bool DmaOnLoop(ulong address, byte[] buffer)
+    {
+        bool result = false;
+        using var done = new System.Threading.ManualResetEventSlim();
+        Context.Post(() =>
+        {
+            result = TryDmaRead(address, buffer);
+            done.Set();
+        });
+        if (!done.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException("the loop never ran the posted DMA");
+        }
+
+        return result;
+    }
+
     protected override ReadOnlySpan<byte> RomImage => [0x55, 0xAA, 0x01];
 
     protected override ulong ReadBar(PciBar bar, ulong offset, int size)
