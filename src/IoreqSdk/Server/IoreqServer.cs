@@ -461,7 +461,8 @@ public sealed partial class IoreqServer : IIoreqServer
         if (_stage >= Stage.Created)
         {
             Attempt(() => _hypervisor.DestroyIoreqServer(domain, _id), "destroy");
-            Log.Stopped(_logger, domain, _id);
+            ushort id = _id;
+            LogSafely(() => Log.Stopped(_logger, domain, id));
         }
 
         _stage = Stage.None;
@@ -481,10 +482,23 @@ public sealed partial class IoreqServer : IIoreqServer
         {
             step();
         }
-        catch (Exception e) when (e is HypervisorException or InvalidOperationException)
+        catch (Exception e) when (e is HypervisorException or InvalidOperationException or ObjectDisposedException)
         {
             // Teardown goes on: every later step still has to run for the server not to leak.
-            Log.TeardownStepFailed(_logger, what, e);
+            LogSafely(() => Log.TeardownStepFailed(_logger, what, e));
+        }
+    }
+
+    /// <summary>Logs through the user's logger where a throwing provider must not stop what follows (teardown, the loop).</summary>
+    private static void LogSafely(Action log)
+    {
+        try
+        {
+            log();
+        }
+        catch (Exception)
+        {
+            // Diagnostics are lost; the teardown or the loop is not.
         }
     }
 
@@ -498,7 +512,7 @@ public sealed partial class IoreqServer : IIoreqServer
         {
             // Only the hypervisor port can throw here (every user callback is contained): a server whose event channel
             // failed cannot serve any more. Torn down below rather than taking the process with it.
-            Log.LoopFailed(_logger, e);
+            LogSafely(() => Log.LoopFailed(_logger, e));
             _stopRequestedByLoop = true;
         }
 
@@ -523,6 +537,12 @@ public sealed partial class IoreqServer : IIoreqServer
                         _acceptingPosts = false;
                         TearDown();
                     }
+                }
+                catch (Exception e)
+                {
+                    // Nothing may escape the loop thread (it would end the process); Attempt already went past each
+                    // failing hypervisor step, so this is a defect of the SDK's own, reported as such.
+                    LogSafely(() => Log.LoopFailed(_logger, e));
                 }
                 finally
                 {
@@ -933,7 +953,7 @@ public sealed partial class IoreqServer : IIoreqServer
 
     private static IoRangeType RangeType(RegionKind kind) => kind == RegionKind.Mmio ? IoRangeType.Memory : IoRangeType.Port;
 
-    private sealed class DeviceContext : IDeviceContext, IInterruptSink
+    private sealed class DeviceContext : IDeviceContext, IInterruptSink, ILoopAffinity
     {
         private readonly IoreqServer _server;
 
@@ -962,6 +982,8 @@ public sealed partial class IoreqServer : IIoreqServer
         }
 
         public bool TryPost(Action work) => _server.TryPost(work);
+
+        public void ThrowIfOffLoop(string what) => _server.ThrowIfRunningOffLoop(what);
 
         public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) =>
             _server.TryRunOffLoop(work, completion);

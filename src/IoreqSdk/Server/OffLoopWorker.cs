@@ -89,7 +89,15 @@ internal sealed class OffLoopWorker : IDisposable
         }
 
         // Only the first closer gets here, and the worker thread disposes the source only once _closed is set below.
-        _cancel.Cancel();
+        try
+        {
+            _cancel.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback the work registered on its token threw. It runs on the closer's thread — the loop, or whoever
+            // stops the server — and must not stop the teardown.
+        }
         lock (_gate)
         {
             _closed = true;
