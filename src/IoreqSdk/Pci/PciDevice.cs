@@ -276,8 +276,10 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// register's interrupt bit shows the line either way.
     /// </summary>
     /// <param name="asserted">The line's level.</param>
+    /// <remarks>On the event loop only while the server runs (the line's state is device state).</remarks>
     protected void SetIntx(bool asserted)
     {
+        ThrowIfOffLoop("PciDevice.SetIntx");
         _intxLine = asserted;
         UpdateIntx();
     }
@@ -288,8 +290,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// device lowers it with <see cref="SetIntx"/> once the driver acknowledged.
     /// </summary>
     /// <param name="vector">The vector (0 for single-vector devices).</param>
+    /// <remarks>On the event loop only while the server runs: it reads and updates the MSI/MSI-X masking and pending
+    /// state the guest changes through config space and the table. From another thread, Post it.</remarks>
     protected void SignalInterrupt(int vector = 0)
     {
+        ThrowIfOffLoop("PciDevice.SignalInterrupt");
         switch (InterruptMode)
         {
             case PciInterruptMode.Msix:
@@ -304,7 +309,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
     }
 
-    /// <summary>Reads guest memory as bus-master DMA; refused (and counted) while bus mastering is off.</summary>
+    /// <summary>Reads guest memory as bus-master DMA; refused (and counted) while bus mastering is off. On the event
+    /// loop only (<see cref="IDeviceContext.Memory"/> throws <see cref="InvalidOperationException"/> elsewhere).</summary>
     /// <param name="address">The bus address.</param>
     /// <param name="destination">Where to copy.</param>
     /// <returns>Whether the transfer happened.</returns>
@@ -319,7 +325,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         return Context.Memory.TryRead(address, destination);
     }
 
-    /// <summary>Writes guest memory as bus-master DMA; refused (and counted) while bus mastering is off.</summary>
+    /// <summary>Writes guest memory as bus-master DMA; refused (and counted) while bus mastering is off. On the event
+    /// loop only (<see cref="IDeviceContext.Memory"/> throws <see cref="InvalidOperationException"/> elsewhere).</summary>
     /// <param name="address">The bus address.</param>
     /// <param name="source">What to copy.</param>
     /// <returns>Whether the transfer happened.</returns>
@@ -332,6 +339,14 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
 
         return Context.Memory.TryWrite(address, source);
+    }
+
+    private void ThrowIfOffLoop(string what)
+    {
+        if (IsAttached && Context is ILoopAffinity loop)
+        {
+            loop.ThrowIfOffLoop(what);
+        }
     }
 
     /// <summary>Joins a bus at an address (called by the host bridge).</summary>
