@@ -126,7 +126,16 @@ internal static class XenRun
             int read;
             while (!stop.IsCancellationRequested && (read = input.Read(buffer, 0, buffer.Length)) > 0)
             {
-                serial.SendToGuest(buffer.AsSpan(0, read));
+                // The device holds a bounded backlog: wait for the guest to read (flow control), rather than queue more.
+                for (int sent = 0; sent < read && !stop.IsCancellationRequested;)
+                {
+                    int accepted = serial.SendToGuest(buffer.AsSpan(sent, read - sent));
+                    sent += accepted;
+                    if (accepted == 0)
+                    {
+                        stop.WaitHandle.WaitOne(10);
+                    }
+                }
             }
         })
         {

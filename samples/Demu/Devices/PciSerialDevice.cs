@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
 using IoreqSdk.Devices;
 using IoreqSdk.Pci;
 
@@ -18,6 +19,9 @@ public sealed class PciSerialDevice : PciDevice
     // Bytes from the host waiting for room in the receive FIFO. Only the device's thread touches it (SendToGuest
     // posts there), so it needs no lock.
     private readonly Queue<byte> _pending = new();
+
+    // Bytes accepted by SendToGuest and not yet handed to the UART (posted or in _pending): what bounds the host's side.
+    private int _inFlight;
 
     /// <summary>Creates the port.</summary>
     /// <param name="output">Receives every byte the guest transmits.</param>
@@ -38,19 +42,41 @@ public sealed class PciSerialDevice : PciDevice
     /// <summary>Bytes delivered to the guest.</summary>
     public long BytesReceived { get; private set; }
 
+    /// <summary>The most bytes from the host that wait for the guest at once (<see cref="SendToGuest"/> accepts no more).</summary>
+    public const int MaxPendingBytes = 64 * 1024;
+
     /// <summary>The UART (for diagnostics).</summary>
     public Uart16550 Uart => _uart;
 
     /// <summary>
     /// Sends bytes to the guest, from any thread. They are handed to the device's thread and queued there, then fed to
     /// the UART's receiver as its FIFO has room: a host that sends faster than the guest reads is paced, as by
-    /// hardware flow control, instead of losing bytes to overruns.
+    /// hardware flow control, instead of losing bytes to overruns. At most <see cref="MaxPendingBytes"/> wait at once:
+    /// a guest that never reads (or a host that pipes in a large file) cannot grow the queue without bound.
     /// </summary>
     /// <param name="bytes">The bytes (copied).</param>
-    public void SendToGuest(ReadOnlySpan<byte> bytes)
+    /// <returns>How many of them were accepted, from the start: fewer (0 included) while the guest has not read what
+    /// waits, or once the server stopped; the caller sends the rest later.</returns>
+    public int SendToGuest(ReadOnlySpan<byte> bytes)
     {
-        byte[] copy = bytes.ToArray();
-        Context.Post(() =>
+        int accepted;
+        while (true)
+        {
+            int inFlight = Volatile.Read(ref _inFlight);
+            accepted = Math.Min(bytes.Length, MaxPendingBytes - inFlight);
+            if (accepted <= 0)
+            {
+                return 0;
+            }
+
+            if (Interlocked.CompareExchange(ref _inFlight, inFlight + accepted, inFlight) == inFlight)
+            {
+                break;
+            }
+        }
+
+        byte[] copy = bytes.Slice(0, accepted).ToArray();
+        bool posted = Context.TryPost(() =>
         {
             foreach (byte b in copy)
             {
@@ -59,6 +85,13 @@ public sealed class PciSerialDevice : PciDevice
 
             Feed();
         });
+        if (!posted)
+        {
+            Interlocked.Add(ref _inFlight, -accepted);
+            return 0;
+        }
+
+        return accepted;
     }
 
     /// <inheritdoc/>
@@ -102,6 +135,7 @@ public sealed class PciSerialDevice : PciDevice
 
         _uart.Receive(chunk.Slice(0, n));
         BytesReceived += n;
+        Interlocked.Add(ref _inFlight, -n);
     }
 
     private void Transmit(byte value)
