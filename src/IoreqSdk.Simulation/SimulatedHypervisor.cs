@@ -39,7 +39,29 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     /// <param name="options">Its shape; defaults: an x86 guest with one vCPU and 16 MiB of RAM at 0.</param>
     public SimulatedHypervisor(SimulationOptions? options = null)
     {
-        _options = options ?? new SimulationOptions();
+        // A copy, validated: the guest's shape cannot change under the simulation (a larger RamSize set afterwards would
+        // make Ram a span past the end of the memory actually allocated).
+        SimulationOptions given = options ?? new SimulationOptions();
+        _options = new SimulationOptions
+        {
+            Architecture = given.Architecture,
+            Domain = given.Domain,
+            VcpuCount = given.VcpuCount,
+            RamBase = given.RamBase,
+            RamSize = given.RamSize,
+            ResponseTimeout = given.ResponseTimeout,
+            GarbageSeed = given.GarbageSeed,
+        };
+        if (_options.Architecture is not (GuestArchitecture.X86 or GuestArchitecture.Arm64))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"{(int)_options.Architecture} is not a guest architecture.");
+        }
+
+        if (_options.Domain >= 0x7FF0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "A guest's domain id is below 0x7FF0 (DOMID_FIRST_RESERVED).");
+        }
+
         if (_options.VcpuCount is < 1 or > SharedIoPage.SlotCount)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "A guest has 1 to 128 vCPUs.");
@@ -48,6 +70,16 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         if (_options.RamSize == 0 || _options.RamSize % 4096 != 0 || _options.RamBase % 4096 != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Guest RAM's base and size are whole 4 KiB frames.");
+        }
+
+        if (_options.RamSize > int.MaxValue || _options.RamBase + _options.RamSize < _options.RamBase)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Simulated guest RAM is below 2 GiB and does not wrap the address space.");
+        }
+
+        if (_options.ResponseTimeout <= TimeSpan.Zero || _options.ResponseTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive and below 24 days.");
         }
 
         _ram = new NativePages(_options.RamSize);
