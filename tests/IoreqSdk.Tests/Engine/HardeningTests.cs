@@ -308,6 +308,32 @@ public sealed class HardeningTests
         }
     }
 
+    // The class "unbounded queues", host side: demu's serial device queued whatever the host sent (stdin) until the
+    // guest read it — a guest that never reads, or a large file piped in, grew that queue (and the posts) without bound.
+    [Test]
+    public void SerialInputWaitingForTheGuestIsBounded()
+    {
+        var serial = new PciSerialDevice(_ => { });
+        using var guest = new DeviceOnGuest(GuestArchitecture.X86, serial);
+        byte[] big = new byte[PciSerialDevice.MaxPendingBytes + 1000];
+        int first = serial.SendToGuest(big);
+        int second = serial.SendToGuest(big);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(first, Is.EqualTo(PciSerialDevice.MaxPendingBytes));
+            Assert.That(second, Is.Zero, "nothing more until the guest reads");
+        }
+
+        // The guest reads a FIFO's worth: room for as much again.
+        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(5, 1) & 1) != 0), Is.True);
+        for (int i = 0; i < 16; i++)
+        {
+            guest.Read(0, 1);
+        }
+
+        Assert.That(DeviceOnGuest.Eventually(() => serial.SendToGuest(big) > 0), Is.True);
+    }
+
     // Item 7. The old context handed devices the loop's map cache itself: a device thread racing the guest's
     // INVALIDATEs mapped frames after the flush (leaked foreign mappings) and used ones evicted meanwhile.
     [Test]
@@ -413,5 +439,20 @@ public sealed class HardeningTests
         server.Start();
         xen.Vcpu(0).RepOuts(0x3F8, 1, 0x2000, 4);
         Assert.That(server.Statistics.PioRequests, Is.EqualTo(1));
+    }
+
+    // The class of item 13, in the simulation's options: the old SimulatedHypervisor kept the caller's object, so a
+    // RamSize raised afterwards made Ram a span past the memory it had allocated; a 4 GiB RAM overflowed that span.
+    [Test]
+    public void SimulationOptionsAreValidatedAndCopiedAtConstruction()
+    {
+        Assert.That(() => new SimulatedHypervisor(new SimulationOptions { RamSize = 4UL << 30 }), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.Zero }), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => new SimulatedHypervisor(new SimulationOptions { Domain = 0x7FF1 }), Throws.TypeOf<ArgumentOutOfRangeException>());
+
+        var options = new SimulationOptions { RamSize = 1 << 20 };
+        using var xen = new SimulatedHypervisor(options);
+        options.RamSize = 1 << 30;
+        Assert.That(xen.Ram.Length, Is.EqualTo(1 << 20));
     }
 }
