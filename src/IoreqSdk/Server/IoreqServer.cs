@@ -2,9 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
-#if NETCOREAPP
 using System.Runtime.CompilerServices;
-#endif
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Abi;
@@ -375,6 +373,12 @@ public sealed partial class IoreqServer : IIoreqServer
         Volatile.Write(ref _loopThreadId, _loop.ManagedThreadId);
         _stage = Stage.Running;
         _loop.Start();
+
+        // Work posted before the start (a device's OnAttached, say) found no channel to wake: wake for it now.
+        if (Volatile.Read(ref _postedCount) > 0)
+        {
+            Wake();
+        }
     }
 
     /// <summary>Stops accepting work and wakes the loop so that it exits; the caller then joins it (or is it).</summary>

@@ -1,0 +1,53 @@
+using Demu.Devices;
+using IoreqSdk.Hypervisor;
+using NUnit.Framework;
+
+namespace IoreqSdk.Tests.Samples;
+
+/// <summary>The sample devices' side of the security review (issue 13): long work off the loop, bounded host input.</summary>
+[TestFixture]
+public sealed class SampleHardeningTests
+{
+    // Item 5. The old edu computed its factorial in posted work, on the loop, right after the write: the guest's next
+    // access waited for all 2^32 multiplications (seconds) and found the busy bit already clear.
+    [Test]
+    public void EdusFactorialRunsOffTheLoopWhileTheGuestIsServed([Values] GuestArchitecture architecture)
+    {
+        using var guest = new DeviceOnGuest(architecture, new EduDevice());
+        guest.Write(0x08, 4, 0xFFFF_FFFF);
+        guest.Write(0x04, 4, 0x0F0F_0F0F);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(guest.Read(0x04, 4), Is.EqualTo(0xF0F0_F0F0UL), "served while the factorial runs");
+            Assert.That(guest.Read(0x20, 4) & 1, Is.EqualTo(1UL), "still computing: the work is not on the loop");
+        }
+
+        // Disposing the guest stops the server, which cancels the computation.
+    }
+
+    // The class "unbounded queues", host side: demu's serial device queued whatever the host sent (stdin) until the
+    // guest read it — a guest that never reads, or a large file piped in, grew that queue (and the posts) without bound.
+    [Test]
+    public void SerialInputWaitingForTheGuestIsBounded()
+    {
+        var serial = new PciSerialDevice(_ => { });
+        using var guest = new DeviceOnGuest(GuestArchitecture.X86, serial);
+        byte[] big = new byte[PciSerialDevice.MaxPendingBytes + 1000];
+        int first = serial.SendToGuest(big);
+        int second = serial.SendToGuest(big);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(first, Is.EqualTo(PciSerialDevice.MaxPendingBytes));
+            Assert.That(second, Is.Zero, "nothing more until the guest reads");
+        }
+
+        // The guest reads a FIFO's worth: room for as much again.
+        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(5, 1) & 1) != 0), Is.True);
+        for (int i = 0; i < 16; i++)
+        {
+            guest.Read(0, 1);
+        }
+
+        Assert.That(DeviceOnGuest.Eventually(() => serial.SendToGuest(big) > 0), Is.True);
+    }
+}
