@@ -217,6 +217,31 @@ public sealed class HardeningTests
         }
     }
 
+    // The class of item 3 again: the server stopped from its own worker thread (off-loop work calling Stop), whose
+    // teardown closes that very worker — it must neither wait for itself nor run the completion.
+    [Test]
+    public void StopFromOffLoopWorkTearsDownWithoutRunningItsCompletion()
+    {
+        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio);
+        using var guest = new SimulatedGuest(GuestArchitecture.X86, 1, device);
+        bool completed = false;
+        using var stopped = new ManualResetEventSlim();
+        Assert.That(device.Context.TryRunOffLoop(_ =>
+        {
+            guest.Server.Stop();
+            stopped.Set();
+            return 0;
+        }, _ => completed = true), Is.True);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(stopped.Wait(TimeSpan.FromSeconds(30)), Is.True, "Stop returned on the worker thread");
+            Assert.That(guest.Server.IsRunning, Is.False);
+            Assert.That(guest.Xen.CreateIoreqServer(guest.Xen.Domain, BufferedIoreqMode.Off), Is.Zero, "torn down");
+            Assert.That(completed, Is.False, "a completion of a run that ended never runs");
+        }
+    }
+
     // Item 5's enforcement: the loop measures how long each callback held it.
     [Test]
     public void ACallbackHoldingTheLoopIsCountedAsAnOverrun()
