@@ -511,6 +511,9 @@ public sealed partial class SimulatedHypervisor
         }
     }
 
+    /// <summary>Event-channel interrupts made after their handle was closed (each a stray write on real Xen).</summary>
+    internal int InterruptsAfterClose;
+
     /// <summary>Test hook: moves a server's ring write pointer as a corrupt producer would.</summary>
     /// <param name="server">The server id.</param>
     /// <param name="advance">How far to move it.</param>

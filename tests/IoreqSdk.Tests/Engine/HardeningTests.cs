@@ -415,6 +415,34 @@ public sealed class HardeningTests
         }
     }
 
+    // Item 8, the server's side: the old Post read the channel and interrupted it with nothing keeping teardown from
+    // disposing it in between — on Xen, the same stray write into a reused descriptor.
+    [Test]
+    public void PostRacingTeardownNeverInterruptsADisposedChannel()
+    {
+        for (int round = 0; round < 20; round++)
+        {
+            var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio);
+            using var guest = new SimulatedGuest(GuestArchitecture.X86, 1, device);
+            using var posting = new CancellationTokenSource();
+            using var started = new ManualResetEventSlim();
+            var poster = Task.Factory.StartNew(() =>
+            {
+                started.Set();
+                while (!posting.IsCancellationRequested)
+                {
+                    device.Context.TryPost(() => { });
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            started.Wait(TimeSpan.FromSeconds(30));
+            Thread.Sleep(1);
+            guest.Server.Stop();
+            posting.Cancel();
+            poster.Wait(TimeSpan.FromSeconds(30));
+            Assert.That(guest.Xen.InterruptsAfterClose, Is.Zero, $"round {round}");
+        }
+    }
+
     // Item 13. The old server built its cache from GuestMemoryCacheFrames unchecked: 0 divided by zero on the loop thread
     // at the first string I/O or DMA.
     [Test]
