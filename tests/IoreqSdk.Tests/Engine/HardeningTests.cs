@@ -262,6 +262,30 @@ public sealed class HardeningTests
         ran.Wait(TimeSpan.FromSeconds(30));
         Assert.That(Eventually(() => server.Statistics.LoopOverruns >= afterRequest + 1), Is.True, "posted work is measured too");
         Assert.That(afterRequest, Is.GreaterThanOrEqualTo(1), "a 50 ms handler against a 5 ms threshold");
+
+        // And the metric reports it.
+        long metric = -1;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == IoreqServerMetrics.MeterName && instrument.Name == "ioreq.loop_overruns")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (System.Collections.Generic.KeyValuePair<string, object?> tag in tags)
+            {
+                if (tag.Key == "ioreq.server" && (int?)tag.Value == server.Id)
+                {
+                    metric = value;
+                }
+            }
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.That(metric, Is.EqualTo(server.Statistics.LoopOverruns));
     }
 
     // The class "unbounded queues": Post is bounded, and work that keeps posting cannot hold the loop.
