@@ -25,6 +25,12 @@ public sealed class DeviceRegion
             ThrowHelper.ThrowArgumentOutOfRange(nameof(accepted), "The accepted widths are 1, 2, 4 or 8 and include every width the handlers implement.");
         }
 
+        // Port space is 64 Ki ports: a larger region, or one that would run past its end, could never be claimed.
+        if (kind == RegionKind.Port && (size > 0x1_0000 || (address is ulong port && port + size > 0x1_0000)))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A port region lies within ports 0 to 0xFFFF.");
+        }
+
         if (address is ulong a && a + (size - 1) < a)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(address), "The region would wrap around the end of the address space.");

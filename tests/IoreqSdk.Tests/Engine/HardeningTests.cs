@@ -495,6 +495,11 @@ public sealed class HardeningTests
             }
         }
 
+        // Declarations are checked when made too: a port region past port 0xFFFF, accepted widths that leave out an
+        // implemented one.
+        Assert.That(() => new RegisterFile(RegionKind.Port, 0x20, 0xFFF0), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => new RegisterFile(RegionKind.Mmio, 0x10, Mmio, AccessWidths.DWord, accepted: AccessWidths.Byte), Throws.TypeOf<ArgumentOutOfRangeException>());
+
         // Validated once and copied: changing the object afterwards cannot bring the zero back.
         IoreqServerOptions later = Valid();
         var device = new RegisterFile(RegionKind.Port, 8, 0x3F8);
