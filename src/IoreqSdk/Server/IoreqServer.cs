@@ -75,6 +75,9 @@ public sealed partial class IoreqServer : IIoreqServer
     private int _postedCount;
     private volatile bool _acceptingPosts = true;
     private OffLoopWorker? _worker;
+
+    // Completed when a run's teardown is done, whoever did it; continuations never run on the tearing-down thread.
+    private TaskCompletionSource<bool>? _stopped;
     private ConcurrentQueue<OffLoopWorker.Item> _completions = new();
     private long _lastFaultLog;
     private long _suppressedFaults;
@@ -212,7 +215,8 @@ public sealed partial class IoreqServer : IIoreqServer
 
     /// <summary>
     /// Starts the server, serves until <paramref name="cancellationToken"/> is cancelled (Ctrl-C, SIGTERM or a host's
-    /// shutdown, as the caller wires it), then stops it — the ioreq server is destroyed before the task completes.
+    /// shutdown, as the caller wires it) or the server stops by itself (a device called <see cref="Stop"/>, or the
+    /// event loop failed), then stops it — the ioreq server is destroyed before the task completes.
     /// </summary>
     /// <param name="cancellationToken">Ends the run.</param>
     /// <returns>A task that completes once the server is torn down.</returns>
@@ -221,10 +225,11 @@ public sealed partial class IoreqServer : IIoreqServer
         Start();
         try
         {
+            Task stopped = _stopped!.Task;
             var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             using (cancellationToken.Register(() => cancelled.TrySetResult(true)))
             {
-                await cancelled.Task.ConfigureAwait(false);
+                await Task.WhenAny(cancelled.Task, stopped).ConfigureAwait(false);
             }
         }
         finally
@@ -362,6 +367,7 @@ public sealed partial class IoreqServer : IIoreqServer
             Wake();
         });
 
+        _stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         _stopping = false;
         _stopRequestedByLoop = false;
         _stoppedFromOutside = false;
@@ -478,6 +484,7 @@ public sealed partial class IoreqServer : IIoreqServer
 
         // Work posted from now on would never run: refused until the server starts again.
         _acceptingPosts = false;
+        _stopped?.TrySetResult(true);
     }
 
     private void Attempt(Action step, string what)

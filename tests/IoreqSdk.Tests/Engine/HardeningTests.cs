@@ -131,6 +131,27 @@ public sealed class HardeningTests
         }
     }
 
+    // The class of item 3, for hosts: RunAsync waited only for its token, so a server a device had stopped (or whose
+    // loop failed) left demu's run hanging with nothing served.
+    [Test]
+    public async Task RunAsyncCompletesWhenADeviceStopsTheServer()
+    {
+        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio);
+        using var xen = new SimulatedHypervisor();
+        using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain });
+        server.AddDevice(device);
+        device.OnWrite = (_, _) => server.Stop();
+        using var never = new CancellationTokenSource();
+        Task run = server.RunAsync(never.Token);
+        xen.Vcpu(0).WriteMmio(Mmio, 4, 1);
+        Task first = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(first, Is.SameAs(run), "the run ended without its token");
+            Assert.That(server.IsRunning, Is.False);
+        }
+    }
+
     // The class of item 3: teardown from every thread at once — the loop, a device thread, and the host.
     [Test]
     public void StopAndDisposeFromSeveralThreadsAtOnceTearDownOnce()
