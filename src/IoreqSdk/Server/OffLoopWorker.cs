@@ -137,7 +137,16 @@ internal sealed class OffLoopWorker : IDisposable
             }
 
             item.Execute(token);
-            _finished(item);
+            try
+            {
+                _finished(item);
+            }
+            catch (Exception)
+            {
+                // Handing the item back woke the loop through the hypervisor port, which failed: the loop is going
+                // down with it. Nothing may escape this thread (it would end the process); free the item's place.
+                Release();
+            }
         }
     }
 
