@@ -364,7 +364,14 @@ public sealed partial class IoreqServer : IIoreqServer
         {
             // A late item of a run that ended lands in that run's queue, which nobody reads any more.
             completions.Enqueue(item);
-            Wake();
+            try
+            {
+                Wake();
+            }
+            catch (Exception e) when (e is HypervisorException or ObjectDisposedException)
+            {
+                // The channel failed: the loop finds the completion at its next wake, if it has one.
+            }
         });
 
         _stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);

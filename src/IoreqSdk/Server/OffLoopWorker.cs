@@ -143,9 +143,8 @@ internal sealed class OffLoopWorker : IDisposable
             }
             catch (Exception)
             {
-                // Handing the item back woke the loop through the hypervisor port, which failed: the loop is going
-                // down with it. Nothing may escape this thread (it would end the process); free the item's place.
-                Release();
+                // Handing the item back failed (the server's callback is not expected to throw): nothing may escape
+                // this thread, which would end the process. The item's place stays taken: the bound errs on the safe side.
             }
         }
     }
