@@ -897,23 +897,41 @@ public sealed partial class IoreqServer : IIoreqServer
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void OnRequestOverrun(in IoRequest request, long held)
     {
-        string what = request.Type == IoreqType.PciConfig
-            ? FormattableString.Invariant($"a PCI_CONFIG {(request.IsRead ? "read" : "write")} of 0x{request.Address:x}")
-            : FormattableString.Invariant($"a {request.Type} {(request.IsRead ? "read" : "write")} at 0x{request.Address:x} ({request.Size} bytes)");
-        OnOverrun(what, held);
+        // The description is built only when it is logged (at most once a second), not for every overrun.
+        if (CountOverrun())
+        {
+            string what = request.Type == IoreqType.PciConfig
+                ? FormattableString.Invariant($"a PCI_CONFIG {(request.IsRead ? "read" : "write")} of 0x{request.Address:x}")
+                : FormattableString.Invariant($"a {request.Type} {(request.IsRead ? "read" : "write")} at 0x{request.Address:x} ({request.Size} bytes)");
+            LogOverrun(what, held);
+        }
     }
 
     private void OnOverrun(string what, long held)
+    {
+        if (CountOverrun())
+        {
+            LogOverrun(what, held);
+        }
+    }
+
+    /// <summary>Counts an overrun; whether to log it (at most once a second, the ones in between are counted).</summary>
+    private bool CountOverrun()
     {
         Statistics.LoopOverrun++;
         long now = Stopwatch.GetTimestamp();
         if (now - _lastOverrunLog < Stopwatch.Frequency && _lastOverrunLog != 0)
         {
             _suppressedOverruns++;
-            return;
+            return false;
         }
 
         _lastOverrunLog = now;
+        return true;
+    }
+
+    private void LogOverrun(string what, long held)
+    {
         try
         {
             if (_logger.IsEnabled(LogLevel.Warning))
@@ -923,7 +941,7 @@ public sealed partial class IoreqServer : IIoreqServer
         }
         catch (Exception)
         {
-            // As in ReportFault.
+            // As in ReportFault: the logger is user code.
         }
 
         _suppressedOverruns = 0;
