@@ -26,8 +26,8 @@ internal sealed class OffLoopWorker : IDisposable
 
     /// <param name="capacity">Items queued, running or awaiting completion, at most.</param>
     /// <param name="threadName">The worker thread's name.</param>
-    /// <param name="finished">Called on the worker thread with each finished item; it must bring the item's
-    /// completion to the loop (which then calls <see cref="Complete"/>).</param>
+    /// <param name="finished">Called on the worker thread with each finished item; it must bring the item to the loop,
+    /// which runs <see cref="Item.Complete"/> and then <see cref="Release"/>.</param>
     public OffLoopWorker(int capacity, string threadName, Action<Item> finished)
     {
         _capacity = capacity;
@@ -58,9 +58,6 @@ internal sealed class OffLoopWorker : IDisposable
             return true;
         }
     }
-
-    /// <summary>Runs an item's completion (on the loop thread) and frees its place in the bound.</summary>
-    public static void Complete(Item item) => item.Complete();
 
     /// <summary>Frees an item's place once its completion ran or was dropped.</summary>
     public void Release()
