@@ -44,14 +44,10 @@ internal static class XenRun
             using Stream serialOutput = settings.SerialOutput is null
                 ? Console.OpenStandardOutput()
                 : File.Open(settings.SerialOutput, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-            PciDevice device = DeviceFactory.Create(settings, b =>
-            {
-                serialOutput.WriteByte(b);
-                if (b == (byte)'\n')
-                {
-                    serialOutput.Flush();
-                }
-            });
+
+            // Off the loop: a stream that blocks must not stall the guest's accesses to the device.
+            using var serialPump = new SerialOutputPump(serialOutput);
+            PciDevice device = DeviceFactory.Create(settings, serialPump.Write);
 
             var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging, RestrictHandlesToDomain = settings.Restrict });
             try

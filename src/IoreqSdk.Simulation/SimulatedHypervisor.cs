@@ -40,7 +40,24 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     /// <param name="options">Its shape; defaults: an x86 guest with one vCPU and 16 MiB of RAM at 0.</param>
     public SimulatedHypervisor(SimulationOptions? options = null)
     {
-        _options = options ?? new SimulationOptions();
+        // A copy, validated: the guest's shape cannot change under the simulation (a larger RamSize set afterwards would
+        // make Ram a span past the end of the memory actually allocated).
+        SimulationOptions given = options ?? new SimulationOptions();
+        _options = new SimulationOptions
+        {
+            Architecture = given.Architecture,
+            Domain = given.Domain,
+            VcpuCount = given.VcpuCount,
+            RamBase = given.RamBase,
+            RamSize = given.RamSize,
+            ResponseTimeout = given.ResponseTimeout,
+            GarbageSeed = given.GarbageSeed,
+        };
+        if (_options.Architecture is not (GuestArchitecture.X86 or GuestArchitecture.Arm64))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"{(int)_options.Architecture} is not a guest architecture.");
+        }
+
         if (_options.VcpuCount is < 1 or > SharedIoPage.SlotCount)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "A guest has 1 to 128 vCPUs.");
@@ -64,9 +81,9 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             throw new ArgumentOutOfRangeException(nameof(options), "A simulated guest is domain 1 to 32751 (0 is dom0; 32752 and up are reserved).");
         }
 
-        if (_options.ResponseTimeout <= TimeSpan.Zero && _options.ResponseTimeout != Timeout.InfiniteTimeSpan)
+        if ((_options.ResponseTimeout <= TimeSpan.Zero || _options.ResponseTimeout.TotalMilliseconds > int.MaxValue) && _options.ResponseTimeout != Timeout.InfiniteTimeSpan)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive, or Timeout.InfiniteTimeSpan.");
+            throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive and below 24 days, or Timeout.InfiniteTimeSpan.");
         }
 
         _ram = new NativePages(_options.RamSize);
@@ -520,6 +537,9 @@ public sealed partial class SimulatedHypervisor
             SimulatedRing.BroadcastTimeOffset(this, deltaSeconds);
         }
     }
+
+    /// <summary>Event-channel interrupts made after their handle was closed (each a stray write on real Xen).</summary>
+    internal int InterruptsAfterClose;
 
     /// <summary>Test hook: moves a server's ring write pointer as a corrupt producer would.</summary>
     /// <param name="server">The server id.</param>

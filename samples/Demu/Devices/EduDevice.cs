@@ -12,8 +12,9 @@ namespace Demu.Devices;
 /// </summary>
 /// <remarks>
 /// This is the model of how to write a device with IoreqSdk: declare identity, BARs and capabilities in the
-/// constructor; serve registers in <see cref="ReadBar"/>/<see cref="WriteBar"/>; do slow work later through
-/// <c>Context.Post</c> so the guest sees it as asynchronous; interrupt with <see cref="PciDevice.SignalInterrupt"/>
+/// constructor; serve registers in <see cref="ReadBar"/>/<see cref="WriteBar"/> and return quickly; run long work
+/// off the loop through <c>Context.TryRunOffLoop</c> (the factorial of 0xFFFFFFFF takes seconds: on the loop it would
+/// stall every vCPU of the server) and short deferred work through <c>Context.Post</c>; interrupt with <see cref="PciDevice.SignalInterrupt"/>
 /// and <see cref="PciDevice.SetIntx"/>; DMA with <see cref="PciDevice.TryDmaRead"/>. Nothing here knows the
 /// architecture.
 /// </remarks>
@@ -88,6 +89,9 @@ public sealed class EduDevice : PciDevice
     /// <summary>DMA transfers refused because they left the device's buffer or bus mastering was off.</summary>
     public long DmaErrors { get; private set; }
 
+    /// <summary>Factorials not computed because the server refused the work (stopping, or its off-loop queue full).</summary>
+    public long FactorialsRefused { get; private set; }
+
     /// <inheritdoc/>
     protected override ulong ReadBar(PciBar bar, ulong offset, int size)
     {
@@ -147,6 +151,9 @@ public sealed class EduDevice : PciDevice
                 break;
             case 0x98 when (value & DmaRun) != 0 && (_dmaCommand & DmaRun) == 0:
                 _dmaCommand = value;
+
+                // After the request is answered, on the loop: at most 4 KiB (the buffer), so microseconds — short
+                // enough for the loop, and guest memory is reached from the loop only.
                 Context.Post(RunDma);
                 break;
         }
@@ -165,23 +172,41 @@ public sealed class EduDevice : PciDevice
         _factorial = n;
         _status |= StatusComputing;
 
-        // The computation finishes later, on the device's thread: the driver must poll the status bit (or wait for
-        // the interrupt), as with the real device.
-        Context.Post(() =>
+        // Up to 2^32 multiplications (seconds): off the loop, as QEMU runs it on the device's worker thread. The work
+        // sees only its input; the completion applies the result on the loop, where device state lives. The driver
+        // polls the status bit (or waits for the interrupt), as with the real device. One factorial at a time (the
+        // busy bit), so a guest cannot queue more.
+        if (!Context.TryRunOffLoop(token => Factorial(n, token), CompleteFactorial))
         {
-            uint result = 1;
-            for (uint i = _factorial; i > 0; i--)
-            {
-                result = unchecked(result * i);
-            }
-
-            _factorial = result;
+            FactorialsRefused++;
             _status &= ~StatusComputing;
-            if ((_status & StatusInterruptOnFactorial) != 0)
+        }
+    }
+
+    private static uint Factorial(uint n, System.Threading.CancellationToken token)
+    {
+        uint result = 1;
+        for (uint i = n; i > 0; i--)
+        {
+            result = unchecked(result * i);
+            if ((i & 0xF_FFFF) == 0 && token.IsCancellationRequested)
             {
-                Raise(FactorialInterrupt);
+                // The server is stopping: nobody will read the result.
+                break;
             }
-        });
+        }
+
+        return result;
+    }
+
+    private void CompleteFactorial(uint result)
+    {
+        _factorial = result;
+        _status &= ~StatusComputing;
+        if ((_status & StatusInterruptOnFactorial) != 0)
+        {
+            Raise(FactorialInterrupt);
+        }
     }
 
     private void RunDma()

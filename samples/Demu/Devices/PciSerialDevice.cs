@@ -33,6 +33,9 @@ public sealed class PciSerialDevice : PciDevice
     private int _hostCount;
     private bool _feedQueued;
 
+    // Bytes accepted by SendToGuest and not yet handed to the UART (posted or in _pending): what bounds the host's side.
+    private int _inFlight;
+
     /// <summary>Creates the port.</summary>
     /// <param name="output">Receives every byte the guest transmits.</param>
     public PciSerialDevice(Action<byte> output)
@@ -194,6 +197,7 @@ public sealed class PciSerialDevice : PciDevice
         // Outside the lock: the receiver raises the interrupt line, a call into the hypervisor.
         _uart.Receive(chunk.Slice(0, n));
         BytesReceived += n;
+        Interlocked.Add(ref _inFlight, -n);
     }
 
     private void Transmit(byte value)

@@ -3,8 +3,10 @@ using System;
 namespace IoreqSdk.Devices;
 
 /// <summary>
-/// The access widths a region's handlers accept. Accesses of other widths are adapted by the SDK: split into
-/// narrower accesses, or served from an aligned wider one (reads extract, writes read-modify-write).
+/// Access widths: those a region's handlers implement (<see cref="DeviceRegion.Widths"/>) and those a guest may use
+/// (<see cref="DeviceRegion.AcceptedWidths"/>, the same unless the device opts in to adaptation). A width outside the
+/// accepted ones is refused; an accepted width the handlers do not implement is split into narrower accesses or
+/// served from an aligned wider one (reads extract, writes read-modify-write).
 /// </summary>
 [Flags]
 public enum AccessWidths

@@ -74,32 +74,41 @@ public abstract class DeviceModel : IDeviceModel
     /// <summary>Declares an MMIO region.</summary>
     /// <param name="size">Its size in bytes.</param>
     /// <param name="address">A fixed guest-physical address to map it at when the server starts, or <see langword="null"/> to map it later.</param>
-    /// <param name="widths">The widths <see cref="Read"/> and <see cref="Write"/> accept for it.</param>
+    /// <param name="widths">The widths <see cref="Read"/> and <see cref="Write"/> implement for it.</param>
+    /// <param name="accepted">
+    /// The widths a guest may use, a superset of <paramref name="widths"/>; <see cref="AccessWidths.None"/> (the
+    /// default, and the safe choice) means <paramref name="widths"/> alone. Other widths are refused: reads return
+    /// all-ones, writes are dropped, both are counted. Accepted widths the handlers do not implement are split or
+    /// merged by the SDK (see <see cref="DeviceRegion.AcceptedWidths"/>) — only opt in where a read-modify-write of the
+    /// wider register is harmless.
+    /// </param>
     /// <returns>The region.</returns>
-    protected DeviceRegion AddMmioRegion(ulong size, ulong? address = null, AccessWidths widths = AccessWidths.All) =>
-        AddRegion(RegionKind.Mmio, size, address, widths);
+    protected DeviceRegion AddMmioRegion(ulong size, ulong? address = null, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None) =>
+        AddRegion(RegionKind.Mmio, size, address, widths, accepted);
 
     /// <summary>Declares a port-I/O region.</summary>
     /// <param name="size">Its size in ports.</param>
     /// <param name="port">A fixed first port to map it at when the server starts, or <see langword="null"/> to map it later.</param>
-    /// <param name="widths">The widths <see cref="Read"/> and <see cref="Write"/> accept for it (port I/O is at most 4 bytes).</param>
+    /// <param name="widths">The widths <see cref="Read"/> and <see cref="Write"/> implement for it (port I/O is at most 4 bytes).</param>
+    /// <param name="accepted">The widths a guest may use; <see cref="AccessWidths.None"/> (the default) means
+    /// <paramref name="widths"/> alone. See <see cref="AddMmioRegion"/>.</param>
     /// <returns>The region.</returns>
-    protected DeviceRegion AddPortRegion(ulong size, ushort? port = null, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord) =>
-        AddRegion(RegionKind.Port, size, port, widths);
+    protected DeviceRegion AddPortRegion(ulong size, ushort? port = null, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord, AccessWidths accepted = AccessWidths.None) =>
+        AddRegion(RegionKind.Port, size, port, widths, accepted);
 
     /// <summary>Called when the device has joined a server and <see cref="Context"/> is available.</summary>
     protected virtual void OnAttached()
     {
     }
 
-    private DeviceRegion AddRegion(RegionKind kind, ulong size, ulong? address, AccessWidths widths)
+    private DeviceRegion AddRegion(RegionKind kind, ulong size, ulong? address, AccessWidths widths, AccessWidths accepted)
     {
         if (_context is not null)
         {
             ThrowHelper.ThrowInvalidOperation("Regions are declared before the device joins a server.");
         }
 
-        var region = new DeviceRegion(this, _regions.Count, kind, size, widths, address);
+        var region = new DeviceRegion(this, _regions.Count, kind, size, widths, address, accepted);
         _regions.Add(region);
         return region;
     }

@@ -8,7 +8,7 @@ namespace IoreqSdk.Devices;
 /// </summary>
 public sealed class DeviceRegion
 {
-    internal DeviceRegion(IDeviceModel device, int index, RegionKind kind, ulong size, AccessWidths widths, ulong? address)
+    internal DeviceRegion(IDeviceModel device, int index, RegionKind kind, ulong size, AccessWidths widths, ulong? address, AccessWidths accepted = AccessWidths.None)
     {
         if (size == 0)
         {
@@ -18,6 +18,17 @@ public sealed class DeviceRegion
         if ((widths & AccessWidths.All) == AccessWidths.None || (widths & ~AccessWidths.All) != AccessWidths.None)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(widths), "A region accepts at least one of the widths 1, 2, 4 and 8.");
+        }
+
+        if ((accepted & ~AccessWidths.All) != AccessWidths.None || (accepted != AccessWidths.None && (accepted & widths) != widths))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(accepted), "The accepted widths are 1, 2, 4 or 8 and include every width the handlers implement.");
+        }
+
+        // Port space is 64 Ki ports: a larger region, or one that would run past its end, could never be claimed.
+        if (kind == RegionKind.Port && (size > 0x1_0000 || (address is ulong port && port + size > 0x1_0000)))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A port region lies within ports 0 to 0xFFFF.");
         }
 
         if (address is ulong a && a + (size - 1) < a)
@@ -36,6 +47,9 @@ public sealed class DeviceRegion
         Kind = kind;
         Size = size;
         Widths = widths;
+
+        // Nothing named: the safe default, the guest may use only what the handlers implement.
+        AcceptedWidths = accepted == AccessWidths.None ? widths : accepted;
         InitialAddress = address;
     }
 
@@ -51,8 +65,22 @@ public sealed class DeviceRegion
     /// <summary>The size in bytes.</summary>
     public ulong Size { get; }
 
-    /// <summary>The widths the device's handlers accept for this region.</summary>
+    /// <summary>The widths the device's handlers implement for this region: the only sizes they are ever called with.</summary>
     public AccessWidths Widths { get; }
+
+    /// <summary>
+    /// The widths a guest may use on this region: <see cref="Widths"/> unless the device opted in to more. An access
+    /// of another width is refused (a read returns all-ones, a write is dropped, both are counted in
+    /// <see cref="Server.IoreqServerStatistics.RefusedWidthAccesses"/>); an accepted width the handlers do not
+    /// implement is adapted by the SDK — split into narrower accesses, or merged into an aligned wider one (a write
+    /// then reads, merges and writes back the wider unit).
+    /// </summary>
+    /// <remarks>
+    /// Adaptation is opt-in because a read-modify-write is not what the guest asked for: a 1-byte write to a 4-byte
+    /// doorbell would ring it again with the bytes read back, and a 1-byte write of 0 to a write-1-to-clear status
+    /// register would write back (and so clear) the bits read from its other bytes.
+    /// </remarks>
+    public AccessWidths AcceptedWidths { get; private set; }
 
     /// <summary>The fixed address the device declared, mapped when its server starts; <see langword="null"/> when the
     /// device maps the region itself later (a PCI BAR, for instance).</summary>
@@ -60,6 +88,9 @@ public sealed class DeviceRegion
 
     /// <summary>Where the region is mapped now, or <see langword="null"/> when it is not.</summary>
     public ulong? Address { get; internal set; }
+
+    /// <summary>Lets the guest also use <paramref name="widths"/> (adapted to <see cref="Widths"/>); before the region is served.</summary>
+    internal void Accept(AccessWidths widths) => AcceptedWidths |= widths & AccessWidths.All;
 
     /// <summary>The last address of the region at <paramref name="address"/> (inclusive).</summary>
     internal ulong EndAt(ulong address) => address + (Size - 1);

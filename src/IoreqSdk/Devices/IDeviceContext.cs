@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using IoreqSdk.Memory;
 
 namespace IoreqSdk.Devices;
@@ -7,28 +8,81 @@ namespace IoreqSdk.Devices;
 /// What a device can do to the guest: map its regions, reach guest RAM, schedule work. It never learns the guest's
 /// architecture: interrupts reach it as <see cref="InterruptLine"/>s from its host bridge or its platform.
 /// </summary>
+/// <remarks>
+/// <para>
+/// <b>Threads.</b> The SDK calls a device on its server's event loop, one call at a time, and the loop is the only
+/// thread that may touch device state. Each member says where it may be used: <see cref="Memory"/>,
+/// <see cref="MapRegion"/> and <see cref="UnmapRegion"/> only on the loop (other threads get an
+/// <see cref="InvalidOperationException"/>, never a silent race); <see cref="Post"/>,
+/// <see cref="TryPost"/> and <see cref="TryRunOffLoop{TResult}"/> from any thread.
+/// </para>
+/// <para>
+/// <b>Long work never runs on the loop.</b> While a handler runs, every vCPU that touches any device of the server
+/// waits, so a handler returns in microseconds. Work that takes longer — a computation, a large copy, blocking I/O —
+/// goes to <see cref="TryRunOffLoop{TResult}"/> and delivers its result to a completion on the loop. The loop
+/// measures each callback and counts those that held it longer than
+/// <see cref="Server.IoreqServerOptions.LoopStallThreshold"/> (<see cref="Server.IoreqServerStatistics.LoopOverruns"/>,
+/// logged at most once a second).
+/// </para>
+/// </remarks>
 public interface IDeviceContext
 {
-    /// <summary>Guest RAM, for DMA.</summary>
+    /// <summary>
+    /// Guest RAM, for DMA — on the event loop only (a handler, posted work, a completion), while the server runs.
+    /// Used from another thread it throws <see cref="InvalidOperationException"/>: the loop flushes its mappings when
+    /// the guest's physical map changes (INVALIDATE), and an access racing that flush would leak a foreign mapping or
+    /// touch an unmapped page. Copy guest memory in a completion (or in posted work), not in off-loop work.
+    /// </summary>
     IGuestMemory Memory { get; }
 
     /// <summary>
     /// Maps a region at a guest address, or moves it there: the SDK claims the new range from the hypervisor and
     /// routes it to the device, without a moment where the old and new ranges overlap or a claimed address has no
-    /// handler.
+    /// handler. On the event loop only while the server runs (any thread before it starts).
     /// </summary>
     /// <param name="region">One of the device's regions.</param>
     /// <param name="address">The guest address (port number for port regions).</param>
     void MapRegion(DeviceRegion region, ulong address);
 
-    /// <summary>Unmaps a region; accesses to its old range are no longer the device's.</summary>
+    /// <summary>Unmaps a region; accesses to its old range are no longer the device's. On the event loop only while the
+    /// server runs (any thread before it starts).</summary>
     /// <param name="region">One of the device's regions.</param>
     void UnmapRegion(DeviceRegion region);
 
     /// <summary>
-    /// Runs <paramref name="work"/> on the device's thread (the server's event loop) as soon as it can. Call it from
-    /// other threads — an I/O completion, input arriving, a timer — so that device state is only touched there.
+    /// Runs <paramref name="work"/> on the device's thread (the server's event loop) as soon as it can — after the
+    /// request being served is answered, when called from the loop. Call it from other threads — an I/O completion,
+    /// input arriving, a timer — so that device state is only touched there. From any thread.
     /// </summary>
-    /// <param name="work">The work.</param>
+    /// <param name="work">The work; quick, as every loop callback (exceptions are contained and counted).</param>
+    /// <remarks>The queue is bounded (<see cref="Server.IoreqServerOptions.MaxPostedWork"/>): posting to a full queue
+    /// throws <see cref="InvalidOperationException"/> (use <see cref="TryPost"/> to handle that). Work posted once the
+    /// server is stopping or stopped is dropped, as it could never run.</remarks>
     void Post(Action work);
+
+    /// <summary>As <see cref="Post"/>, but reports a full queue or a stopped server instead of throwing. From any thread.</summary>
+    /// <param name="work">The work.</param>
+    /// <returns>Whether the work was queued; refusals are counted in <see cref="Server.IoreqServerStatistics.RefusedPosts"/>.</returns>
+    bool TryPost(Action work);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> away from the event loop — on the server's worker thread, one item at a time —
+    /// and then <paramref name="completion"/> with its result on the loop, where device state may be touched. This
+    /// is where long work goes (QEMU runs edu's factorial on a worker thread the same way). From any thread.
+    /// </summary>
+    /// <typeparam name="TResult">What the work produces.</typeparam>
+    /// <param name="work">
+    /// The work. It runs on another thread: it must not touch device state or <see cref="Memory"/> — give it copies
+    /// of its inputs and return its result. The token is cancelled when the server stops; an exception is contained
+    /// and counted (the completion then does not run).
+    /// </param>
+    /// <param name="completion">Applies the result on the loop; quick, as every loop callback. Not run if the server
+    /// stops first.</param>
+    /// <returns>
+    /// Whether the work was accepted: at most <see cref="Server.IoreqServerOptions.MaxOffLoopWork"/> items are queued,
+    /// running or awaiting their completion at once, so a guest cannot queue unbounded work; nothing is accepted
+    /// unless the server runs. Refusals are counted in <see cref="Server.IoreqServerStatistics.RefusedOffLoopWork"/>;
+    /// a device answers them as its hardware would when busy.
+    /// </returns>
+    bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion);
 }

@@ -1,25 +1,31 @@
 using System.Runtime.CompilerServices;
 using IoreqSdk.Devices;
+using IoreqSdk.Server;
 
 namespace IoreqSdk.Dispatch;
 
 /// <summary>
-/// Adapts an access to the widths a region declared (what QEMU's memory API and DEMU's byte handlers do):
-/// a supported width goes straight through; otherwise the access is split into the widest narrower supported
-/// accesses, or — when only wider widths exist — served from the aligned wider access that contains it
-/// (reads extract the bytes; writes read, merge and write back). Little-endian throughout.
+/// Serves an access in the widths a region declared. A width the handlers implement goes straight through. A width
+/// the region does not accept is refused: reads return all-ones, writes are dropped, both are counted. A width it
+/// accepts but does not implement (the device opted in) is adapted, as QEMU's memory API does: split into the widest
+/// narrower implemented accesses, or — when only wider widths exist — served from the aligned wider units that contain
+/// it (reads extract the bytes; writes read, merge and write back each unit once). Little-endian throughout.
 /// </summary>
+/// <remarks>
+/// Nothing here recurses: a byte whose containing wider unit does not fit in the region (a region whose size is not
+/// a multiple of the width) cannot be served by the device at all, and reads as all-ones or is dropped.
+/// </remarks>
 internal static class AccessAdapter
 {
-    /// <summary>Reads <paramref name="size"/> bytes at <paramref name="offset"/> of a region, in whatever widths it takes.</summary>
-    // Inlined into the dispatcher: a width the region takes (nearly every access) costs one test before the device's call.
+    /// <summary>Reads <paramref name="size"/> bytes at <paramref name="offset"/> of a region.</summary>
+    // Inlined into the dispatcher: a width the region implements (nearly every access) costs one test before the call.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong Read(DeviceRegion region, ulong offset, int size) =>
-        ((int)region.Widths & size) != 0 ? region.Device.Read(region, offset, size) : ReadAdapted(region, offset, size);
+    public static ulong Read(DeviceRegion region, ulong offset, int size, IoreqServerStatistics statistics) =>
+        ((int)region.Widths & size) != 0 ? region.Device.Read(region, offset, size) : ReadOther(region, offset, size, statistics);
 
-    /// <summary>Writes <paramref name="size"/> bytes at <paramref name="offset"/> of a region, in whatever widths it takes.</summary>
+    /// <summary>Writes <paramref name="size"/> bytes at <paramref name="offset"/> of a region.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Write(DeviceRegion region, ulong offset, int size, ulong value)
+    public static void Write(DeviceRegion region, ulong offset, int size, ulong value, IoreqServerStatistics statistics)
     {
         if (((int)region.Widths & size) != 0)
         {
@@ -27,13 +33,19 @@ internal static class AccessAdapter
         }
         else
         {
-            WriteAdapted(region, offset, size, value);
+            WriteOther(region, offset, size, value, statistics);
         }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong ReadAdapted(DeviceRegion region, ulong offset, int size)
+    private static ulong ReadOther(DeviceRegion region, ulong offset, int size, IoreqServerStatistics statistics)
     {
+        if (((int)region.AcceptedWidths & size) == 0)
+        {
+            statistics.RefusedWidth++;
+            return ulong.MaxValue;
+        }
+
         AccessWidths widths = region.Widths;
         int narrower = Narrower(widths, size);
         if (narrower != 0)
@@ -48,27 +60,37 @@ internal static class AccessAdapter
             return value;
         }
 
+        // Only wider widths: the access lies in one aligned unit, or straddles two (it is narrower than a unit).
         int wider = Wider(widths, size);
-        ulong aligned = offset & ~(ulong)(wider - 1);
-        int shift = (int)(offset - aligned);
-        if (shift + size <= wider && aligned + (ulong)wider <= region.Size)
-        {
-            return (region.Device.Read(region, aligned, wider) >> (shift * 8)) & IoDispatcher.Mask(size);
-        }
-
-        // Straddles two wide units (or the region's end): assemble byte by byte, each from its own wide access.
+        ulong unitMask = ~(ulong)(wider - 1);
+        ulong first = offset & unitMask;
+        ulong last = (offset + (ulong)(size - 1)) & unitMask;
         ulong result = 0;
-        for (int i = 0; i < size; i++)
+        for (ulong unit = first; ; unit += (ulong)wider)
         {
-            result |= (Read(region, offset + (ulong)i, 1) & 0xFF) << (i * 8);
+            // The unit's bytes that belong to the access, and where they go in the result.
+            ulong from = unit > offset ? unit : offset;
+            ulong to = unit + (ulong)wider < offset + (ulong)size ? unit + (ulong)wider : offset + (ulong)size;
+            ulong bytes = UnitFits(region, unit, wider)
+                ? region.Device.Read(region, unit, wider) >> (int)((from - unit) * 8)
+                : ulong.MaxValue;
+            result |= (bytes & IoDispatcher.Mask((int)(to - from))) << (int)((from - offset) * 8);
+            if (unit == last)
+            {
+                return result;
+            }
         }
-
-        return result;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void WriteAdapted(DeviceRegion region, ulong offset, int size, ulong value)
+    private static void WriteOther(DeviceRegion region, ulong offset, int size, ulong value, IoreqServerStatistics statistics)
     {
+        if (((int)region.AcceptedWidths & size) == 0)
+        {
+            statistics.RefusedWidth++;
+            return;
+        }
+
         AccessWidths widths = region.Widths;
         int narrower = Narrower(widths, size);
         if (narrower != 0)
@@ -82,23 +104,34 @@ internal static class AccessAdapter
         }
 
         int wider = Wider(widths, size);
-        ulong aligned = offset & ~(ulong)(wider - 1);
-        int shift = (int)(offset - aligned);
-        if (shift + size <= wider && aligned + (ulong)wider <= region.Size)
+        ulong unitMask = ~(ulong)(wider - 1);
+        ulong first = offset & unitMask;
+        ulong last = (offset + (ulong)(size - 1)) & unitMask;
+        for (ulong unit = first; ; unit += (ulong)wider)
         {
-            ulong mask = IoDispatcher.Mask(size) << (shift * 8);
-            ulong current = region.Device.Read(region, aligned, wider);
-            region.Device.Write(region, aligned, wider, ((current & ~mask) | ((value << (shift * 8)) & mask)) & IoDispatcher.Mask(wider));
-            return;
-        }
+            ulong from = unit > offset ? unit : offset;
+            ulong to = unit + (ulong)wider < offset + (ulong)size ? unit + (ulong)wider : offset + (ulong)size;
 
-        for (int i = 0; i < size; i++)
-        {
-            Write(region, offset + (ulong)i, 1, (value >> (i * 8)) & 0xFF);
+            // Bytes of a unit that does not fit in the region are dropped: the device has no access that reaches them.
+            if (UnitFits(region, unit, wider))
+            {
+                int shift = (int)((from - unit) * 8);
+                ulong mask = IoDispatcher.Mask((int)(to - from)) << shift;
+                ulong part = (value >> (int)((from - offset) * 8)) << shift;
+                ulong current = region.Device.Read(region, unit, wider);
+                region.Device.Write(region, unit, wider, ((current & ~mask) | (part & mask)) & IoDispatcher.Mask(wider));
+            }
+
+            if (unit == last)
+            {
+                return;
+            }
         }
     }
 
-    /// <summary>The widest supported width below <paramref name="size"/>, or 0.</summary>
+    private static bool UnitFits(DeviceRegion region, ulong unit, int wider) => unit <= region.Size - (ulong)wider && (ulong)wider <= region.Size;
+
+    /// <summary>The widest implemented width below <paramref name="size"/>, or 0.</summary>
     private static int Narrower(AccessWidths widths, int size)
     {
         for (int w = size >> 1; w >= 1; w >>= 1)
@@ -112,7 +145,7 @@ internal static class AccessAdapter
         return 0;
     }
 
-    /// <summary>The narrowest supported width above <paramref name="size"/> (one exists when no narrower one does).</summary>
+    /// <summary>The narrowest implemented width above <paramref name="size"/> (one exists when no narrower one does).</summary>
     private static int Wider(AccessWidths widths, int size)
     {
         for (int w = size << 1; w <= 8; w <<= 1)

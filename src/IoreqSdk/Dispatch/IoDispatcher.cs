@@ -286,7 +286,7 @@ internal sealed class IoDispatcher
 
         try
         {
-            return AccessAdapter.Read(region, offset, size) & Mask(size);
+            return AccessAdapter.Read(region, offset, size, _statistics) & Mask(size);
         }
         catch (Exception e)
         {
@@ -308,7 +308,7 @@ internal sealed class IoDispatcher
 
         try
         {
-            AccessAdapter.Write(region, offset, size, value & Mask(size));
+            AccessAdapter.Write(region, offset, size, value & Mask(size), _statistics);
         }
         catch (Exception e)
         {

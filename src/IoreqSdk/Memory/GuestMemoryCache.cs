@@ -7,7 +7,9 @@ namespace IoreqSdk.Memory;
 /// Guest RAM through a bounded cache of foreign page mappings (the role of QEMU's map cache and DEMU's per-page
 /// maps). Direct-mapped by frame number: a hit is an array index and a compare; a miss maps one frame and evicts
 /// whatever held the entry. Everything is dropped on <see cref="Invalidate"/> — Xen's INVALIDATE request — so no
-/// mapping outlives a change of the guest's physical map. Used only from the server's event-loop thread.
+/// mapping outlives a change of the guest's physical map. Not thread-safe, by design: used only from the server's
+/// event-loop thread (devices reach it through a view that refuses other threads), which is also the thread that
+/// answers INVALIDATE — so no access can race the flush, and no mapping is created after it.
 /// </summary>
 internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
 {
@@ -18,9 +20,15 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
     private readonly ushort _domain;
     private readonly ulong[] _frames;
     private readonly IMappedPages?[] _mappings;
+    private bool _disposed;
 
     public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256)
     {
+        if (capacity < 1)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), "The cache holds at least one frame.");
+        }
+
         _hypervisor = hypervisor;
         _domain = domain;
         _frames = new ulong[capacity];
@@ -91,12 +99,24 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
             if (mapping is not null)
             {
                 _mappings[i] = null;
-                mapping.Dispose();
+                try
+                {
+                    mapping.Dispose();
+                }
+                catch (HypervisorException)
+                {
+                    // One failed unmap must not keep the others mapped (nor escape the loop thread answering INVALIDATE).
+                }
             }
         }
     }
 
-    public void Dispose() => Invalidate();
+    /// <summary>Unmaps everything; afterwards nothing is mapped again (accesses fail), so nothing can leak.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        Invalidate();
+    }
 
     private byte* Page(ulong frame)
     {
@@ -106,6 +126,11 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
         if (mapping is not null && _frames[slot] == frame)
         {
             return (byte*)mapping.Address;
+        }
+
+        if (_disposed)
+        {
+            return null;
         }
 
         IMappedPages? fresh;

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using IoreqSdk.Devices;
 
 namespace IoreqSdk.Pci;
 
@@ -74,6 +75,10 @@ public abstract partial class PciDevice
         {
             ThrowHelper.ThrowArgument(nameof(bar), "The MSI-X table and PBA must be 8-byte aligned and fit inside a memory BAR.");
         }
+
+        // The PCI specification lets software use aligned DWord and QWord accesses on the table and PBA: the BAR accepts
+        // both whatever the device implements (the SDK serves those offsets; elsewhere they are adapted to the BAR's widths).
+        bar.Region.Accept(AccessWidths.DWord | AccessWidths.QWord);
 
         int offset = AddCapability(PciConfigRegisters.CapabilityMsix, 12);
         BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 2), (ushort)(vectors - 1));

@@ -223,9 +223,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <param name="size">Bytes; rounded up to a power of two of at least 16.</param>
     /// <param name="is64Bit">A 64-bit BAR (a register pair).</param>
     /// <param name="prefetchable">Marks the BAR prefetchable.</param>
-    /// <param name="widths">The access widths <see cref="ReadBar"/> and <see cref="WriteBar"/> accept.</param>
+    /// <param name="widths">The access widths <see cref="ReadBar"/> and <see cref="WriteBar"/> implement.</param>
+    /// <param name="accepted">The widths a guest may use; <see cref="AccessWidths.None"/> (the default, and safe)
+    /// means <paramref name="widths"/> alone: others read all-ones and writes of them are dropped. See
+    /// <see cref="DeviceRegion.AcceptedWidths"/> for the adaptation of accepted widths the BAR does not implement.</param>
     /// <returns>The BAR.</returns>
-    protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All)
+    protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None)
     {
         CheckBarIndex(index, is64Bit ? 2 : 1);
         if (size > 1UL << 63)
@@ -240,7 +243,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 32-bit memory BAR decodes at most 2 GiB.");
         }
 
-        var bar = new PciBar(index, is64Bit ? PciBarKind.Memory64 : PciBarKind.Memory32, rounded, prefetchable, AddMmioRegion(rounded, null, widths));
+        var bar = new PciBar(index, is64Bit ? PciBarKind.Memory64 : PciBarKind.Memory32, rounded, prefetchable, AddMmioRegion(rounded, null, widths, accepted));
         _bars[index] = bar;
         uint flags = (is64Bit ? 0x4u : 0) | (prefetchable ? 0x8u : 0);
         Set32(bar.Register, flags);
@@ -255,9 +258,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <summary>Declares an I/O BAR.</summary>
     /// <param name="index">0–5.</param>
     /// <param name="size">Ports; rounded up to a power of two of at least 4, at most 256.</param>
-    /// <param name="widths">The access widths the BAR's handlers accept.</param>
+    /// <param name="widths">The access widths the BAR's handlers implement.</param>
+    /// <param name="accepted">The widths a guest may use; <see cref="AccessWidths.None"/> (the default) means
+    /// <paramref name="widths"/> alone. See <see cref="AddMemoryBar"/>.</param>
     /// <returns>The BAR.</returns>
-    protected PciBar AddIoBar(int index, uint size, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord)
+    protected PciBar AddIoBar(int index, uint size, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord, AccessWidths accepted = AccessWidths.None)
     {
         CheckBarIndex(index, 1);
         ulong rounded = RoundUp(size, 4);
@@ -266,7 +271,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An I/O BAR decodes at most 256 ports.");
         }
 
-        var bar = new PciBar(index, PciBarKind.Io, rounded, false, AddPortRegion(rounded, null, widths));
+        var bar = new PciBar(index, PciBarKind.Io, rounded, false, AddPortRegion(rounded, null, widths, accepted));
         _bars[index] = bar;
         Set32(bar.Register, 0x1);
         return bar;
@@ -294,8 +299,10 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// register's interrupt bit shows the line either way.
     /// </summary>
     /// <param name="asserted">The line's level.</param>
+    /// <remarks>On the event loop only while the server runs (the line's state is device state).</remarks>
     protected void SetIntx(bool asserted)
     {
+        ThrowIfOffLoop("PciDevice.SetIntx");
         _intxLine = asserted;
         UpdateIntx();
     }
@@ -306,8 +313,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// device lowers it with <see cref="SetIntx"/> once the driver acknowledged.
     /// </summary>
     /// <param name="vector">The vector (0 for single-vector devices).</param>
+    /// <remarks>On the event loop only while the server runs: it reads and updates the MSI/MSI-X masking and pending
+    /// state the guest changes through config space and the table. From another thread, Post it.</remarks>
     protected void SignalInterrupt(int vector = 0)
     {
+        ThrowIfOffLoop("PciDevice.SignalInterrupt");
         switch (InterruptMode)
         {
             case PciInterruptMode.Msix:
@@ -322,7 +332,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
     }
 
-    /// <summary>Reads guest memory as bus-master DMA; refused (and counted) while bus mastering is off.</summary>
+    /// <summary>Reads guest memory as bus-master DMA; refused (and counted) while bus mastering is off. On the event
+    /// loop only (<see cref="IDeviceContext.Memory"/> throws <see cref="InvalidOperationException"/> elsewhere).</summary>
     /// <param name="address">The bus address.</param>
     /// <param name="destination">Where to copy.</param>
     /// <returns>Whether the transfer happened.</returns>
@@ -337,7 +348,8 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         return Context.Memory.TryRead(address, destination);
     }
 
-    /// <summary>Writes guest memory as bus-master DMA; refused (and counted) while bus mastering is off.</summary>
+    /// <summary>Writes guest memory as bus-master DMA; refused (and counted) while bus mastering is off. On the event
+    /// loop only (<see cref="IDeviceContext.Memory"/> throws <see cref="InvalidOperationException"/> elsewhere).</summary>
     /// <param name="address">The bus address.</param>
     /// <param name="source">What to copy.</param>
     /// <returns>Whether the transfer happened.</returns>
@@ -350,6 +362,14 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
 
         return Context.Memory.TryWrite(address, source);
+    }
+
+    private void ThrowIfOffLoop(string what)
+    {
+        if (IsAttached && Context is ILoopAffinity loop)
+        {
+            loop.ThrowIfOffLoop(what);
+        }
     }
 
     /// <summary>The line the bridge gave the INTx pin (none without a pin, or before the function joins a bridge).</summary>

@@ -10,17 +10,30 @@ namespace IoreqSdk.Server;
 /// </summary>
 internal static class BufferedRingConsumer
 {
-    /// <summary>Serves every entry between the read and write pointers, advancing the read pointer per entry.</summary>
-    public static void Drain(BufferedIoPage ring, IoDispatcher dispatcher, IoreqServerStatistics statistics, Action<long> onTimeOffset)
+    /// <summary>
+    /// Serves the entries between the read and write pointers, advancing the read pointer per entry — at most one
+    /// ring's worth (<see cref="BufferedIoPage.SlotCount"/> slots) per call.
+    /// </summary>
+    /// <returns><see langword="true"/> when entries are left: the caller must come back (after serving what waits).</returns>
+    /// <remarks>
+    /// The bound keeps a guest from holding the loop here: a vCPU writing to the buffered window as fast as the loop
+    /// drains would otherwise keep this loop going forever while every other vCPU's synchronous request waits.
+    /// </remarks>
+    public static bool Drain(BufferedIoPage ring, IoDispatcher dispatcher, IoreqServerStatistics statistics, Action<long> onTimeOffset)
     {
-        while (true)
+        for (uint budget = BufferedIoPage.SlotCount; ; )
         {
             ring.ReadPointersAcquire(out uint read, out uint write);
             uint depth = write - read;
             statistics.LastRingDepth = depth;
             if (depth == 0)
             {
-                return;
+                return false;
+            }
+
+            if (budget == 0)
+            {
+                return true;
             }
 
             if (depth > BufferedIoPage.SlotCount)
@@ -29,7 +42,7 @@ internal static class BufferedRingConsumer
                 // than serve slots twice; the guest's buffered writes are lost, nothing else is harmed.
                 statistics.Malformed++;
                 ring.AdvanceReadPointer(depth);
-                return;
+                return false;
             }
 
             BufferedIoRequest entry = ring.ReadSlot(read);
@@ -42,6 +55,7 @@ internal static class BufferedRingConsumer
                     // Xen publishes both halves with one pointer update; half a pair is corruption.
                     statistics.Malformed++;
                     ring.AdvanceReadPointer(1);
+                    budget--;
                     continue;
                 }
 
@@ -63,6 +77,7 @@ internal static class BufferedRingConsumer
 
             // Per entry, after it was served, with an atomic add (ATOMIC mode: Xen may rebase concurrently).
             ring.AdvanceReadPointer(used);
+            budget = budget > used ? budget - used : 0;
         }
     }
 }

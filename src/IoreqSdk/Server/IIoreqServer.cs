@@ -20,7 +20,8 @@ public interface IIoreqServer : IDisposable
     /// <summary>The server's counters.</summary>
     IoreqServerStatistics Statistics { get; }
 
-    /// <summary>Raised on the event loop when the guest changes its RTC (x86, buffered).</summary>
+    /// <summary>Raised on the event loop when the guest changes its RTC (x86, buffered). Handlers are contained like
+    /// device code: an exception is counted in <see cref="IoreqServerStatistics.DeviceFaults"/>, the others still run.</summary>
     event EventHandler<TimeOffsetEventArgs>? TimeOffsetChanged;
 
     /// <summary>Adds a device; its regions with fixed addresses are claimed when the server starts.</summary>
@@ -35,6 +36,10 @@ public interface IIoreqServer : IDisposable
     /// <summary>Creates the server in Xen, maps its pages, claims its ranges, enables it, binds its ports and starts its event loop.</summary>
     void Start();
 
-    /// <summary>Stops the event loop and undoes <see cref="Start"/> in mirror order. Safe to call more than once.</summary>
+    /// <summary>
+    /// Stops the event loop and undoes <see cref="Start"/> in mirror order. Safe to call more than once, and from any
+    /// thread, concurrently: from another thread it returns once the server is torn down; from the loop thread (a
+    /// device handler, posted work) it requests the stop and returns — the request being served is answered first.
+    /// </summary>
     void Stop();
 }

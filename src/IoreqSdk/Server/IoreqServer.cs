@@ -2,9 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
-#if NETCOREAPP
 using System.Runtime.CompilerServices;
-#endif
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Abi;
@@ -25,6 +23,22 @@ namespace IoreqSdk.Server;
 /// and drains the buffered ring, and tears down in mirror order (disable → unbind → unmap → destroy) on
 /// <see cref="Stop"/> or <see cref="Dispose"/>.
 /// </summary>
+/// <remarks>
+/// <para>
+/// <b>Threads.</b> Devices are called on the loop thread only, one call at a time. Everything a device can reach
+/// through its <see cref="IDeviceContext"/> says which threads may use it. Every user callback the loop runs — device
+/// handlers, posted work, completions of off-loop work, <see cref="TimeOffsetChanged"/> handlers — is contained: an
+/// exception is counted in <see cref="IoreqServerStatistics.DeviceFaults"/> and logged (at most once a second), and
+/// the loop goes on. A callback that holds the loop longer than <see cref="IoreqServerOptions.LoopStallThreshold"/>
+/// is counted in <see cref="IoreqServerStatistics.LoopOverruns"/> and logged the same way.
+/// </para>
+/// <para>
+/// <b>Stopping.</b> <see cref="Stop"/> and <see cref="Dispose"/> may be called from any thread, concurrently and
+/// more than once. From another thread they return once the server is torn down. From the loop thread (a device
+/// handler or posted work) they only request the stop and return at once: the request being served is answered
+/// first, then the loop tears the server down itself.
+/// </para>
+/// </remarks>
 public sealed partial class IoreqServer : IIoreqServer
 {
     private readonly IHypervisor _hypervisor;
@@ -35,6 +49,8 @@ public sealed partial class IoreqServer : IIoreqServer
     private readonly List<(PciSbdf Sbdf, IPciConfigSpace Config)> _pciFunctions = new();
     private readonly Dictionary<DeviceRegion, RegionKind> _mapped = new();
     private readonly ConcurrentQueue<Action> _posted = new();
+    private readonly object _wakeGate = new();
+    private readonly long _stallTicks;
     private readonly GuestMemoryCache _memory;
     private readonly IoDispatcher _dispatcher;
     private readonly DeviceContext _context;
@@ -53,30 +69,45 @@ public sealed partial class IoreqServer : IIoreqServer
     private uint _bufferedLocalPort = uint.MaxValue;
     private Thread? _loop;
     private volatile bool _stopping;
+    private volatile bool _stopRequestedByLoop;
+    private volatile bool _stoppedFromOutside;
+    private volatile bool _disposeRequested;
+    private bool _disposed;
     private int _loopThreadId;
+    private int _postedCount;
+    private volatile bool _acceptingPosts = true;
+    private OffLoopWorker? _worker;
+
+    // Completed when a run's teardown is done, whoever did it; continuations never run on the tearing-down thread.
+    private TaskCompletionSource<bool>? _stopped;
+    private ConcurrentQueue<OffLoopWorker.Item> _completions = new();
     private long _lastFaultLog;
     private long _suppressedFaults;
+    private long _lastOverrunLog;
+    private long _suppressedOverruns;
 
     /// <summary>Creates a server; nothing happens in the hypervisor until <see cref="Start"/>.</summary>
     /// <param name="hypervisor">The hypervisor port (real or simulated Xen).</param>
-    /// <param name="options">How to run.</param>
+    /// <param name="options">How to run; validated and copied here (later changes to the object have no effect).</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range (each option's documentation gives it).</exception>
     public IoreqServer(IHypervisor hypervisor, IoreqServerOptions options)
     {
         _hypervisor = hypervisor ?? throw new ArgumentNullException(nameof(hypervisor));
-        _options = options ?? throw new ArgumentNullException(nameof(options));
-        _platform = options.Platform ?? GuestPlatform.For(hypervisor.Architecture);
+        _options = (options ?? throw new ArgumentNullException(nameof(options))).ValidatedCopy();
+        _platform = _options.Platform ?? GuestPlatform.For(hypervisor.Architecture);
         if (_platform.Architecture != hypervisor.Architecture)
         {
             ThrowHelper.ThrowArgument(nameof(options), $"The options' platform describes {_platform.Architecture} guests; this hypervisor serves {hypervisor.Architecture} guests.");
         }
 
         _platform.Validate();
-        _logger = options.LoggerFactory?.CreateLogger<IoreqServer>() ?? (ILogger)NullLogger.Instance;
+        _logger = _options.LoggerFactory?.CreateLogger<IoreqServer>() ?? (ILogger)NullLogger.Instance;
         Statistics = new IoreqServerStatistics();
-        _memory = new GuestMemoryCache(hypervisor, options.Domain, options.GuestMemoryCacheFrames);
+        _stallTicks = (long)(_options.LoopStallThreshold.TotalSeconds * Stopwatch.Frequency);
+        _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames);
         _dispatcher = new IoDispatcher(_memory, Statistics, OnDeviceFault);
         _context = new DeviceContext(this);
-        _onTimeOffset = delta => TimeOffsetChanged?.Invoke(this, new TimeOffsetEventArgs(delta));
+        _onTimeOffset = RaiseTimeOffsetChanged;
     }
 
     /// <summary>The stages of bring-up, in order; teardown undoes them from the last reached.</summary>
@@ -112,6 +143,9 @@ public sealed partial class IoreqServer : IIoreqServer
     /// <summary>The guest-memory map cache's mapped frame count (for diagnostics and tests).</summary>
     internal int MappedGuestFrames => _memory.MappedFrames;
 
+    /// <summary>Whether the caller runs on the event loop (the only thread that may touch devices and guest memory).</summary>
+    internal bool IsLoopThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _loopThreadId);
+
     /// <inheritdoc/>
     public event EventHandler<TimeOffsetEventArgs>? TimeOffsetChanged;
 
@@ -131,6 +165,7 @@ public sealed partial class IoreqServer : IIoreqServer
             throw new ArgumentNullException(nameof(device));
         }
 
+        ThrowIfLoopThread();
         lock (_lifecycle)
         {
             if (_stage != Stage.None)
@@ -154,6 +189,7 @@ public sealed partial class IoreqServer : IIoreqServer
     /// <inheritdoc/>
     public void AddPciFunction(PciSbdf sbdf, IPciConfigSpace config)
     {
+        ThrowIfLoopThread();
         lock (_lifecycle)
         {
             if (_stage != Stage.None)
@@ -168,8 +204,14 @@ public sealed partial class IoreqServer : IIoreqServer
     /// <inheritdoc/>
     public void Start()
     {
+        ThrowIfLoopThread();
         lock (_lifecycle)
         {
+            if (_disposed)
+            {
+                ThrowHelper.ThrowObjectDisposed(nameof(IoreqServer));
+            }
+
             if (_stage != Stage.None)
             {
                 ThrowHelper.ThrowInvalidOperation("The server was started already.");
@@ -181,6 +223,7 @@ public sealed partial class IoreqServer : IIoreqServer
             }
             catch
             {
+                // Nothing after the loop thread's start can throw: the loop is not running here.
                 TearDown();
                 throw;
             }
@@ -189,7 +232,8 @@ public sealed partial class IoreqServer : IIoreqServer
 
     /// <summary>
     /// Starts the server, serves until <paramref name="cancellationToken"/> is cancelled (Ctrl-C, SIGTERM or a host's
-    /// shutdown, as the caller wires it), then stops it — the ioreq server is destroyed before the task completes.
+    /// shutdown, as the caller wires it) or the server stops by itself (a device called <see cref="Stop"/>, or the
+    /// event loop failed), then stops it — the ioreq server is destroyed before the task completes.
     /// </summary>
     /// <param name="cancellationToken">Ends the run.</param>
     /// <returns>A task that completes once the server is torn down.</returns>
@@ -198,10 +242,11 @@ public sealed partial class IoreqServer : IIoreqServer
         Start();
         try
         {
+            Task stopped = _stopped!.Task;
             var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             using (cancellationToken.Register(() => cancelled.TrySetResult(true)))
             {
-                await cancelled.Task.ConfigureAwait(false);
+                await Task.WhenAny(cancelled.Task, stopped).ConfigureAwait(false);
             }
         }
         finally
@@ -211,19 +256,51 @@ public sealed partial class IoreqServer : IIoreqServer
     }
 
     /// <inheritdoc/>
+    /// <remarks>From the loop thread (a device handler or posted work) this only requests the stop: the current
+    /// request is answered first, then the loop tears the server down. From any other thread it returns once the
+    /// server is torn down.</remarks>
     public void Stop()
     {
+        if (IsLoopThread)
+        {
+            // Tearing down here would unmap the page and clear the ports the request being served still needs.
+            _stopRequestedByLoop = true;
+            _stopping = true;
+            return;
+        }
+
         lock (_lifecycle)
         {
+            if (_stage == Stage.Running)
+            {
+                // The loop never waits for this lock while its stopper waits for it (see ExitLoop): join under it.
+                _stoppedFromOutside = true;
+                BeginStop();
+                _loop!.Join();
+            }
+
             TearDown();
         }
     }
 
     /// <inheritdoc/>
+    /// <remarks>As <see cref="Stop"/>, then the guest-memory cache is released for good; a disposed server does not
+    /// start again.</remarks>
     public void Dispose()
     {
+        if (IsLoopThread)
+        {
+            _disposeRequested = true;
+            Stop();
+            return;
+        }
+
         Stop();
-        _memory.Dispose();
+        lock (_lifecycle)
+        {
+            _disposed = true;
+            _memory.Dispose();
+        }
     }
 
     private void BringUp()
@@ -302,29 +379,75 @@ public sealed partial class IoreqServer : IIoreqServer
             _hypervisor.Restrict(domain);
         }
 
+        Log.Started(_logger, domain, _id, vcpus, mode);
+
+        var completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        _completions = completions;
+        _worker = new OffLoopWorker(_options.MaxOffLoopWork, $"ioreq d{domain} s{_id} worker", item =>
+        {
+            // A late item of a run that ended lands in that run's queue, which nobody reads any more.
+            completions.Enqueue(item);
+            try
+            {
+                Wake();
+            }
+            catch (Exception e) when (e is HypervisorException or ObjectDisposedException)
+            {
+                // The channel failed: the loop finds the completion at its next wake, if it has one.
+            }
+        });
+
+        _stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         _stopping = false;
+        _stopRequestedByLoop = false;
+        _stoppedFromOutside = false;
+        _acceptingPosts = true;
         _loop = new Thread(RunLoop) { IsBackground = true, Name = $"ioreq d{domain} s{_id}" };
-        _loop.Start();
+
+        // Known before the first request: the loop-only services check it from the start.
+        Volatile.Write(ref _loopThreadId, _loop.ManagedThreadId);
         _stage = Stage.Running;
         IoreqServerMetrics.Register(this);
-        Log.Started(_logger, domain, _id, vcpus, mode);
+        _loop.Start();
+
+        // Work posted before the start (a device's OnAttached, say) found no channel to wake: wake for it now.
+        if (Volatile.Read(ref _postedCount) > 0)
+        {
+            Wake();
+        }
     }
 
+    /// <summary>Stops accepting work and wakes the loop so that it exits; the caller then joins it (or is it).</summary>
+    private void BeginStop()
+    {
+        _acceptingPosts = false;
+        _stopping = true;
+        _worker?.Close();
+        Wake();
+    }
+
+    /// <summary>Undoes bring-up from the last stage reached. Called under the lifecycle lock once the loop has exited
+    /// (or by the loop itself, as its last act), so nothing serves a request meanwhile.</summary>
     private void TearDown()
     {
         ushort domain = _options.Domain;
         if (_stage == Stage.Running)
         {
             IoreqServerMetrics.Unregister(this);
-            _stopping = true;
-            _channel!.Interrupt();
-            if (Environment.CurrentManagedThreadId != _loopThreadId)
-            {
-                _loop!.Join();
-            }
-
             _stage = Stage.PortsBound;
         }
+
+        // Work of this run never runs: drop what waits (and free the worker's places).
+        _acceptingPosts = false;
+        _worker?.Close();
+        _worker = null;
+        while (_posted.TryDequeue(out _))
+        {
+        }
+
+        Volatile.Write(ref _postedCount, 0);
+        _completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        Volatile.Write(ref _loopThreadId, 0);
 
         if (_stage >= Stage.Enabled)
         {
@@ -343,8 +466,14 @@ public sealed partial class IoreqServer : IIoreqServer
                 Attempt(() => _channel.Unbind(_bufferedLocalPort), "unbind");
             }
 
-            _channel.Dispose();
-            _channel = null;
+            // Under the wake gate: a device thread's Post may be interrupting this very channel right now.
+            IEventChannel channel = _channel;
+            lock (_wakeGate)
+            {
+                _channel = null;
+            }
+
+            channel.Dispose();
             _localPorts = [];
             _bufferedLocalPort = uint.MaxValue;
         }
@@ -372,10 +501,20 @@ public sealed partial class IoreqServer : IIoreqServer
         if (_stage >= Stage.Created)
         {
             Attempt(() => _hypervisor.DestroyIoreqServer(domain, _id), "destroy");
-            Log.Stopped(_logger, domain, _id);
+            ushort id = _id;
+            LogSafely(() => Log.Stopped(_logger, domain, id));
         }
 
         _stage = Stage.None;
+        if (_disposeRequested)
+        {
+            _disposed = true;
+            _memory.Dispose();
+        }
+
+        // Work posted from now on would never run: refused until the server starts again.
+        _acceptingPosts = false;
+        _stopped?.TrySetResult(true);
     }
 
     private void Attempt(Action step, string what)
@@ -384,10 +523,75 @@ public sealed partial class IoreqServer : IIoreqServer
         {
             step();
         }
-        catch (Exception e) when (e is HypervisorException or InvalidOperationException)
+        catch (Exception e) when (e is HypervisorException or InvalidOperationException or ObjectDisposedException)
         {
             // Teardown goes on: every later step still has to run for the server not to leak.
-            Log.TeardownStepFailed(_logger, what, e);
+            LogSafely(() => Log.TeardownStepFailed(_logger, what, e));
+        }
+    }
+
+    /// <summary>Logs through the user's logger where a throwing provider must not stop what follows (teardown, the loop).</summary>
+    private static void LogSafely(Action log)
+    {
+        try
+        {
+            log();
+        }
+        catch (Exception)
+        {
+            // Diagnostics are lost; the teardown or the loop is not.
+        }
+    }
+
+    private void RunLoop()
+    {
+        try
+        {
+            Loop();
+        }
+        catch (Exception e)
+        {
+            // Only the hypervisor port can throw here (every user callback is contained): a server whose event channel
+            // failed cannot serve any more. Torn down below rather than taking the process with it.
+            LogSafely(() => Log.LoopFailed(_logger, e));
+            _stopRequestedByLoop = true;
+        }
+
+        if (_stopRequestedByLoop)
+        {
+            ExitLoop();
+        }
+    }
+
+    /// <summary>The loop's last act when it stopped itself: the teardown, unless a stopper from outside does it.</summary>
+    private void ExitLoop()
+    {
+        // A stopper from outside holds the lifecycle lock while it joins this thread: never block on that lock here.
+        while (!_stoppedFromOutside)
+        {
+            if (Monitor.TryEnter(_lifecycle, 1))
+            {
+                try
+                {
+                    if (!_stoppedFromOutside && _stage == Stage.Running)
+                    {
+                        _acceptingPosts = false;
+                        TearDown();
+                    }
+                }
+                catch (Exception e)
+                {
+                    // Nothing may escape the loop thread (it would end the process); Attempt already went past each
+                    // failing hypervisor step, so this is a defect of the SDK's own, reported as such.
+                    LogSafely(() => Log.LoopFailed(_logger, e));
+                }
+                finally
+                {
+                    Monitor.Exit(_lifecycle);
+                }
+
+                return;
+            }
         }
     }
 
@@ -397,14 +601,15 @@ public sealed partial class IoreqServer : IIoreqServer
 #if NETCOREAPP
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 #endif
-    private void RunLoop()
+    private void Loop()
     {
-        _loopThreadId = Environment.CurrentManagedThreadId;
         IEventChannel channel = _channel!;
         while (!_stopping)
         {
             if (!channel.WaitPending(out uint port))
             {
+                // Woken: work was posted, off-loop work finished, the ring has a backlog, or a stop.
+                DrainBufferedRing();
                 RunPosted();
                 continue;
             }
@@ -430,7 +635,10 @@ public sealed partial class IoreqServer : IIoreqServer
             }
 
             Serve(vcpu);
-            RunPosted();
+            if (!_stopping)
+            {
+                RunPosted();
+            }
         }
     }
 
@@ -459,26 +667,62 @@ public sealed partial class IoreqServer : IIoreqServer
         }
         else
         {
+            // Two clock reads per request (vDSO, no allocation): what lets the loop see a device holding it.
+            long start = Stopwatch.GetTimestamp();
             data = _dispatcher.Dispatch(in request);
+            long held = Stopwatch.GetTimestamp() - start;
+            if (held > _stallTicks)
+            {
+                OnRequestOverrun(in request, held);
+            }
         }
 
-        // data, then state = IORESP_READY with release semantics, then the notification that wakes the vCPU.
+        // data, then state = IORESP_READY with release semantics, then the notification that wakes the vCPU. A stop
+        // requested by the handler waits for this: the page and the ports are torn down only after the loop exits.
         page.WriteResponse(vcpu, data);
         _channel!.Notify(_localPorts[vcpu]);
     }
 
     private void DrainBufferedRing()
     {
-        if (_hasRing)
+        if (!_hasRing)
         {
-            BufferedRingConsumer.Drain(_bufferedPage, _dispatcher, Statistics, _onTimeOffset);
+            return;
+        }
+
+        // The clock is read only when there is something to serve: an empty ring (the usual case before a synchronous
+        // request) costs one acquire load, as before.
+        _bufferedPage.ReadPointersAcquire(out uint read, out uint write);
+        if (read == write)
+        {
+            Statistics.LastRingDepth = 0;
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        bool backlog = BufferedRingConsumer.Drain(_bufferedPage, _dispatcher, Statistics, _onTimeOffset);
+        long held = Stopwatch.GetTimestamp() - start;
+        if (held > _stallTicks)
+        {
+            OnOverrun("the buffered ring's writes", held);
+        }
+
+        if (backlog)
+        {
+            // A backlog is left for after what waits: come back without a new event.
+            _channel!.Interrupt();
         }
     }
 
+    /// <summary>Runs the work posted so far and the completions of finished off-loop work — only what was there on
+    /// entry, so a device that keeps posting cannot hold the loop here while vCPUs wait.</summary>
     private void RunPosted()
     {
-        while (_posted.TryDequeue(out Action? work))
+        int budget = Volatile.Read(ref _postedCount);
+        while (budget-- > 0 && !_stopping && _posted.TryDequeue(out Action? work))
         {
+            Interlocked.Decrement(ref _postedCount);
+            long start = Stopwatch.GetTimestamp();
             try
             {
                 work();
@@ -486,14 +730,161 @@ public sealed partial class IoreqServer : IIoreqServer
             catch (Exception e)
             {
                 Statistics.DeviceFault++;
-                Log.PostedWorkFailed(_logger, e);
+                ReportFault("posted work", e);
             }
+
+            CheckCallbackOverrun(start, "posted work");
+        }
+
+        OffLoopWorker? worker = _worker;
+        ConcurrentQueue<OffLoopWorker.Item> completions = _completions;
+        while (!_stopping && completions.TryDequeue(out OffLoopWorker.Item? item))
+        {
+            RunCompletion(item);
+            worker?.Release();
+        }
+
+        if (!_stopping && !_posted.IsEmpty)
+        {
+            // Posted meanwhile (by the work itself, say): after the vCPUs had their turn.
+            _channel!.Interrupt();
         }
     }
 
-    private void OnDeviceFault(IDeviceModel device, Exception exception)
+    private void RunCompletion(OffLoopWorker.Item item)
     {
-        // At most one report per second; the ones in between are counted and reported with the next.
+        if (item.Error is Exception error)
+        {
+            Statistics.DeviceFault++;
+            ReportFault("off-loop work", error);
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            item.Complete();
+        }
+        catch (Exception e)
+        {
+            Statistics.DeviceFault++;
+            ReportFault("an off-loop work completion", e);
+        }
+
+        CheckCallbackOverrun(start, "an off-loop work completion");
+    }
+
+    private void RaiseTimeOffsetChanged(long delta)
+    {
+        EventHandler<TimeOffsetEventArgs>? handlers = TimeOffsetChanged;
+        if (handlers is null)
+        {
+            return;
+        }
+
+        var args = new TimeOffsetEventArgs(delta);
+
+        // One by one: a handler that throws is contained like device code, and the others still run.
+        foreach (Delegate handler in handlers.GetInvocationList())
+        {
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                ((EventHandler<TimeOffsetEventArgs>)handler)(this, args);
+            }
+            catch (Exception e)
+            {
+                Statistics.DeviceFault++;
+                ReportFault("a TimeOffsetChanged handler", e);
+            }
+
+            CheckCallbackOverrun(start, "a TimeOffsetChanged handler");
+        }
+    }
+
+    /// <summary>Wakes the loop from any thread; never touches a channel teardown is disposing.</summary>
+    private void Wake()
+    {
+        lock (_wakeGate)
+        {
+            _channel?.Interrupt();
+        }
+    }
+
+    private bool TryPost(Action work)
+    {
+        if (work is null)
+        {
+            throw new ArgumentNullException(nameof(work));
+        }
+
+        if (!_acceptingPosts)
+        {
+            Interlocked.Increment(ref Statistics.RefusedPost);
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _postedCount) > _options.MaxPostedWork)
+        {
+            Interlocked.Decrement(ref _postedCount);
+            Interlocked.Increment(ref Statistics.RefusedPost);
+            return false;
+        }
+
+        _posted.Enqueue(work);
+
+        // The loop runs posted work after every request it serves: posting from it needs no wake (nor a system call).
+        if (!IsLoopThread)
+        {
+            Wake();
+        }
+
+        return true;
+    }
+
+    private bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion)
+    {
+        if (work is null)
+        {
+            throw new ArgumentNullException(nameof(work));
+        }
+
+        if (completion is null)
+        {
+            throw new ArgumentNullException(nameof(completion));
+        }
+
+        OffLoopWorker? worker = Volatile.Read(ref _worker);
+        if (worker is null || _stopping || !worker.TryQueue(new OffLoopWorker.Item<TResult>(work, completion)))
+        {
+            Interlocked.Increment(ref Statistics.RefusedWork);
+            return false;
+        }
+
+        return true;
+    }
+
+    private void ThrowIfLoopThread()
+    {
+        if (IsLoopThread)
+        {
+            ThrowHelper.ThrowInvalidOperation("The server's lifecycle is not changed from its own event loop (only Stop and Dispose may be called there).");
+        }
+    }
+
+    private void ThrowIfRunningOffLoop(string what)
+    {
+        if (_stage == Stage.Running && !IsLoopThread)
+        {
+            ThrowHelper.ThrowInvalidOperation($"{what} is used from the server's event-loop thread only while the server runs (a device handler, posted work or a completion); from another thread, Post the work.");
+        }
+    }
+
+    private void OnDeviceFault(IDeviceModel device, Exception exception) => ReportFault(device.Name, exception);
+
+    /// <summary>Logs a contained exception, at most once a second; the ones in between are counted and reported with the next.</summary>
+    private void ReportFault(string source, Exception exception)
+    {
         long now = Stopwatch.GetTimestamp();
         if (now - _lastFaultLog < Stopwatch.Frequency && _lastFaultLog != 0)
         {
@@ -502,12 +893,81 @@ public sealed partial class IoreqServer : IIoreqServer
         }
 
         _lastFaultLog = now;
-        if (_logger.IsEnabled(LogLevel.Warning))
+        try
         {
-            Log.DeviceFault(_logger, device.Name, _suppressedFaults, exception);
+            if (_logger.IsEnabled(LogLevel.Warning))
+            {
+                Log.DeviceFault(_logger, source, _suppressedFaults, exception);
+            }
+        }
+        catch (Exception)
+        {
+            // The logger is user code too: a throwing provider must not take the loop down with it.
         }
 
         _suppressedFaults = 0;
+    }
+
+    private void CheckCallbackOverrun(long start, string what)
+    {
+        long held = Stopwatch.GetTimestamp() - start;
+        if (held > _stallTicks)
+        {
+            OnOverrun(what, held);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void OnRequestOverrun(in IoRequest request, long held)
+    {
+        // The description is built only when it is logged (at most once a second), not for every overrun.
+        if (CountOverrun())
+        {
+            string what = request.Type == IoreqType.PciConfig
+                ? FormattableString.Invariant($"a PCI_CONFIG {(request.IsRead ? "read" : "write")} of 0x{request.Address:x}")
+                : FormattableString.Invariant($"a {request.Type} {(request.IsRead ? "read" : "write")} at 0x{request.Address:x} ({request.Size} bytes)");
+            LogOverrun(what, held);
+        }
+    }
+
+    private void OnOverrun(string what, long held)
+    {
+        if (CountOverrun())
+        {
+            LogOverrun(what, held);
+        }
+    }
+
+    /// <summary>Counts an overrun; whether to log it (at most once a second, the ones in between are counted).</summary>
+    private bool CountOverrun()
+    {
+        Statistics.LoopOverrun++;
+        long now = Stopwatch.GetTimestamp();
+        if (now - _lastOverrunLog < Stopwatch.Frequency && _lastOverrunLog != 0)
+        {
+            _suppressedOverruns++;
+            return false;
+        }
+
+        _lastOverrunLog = now;
+        return true;
+    }
+
+    private void LogOverrun(string what, long held)
+    {
+        try
+        {
+            if (_logger.IsEnabled(LogLevel.Warning))
+            {
+                Log.LoopOverrun(_logger, what, held * 1000.0 / Stopwatch.Frequency, _options.LoopStallThreshold.TotalMilliseconds, _suppressedOverruns);
+            }
+        }
+        catch (Exception)
+        {
+            // As in ReportFault: the logger is user code.
+        }
+
+        _suppressedOverruns = 0;
     }
 
     /// <summary>
@@ -516,6 +976,7 @@ public sealed partial class IoreqServer : IIoreqServer
     /// </summary>
     internal void MapRegion(DeviceRegion region, RegionKind space, ulong address)
     {
+        ThrowIfRunningOffLoop("Region mapping");
         if (space == RegionKind.Port && !_platform.HasPortIo)
         {
             ThrowHelper.ThrowInvalidOperation($"{region}: this guest has no port I/O.");
@@ -553,6 +1014,7 @@ public sealed partial class IoreqServer : IIoreqServer
 
     internal void UnmapRegion(DeviceRegion region)
     {
+        ThrowIfRunningOffLoop("Region mapping");
         if (!_mapped.TryGetValue(region, out RegionKind space) || region.Address is not ulong address)
         {
             return;
@@ -572,13 +1034,17 @@ public sealed partial class IoreqServer : IIoreqServer
 
     private static IoRangeType RangeType(RegionKind kind) => kind == RegionKind.Mmio ? IoRangeType.Memory : IoRangeType.Port;
 
-    private sealed class DeviceContext : IDeviceContext
+    private sealed class DeviceContext : IDeviceContext, ILoopAffinity
     {
         private readonly IoreqServer _server;
 
-        public DeviceContext(IoreqServer server) => _server = server;
+        public DeviceContext(IoreqServer server)
+        {
+            _server = server;
+            Memory = new LoopGuestMemory(server);
+        }
 
-        public IGuestMemory Memory => _server._memory;
+        public IGuestMemory Memory { get; }
 
         public void MapRegion(DeviceRegion region, ulong address) => _server.MapRegion(region, region.Kind, address);
 
@@ -586,8 +1052,49 @@ public sealed partial class IoreqServer : IIoreqServer
 
         public void Post(Action work)
         {
-            _server._posted.Enqueue(work ?? throw new ArgumentNullException(nameof(work)));
-            _server._channel?.Interrupt();
+            if (!_server.TryPost(work) && _server._acceptingPosts)
+            {
+                ThrowHelper.ThrowInvalidOperation($"The server's posted-work queue is full ({_server._options.MaxPostedWork} items); use TryPost to handle a full queue.");
+            }
+        }
+
+        public bool TryPost(Action work) => _server.TryPost(work);
+
+        public void ThrowIfOffLoop(string what) => _server.ThrowIfRunningOffLoop(what);
+
+        public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) =>
+            _server.TryRunOffLoop(work, completion);
+    }
+
+    /// <summary>
+    /// Guest memory as devices see it: the loop's map cache, refused from any other thread. The cache is what the loop
+    /// flushes on INVALIDATE; used concurrently from another thread, a mapping made after the flush would outlive the
+    /// guest's physmap change (a leaked foreign mapping on Xen) and one evicted meanwhile would be a use after unmap.
+    /// </summary>
+    private sealed class LoopGuestMemory : IGuestMemory
+    {
+        private readonly IoreqServer _server;
+
+        public LoopGuestMemory(IoreqServer server) => _server = server;
+
+        public bool TryRead(ulong address, Span<byte> destination)
+        {
+            ThrowIfOffLoop();
+            return _server._memory.TryRead(address, destination);
+        }
+
+        public bool TryWrite(ulong address, ReadOnlySpan<byte> source)
+        {
+            ThrowIfOffLoop();
+            return _server._memory.TryWrite(address, source);
+        }
+
+        private void ThrowIfOffLoop()
+        {
+            if (!_server.IsLoopThread)
+            {
+                ThrowHelper.ThrowInvalidOperation("Guest memory is reached from the server's event-loop thread only, while it runs (a device handler, posted work or an off-loop completion). Copy in the completion of TryRunOffLoop, or Post the access.");
+            }
         }
     }
 
@@ -599,13 +1106,16 @@ public sealed partial class IoreqServer : IIoreqServer
         [LoggerMessage(2, LogLevel.Information, "ioreq server {Server} of domain {Domain} destroyed")]
         public static partial void Stopped(ILogger logger, ushort domain, ushort server);
 
-        [LoggerMessage(3, LogLevel.Warning, "device {Device} threw while serving a request (answered with all-ones; {Suppressed} earlier faults not reported)")]
-        public static partial void DeviceFault(ILogger logger, string device, long suppressed, Exception exception);
+        [LoggerMessage(3, LogLevel.Warning, "{Source} threw on the event loop (contained; a request it served was answered, reads with all-ones; {Suppressed} earlier faults not reported)")]
+        public static partial void DeviceFault(ILogger logger, string source, long suppressed, Exception exception);
 
         [LoggerMessage(4, LogLevel.Warning, "teardown step '{Step}' failed; continuing")]
         public static partial void TeardownStepFailed(ILogger logger, string step, Exception exception);
 
-        [LoggerMessage(5, LogLevel.Warning, "work posted to the device thread threw")]
-        public static partial void PostedWorkFailed(ILogger logger, Exception exception);
+        [LoggerMessage(5, LogLevel.Warning, "{What} held the event loop for {Milliseconds:F1} ms (threshold {Threshold} ms; every vCPU of the server waited; {Suppressed} earlier overruns not reported): long work belongs off the loop (IDeviceContext.TryRunOffLoop)")]
+        public static partial void LoopOverrun(ILogger logger, string what, double milliseconds, double threshold, long suppressed);
+
+        [LoggerMessage(6, LogLevel.Critical, "the event loop failed and the server is torn down")]
+        public static partial void LoopFailed(ILogger logger, Exception exception);
     }
 }

@@ -11,7 +11,8 @@ namespace IoreqSdk.Server;
 /// Instruments (each tagged with <c>ioreq.domain</c> and <c>ioreq.server</c>): <c>ioreq.requests</c> (tagged
 /// <c>ioreq.type</c> = pio, mmio, pci_config, invalidate, timeoffset, unknown, malformed), <c>ioreq.unclaimed</c>
 /// (tagged <c>ioreq.direction</c>), <c>ioreq.device_faults</c>, <c>ioreq.guest_memory_faults</c>,
-/// <c>ioreq.buffered_entries</c>, and the gauge <c>ioreq.ring_depth</c>.
+/// <c>ioreq.buffered_entries</c>, <c>ioreq.refused_widths</c>, <c>ioreq.loop_overruns</c>, <c>ioreq.refused_work</c>
+/// (tagged <c>ioreq.queue</c> = posted, off_loop), and the gauge <c>ioreq.ring_depth</c>.
 /// </remarks>
 public static class IoreqServerMetrics
 {
@@ -28,6 +29,9 @@ public static class IoreqServerMetrics
     private static readonly ObservableCounter<long> s_memoryFaults = s_meter.CreateObservableCounter("ioreq.guest_memory_faults", () => Observe(s => s.GuestMemoryFaults), "{fault}", "String I/O elements whose RAM side was not guest RAM");
     private static readonly ObservableCounter<long> s_buffered = s_meter.CreateObservableCounter("ioreq.buffered_entries", () => Observe(s => s.BufferedEntries), "{entry}", "Buffered-ring entries consumed");
     private static readonly ObservableGauge<long> s_depth = s_meter.CreateObservableGauge("ioreq.ring_depth", () => Observe(s => s.RingDepth), "{entry}", "Buffered-ring depth at the last drain");
+    private static readonly ObservableCounter<long> s_widths = s_meter.CreateObservableCounter("ioreq.refused_widths", () => Observe(s => s.RefusedWidthAccesses), "{request}", "Accesses of a width the region does not accept (refused)");
+    private static readonly ObservableCounter<long> s_overruns = s_meter.CreateObservableCounter("ioreq.loop_overruns", () => Observe(s => s.LoopOverruns), "{overrun}", "Device callbacks that held the event loop longer than the stall threshold");
+    private static readonly ObservableCounter<long> s_refusedWork = s_meter.CreateObservableCounter("ioreq.refused_work", ObserveRefusedWork, "{item}", "Work refused because its queue was full or the server had stopped");
 #pragma warning restore CA1823
 
     internal static void Register(IoreqServer server)
@@ -67,6 +71,15 @@ public static class IoreqServerMetrics
         {
             yield return Measure(server, server.Statistics.UnclaimedReads, "ioreq.direction", "read");
             yield return Measure(server, server.Statistics.UnclaimedWrites, "ioreq.direction", "write");
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveRefusedWork()
+    {
+        foreach (IoreqServer server in Snapshot())
+        {
+            yield return Measure(server, server.Statistics.RefusedPosts, "ioreq.queue", "posted");
+            yield return Measure(server, server.Statistics.RefusedOffLoopWork, "ioreq.queue", "off_loop");
         }
     }
 

@@ -1,12 +1,20 @@
+using System;
 using IoreqSdk.Abi;
 using Microsoft.Extensions.Logging;
 
 namespace IoreqSdk.Server;
 
-/// <summary>How an <see cref="IoreqServer"/> runs.</summary>
+/// <summary>
+/// How an <see cref="IoreqServer"/> runs. The server validates the options and takes a copy of them when it is
+/// constructed: an invalid value is an <see cref="ArgumentException"/> there, never a failure later on the loop
+/// thread, and changing the object afterwards changes nothing.
+/// </summary>
 public sealed class IoreqServerOptions
 {
-    /// <summary>The guest domain to serve.</summary>
+    /// <summary>The largest <see cref="GuestMemoryCacheFrames"/>: 1 GiB of guest RAM mapped at once.</summary>
+    public const int MaxGuestMemoryCacheFrames = 1 << 18;
+
+    /// <summary>The guest domain to serve: below <c>DOMID_FIRST_RESERVED</c> (0x7FF0), Xen's special domain ids.</summary>
     public ushort Domain { get; set; }
 
     /// <summary>
@@ -32,6 +40,75 @@ public sealed class IoreqServerOptions
     /// </summary>
     public bool RestrictHandlesToDomain { get; set; }
 
-    /// <summary>How many guest RAM frames the server keeps mapped at most (the map cache's capacity).</summary>
+    /// <summary>How many guest RAM frames the server keeps mapped at most (the map cache's capacity): 1 to
+    /// <see cref="MaxGuestMemoryCacheFrames"/>.</summary>
     public int GuestMemoryCacheFrames { get; set; } = 256;
+
+    /// <summary>
+    /// How many items <see cref="Devices.IDeviceContext.Post"/> may have waiting for the event loop at once (1 to
+    /// 1,048,576). A full queue refuses more: a device thread (or a guest making a device post) cannot grow it without
+    /// bound.
+    /// </summary>
+    public int MaxPostedWork { get; set; } = 4096;
+
+    /// <summary>
+    /// How many items of <see cref="Devices.IDeviceContext.TryRunOffLoop{TResult}"/> may be queued or running at once,
+    /// completions not yet delivered included (1 to 4096). They run one at a time on the server's worker thread.
+    /// </summary>
+    public int MaxOffLoopWork { get; set; } = 16;
+
+    /// <summary>
+    /// How long one device callback (a request's handler, posted work, a completion) may hold the event loop before
+    /// the loop counts an overrun (<see cref="IoreqServerStatistics.LoopOverruns"/>) and logs it, at most once a
+    /// second. The loop is the only thread of the server: while a callback runs, every vCPU that touches one of its
+    /// devices waits. Greater than zero; 10 ms by default.
+    /// </summary>
+    public TimeSpan LoopStallThreshold { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>A validated copy: what the server runs with.</summary>
+    internal IoreqServerOptions ValidatedCopy()
+    {
+        if (Domain >= 0x7FF0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(Domain), $"Domain {Domain} is one of Xen's reserved ids (DOMID_FIRST_RESERVED = 0x7FF0 and up), not a guest.");
+        }
+
+        if (BufferedMode is BufferedIoreqMode mode && mode is not (BufferedIoreqMode.Off or BufferedIoreqMode.Atomic or BufferedIoreqMode.Legacy))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(BufferedMode), $"{(int)mode} is not a buffered-ring mode.");
+        }
+
+        if (GuestMemoryCacheFrames < 1 || GuestMemoryCacheFrames > MaxGuestMemoryCacheFrames)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(GuestMemoryCacheFrames), $"The guest-memory cache holds 1 to {MaxGuestMemoryCacheFrames} frames, not {GuestMemoryCacheFrames}.");
+        }
+
+        if (MaxPostedWork < 1 || MaxPostedWork > 1 << 20)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxPostedWork), $"The posted-work queue holds 1 to {1 << 20} items, not {MaxPostedWork}.");
+        }
+
+        if (MaxOffLoopWork < 1 || MaxOffLoopWork > 4096)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxOffLoopWork), $"The off-loop work queue holds 1 to 4096 items, not {MaxOffLoopWork}.");
+        }
+
+        if (LoopStallThreshold <= TimeSpan.Zero || LoopStallThreshold > TimeSpan.FromDays(1))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(LoopStallThreshold), $"The loop-stall threshold is greater than zero and at most a day, not {LoopStallThreshold}.");
+        }
+
+        return new IoreqServerOptions
+        {
+            Domain = Domain,
+            Platform = Platform,
+            RestrictHandlesToDomain = RestrictHandlesToDomain,
+            BufferedMode = BufferedMode,
+            LoggerFactory = LoggerFactory,
+            GuestMemoryCacheFrames = GuestMemoryCacheFrames,
+            MaxPostedWork = MaxPostedWork,
+            MaxOffLoopWork = MaxOffLoopWork,
+            LoopStallThreshold = LoopStallThreshold,
+        };
+    }
 }

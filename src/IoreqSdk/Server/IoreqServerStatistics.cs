@@ -2,7 +2,8 @@ namespace IoreqSdk.Server;
 
 /// <summary>
 /// Counters of one server. They are written by the server's event loop only (plain increments, no atomics on the
-/// fast path) and may be read from any thread; a reader sees each counter's value at some recent moment.
+/// fast path) — except the refusals of work offered from other threads, which are atomic — and may be read from any
+/// thread; a reader sees each counter's value at some recent moment.
 /// </summary>
 public sealed class IoreqServerStatistics
 {
@@ -20,6 +21,10 @@ public sealed class IoreqServerStatistics
     internal long BufferedEntry;
     internal long SpuriousEvent;
     internal long LastRingDepth;
+    internal long RefusedWidth;
+    internal long LoopOverrun;
+    internal long RefusedPost;
+    internal long RefusedWork;
 
     /// <summary>Port I/O requests served.</summary>
     public long PioRequests => System.Threading.Volatile.Read(ref Pio);
@@ -48,7 +53,8 @@ public sealed class IoreqServerStatistics
     /// <summary>Writes no device claimed (dropped).</summary>
     public long UnclaimedWrites => System.Threading.Volatile.Read(ref UnclaimedWrite);
 
-    /// <summary>Exceptions thrown by devices (contained: the request was still answered).</summary>
+    /// <summary>Exceptions thrown by devices and by every other user callback the loop runs — posted work, work
+    /// completions, <see cref="IoreqServer.TimeOffsetChanged"/> handlers — contained: requests were still answered.</summary>
     public long DeviceFaults => System.Threading.Volatile.Read(ref DeviceFault);
 
     /// <summary>String-I/O elements whose guest RAM side was not RAM (the rest of the request was dropped).</summary>
@@ -62,4 +68,20 @@ public sealed class IoreqServerStatistics
 
     /// <summary>The buffered ring's depth seen at the last drain.</summary>
     public long RingDepth => System.Threading.Volatile.Read(ref LastRingDepth);
+
+    /// <summary>Accesses of a width their region does not accept (reads answered all-ones, writes dropped).</summary>
+    public long RefusedWidthAccesses => System.Threading.Volatile.Read(ref RefusedWidth);
+
+    /// <summary>
+    /// Times a device callback (a request's handler, posted work, a completion) held the event loop longer than
+    /// <see cref="IoreqServerOptions.LoopStallThreshold"/>: every vCPU and device of the server waited meanwhile.
+    /// Long work belongs off the loop (<see cref="Devices.IDeviceContext.TryRunOffLoop{TResult}"/>).
+    /// </summary>
+    public long LoopOverruns => System.Threading.Volatile.Read(ref LoopOverrun);
+
+    /// <summary>Work refused by <see cref="Devices.IDeviceContext.TryPost"/> because the server's queue was full or the server had stopped.</summary>
+    public long RefusedPosts => System.Threading.Volatile.Read(ref RefusedPost);
+
+    /// <summary>Off-loop work refused by <see cref="Devices.IDeviceContext.TryRunOffLoop{TResult}"/> (the bound was reached or the server had stopped).</summary>
+    public long RefusedOffLoopWork => System.Threading.Volatile.Read(ref RefusedWork);
 }

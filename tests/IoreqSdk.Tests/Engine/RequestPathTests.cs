@@ -39,9 +39,9 @@ public sealed class RequestPathTests
     }
 
     [Test]
-    public void UndeclaredWidthsAreSplitOrMerged()
+    public void AcceptedWidthsTheDeviceDoesNotImplementAreSplitOrMerged()
     {
-        var device = new RegisterFile(RegionKind.Mmio, 0x100, Mmio, AccessWidths.DWord);
+        var device = new RegisterFile(RegionKind.Mmio, 0x100, Mmio, AccessWidths.DWord, accepted: AccessWidths.All);
         using var guest = new SimulatedGuest(GuestArchitecture.X86, 1, device);
 
         guest.Cpu.WriteMmio(Mmio, 8, 0x1122_3344_5566_7788);   // split into two 4-byte writes

@@ -1,3 +1,4 @@
+using System;
 using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
@@ -44,7 +45,17 @@ public sealed class RestrictionTests
             Assert.That(ram.PageCount, Is.EqualTo(1));
         }
 
-        device.Context.MapRegion(device.Region, DeviceBase + 0x10_0000);
+        // Region mapping belongs to the event loop (a device moves its regions from a handler or posted work).
+        using (var moved = new System.Threading.ManualResetEventSlim())
+        {
+            device.Context.Post(() =>
+            {
+                device.Context.MapRegion(device.Region, DeviceBase + 0x10_0000);
+                moved.Set();
+            });
+            Assert.That(moved.Wait(TimeSpan.FromSeconds(10)), Is.True, "the loop ran the move");
+        }
+
         using (Assert.EnterMultipleScope())
         {
             Assert.That(xen.Vcpu(0).ReadMmio(DeviceBase + 0x10_0000 + 8, 4), Is.EqualTo(0x1234UL));

@@ -40,11 +40,63 @@ internal sealed class ProbeDevice : PciDevice
 
     public List<(int Bar, bool Write, ulong Offset, int Size, ulong Value)> Traffic { get; } = new();
 
-    public void Interrupt(int vector) => SignalInterrupt(vector);
+    // On the loop, as a device raises interrupts (the SDK refuses other threads while the server runs).
+    public void Interrupt(int vector) => OnLoop(() => SignalInterrupt(vector));
 
-    public void Line(bool asserted) => SetIntx(asserted);
+    public void Line(bool asserted) => OnLoop(() => SetIntx(asserted));
+
+    private void OnLoop(Action action)
+    {
+        using var done = new System.Threading.ManualResetEventSlim();
+        Exception? error = null;
+        if (!Context.TryPost(() =>
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+
+            done.Set();
+        }))
+        {
+            action();   // not running: any thread may
+            return;
+        }
+
+        if (!done.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException("the loop never ran the posted work");
+        }
+
+        if (error is not null)
+        {
+            throw error;
+        }
+    }
 
     public bool Dma(ulong address, Span<byte> buffer) => TryDmaRead(address, buffer);
+
+    /// <summary>A DMA read done where devices do DMA, on the server's loop (guest memory refuses other threads).</summary>
+    public bool DmaOnLoop(ulong address, byte[] buffer)
+    {
+        bool result = false;
+        using var done = new System.Threading.ManualResetEventSlim();
+        Context.Post(() =>
+        {
+            result = TryDmaRead(address, buffer);
+            done.Set();
+        });
+        if (!done.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException("the loop never ran the posted DMA");
+        }
+
+        return result;
+    }
 
     protected override ReadOnlySpan<byte> RomImage => [0x55, 0xAA, 0x01];
 

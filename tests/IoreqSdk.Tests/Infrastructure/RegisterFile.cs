@@ -9,11 +9,11 @@ internal sealed class RegisterFile : DeviceModel
 {
     private readonly byte[] _bytes;
 
-    public RegisterFile(RegionKind kind, ulong size, ulong? address, AccessWidths widths = AccessWidths.All)
+    public RegisterFile(RegionKind kind, ulong size, ulong? address, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None)
         : base("registers")
     {
         _bytes = new byte[size];
-        Region = kind == RegionKind.Mmio ? AddMmioRegion(size, address, widths) : AddPortRegion(size, (ushort?)address, widths);
+        Region = kind == RegionKind.Mmio ? AddMmioRegion(size, address, widths, accepted) : AddPortRegion(size, (ushort?)address, widths, accepted);
     }
 
     public DeviceRegion Region { get; }
@@ -23,6 +23,8 @@ internal sealed class RegisterFile : DeviceModel
     public bool RecordCalls { get; set; } = true;
 
     public Action<ulong, int>? OnRead { get; set; }
+
+    public Action<ulong, int>? OnWrite { get; set; }
 
     public Func<ulong, bool>? ThrowAt { get; set; }
 
@@ -52,6 +54,7 @@ internal sealed class RegisterFile : DeviceModel
 
     public override void Write(DeviceRegion region, ulong offset, int size, ulong value)
     {
+        OnWrite?.Invoke(offset, size);
         if (ThrowAt?.Invoke(offset) == true)
         {
             throw new InvalidOperationException("device bug");

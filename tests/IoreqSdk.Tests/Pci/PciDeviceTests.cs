@@ -211,14 +211,14 @@ public sealed class PciDeviceTests
         using var guest = new PciGuest(GuestArchitecture.X86, b => b.AddDevice(device, 3));
         "dma!"u8.CopyTo(guest.Xen.Ram.Slice(0x4000));
         var buffer = new byte[4];
-        Assert.That(device.Dma(0x4000, buffer), Is.True);
+        Assert.That(device.DmaOnLoop(0x4000, buffer), Is.True);
         Assert.That(buffer, Is.EqualTo("dma!"u8.ToArray()));
 
         uint command = guest.Config(s_slot, PciConfigRegisters.Command, 2);
         guest.Config(s_slot, PciConfigRegisters.Command, 2, command & ~(uint)PciConfigRegisters.CommandBusMaster);
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(device.Dma(0x4000, buffer), Is.False);
+            Assert.That(device.DmaOnLoop(0x4000, buffer), Is.False);
             Assert.That(device.RefusedDma, Is.EqualTo(1));
         }
     }

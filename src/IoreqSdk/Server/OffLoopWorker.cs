@@ -1,0 +1,190 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace IoreqSdk.Server;
+
+/// <summary>
+/// Runs devices' long work away from the event loop, one item at a time on a thread of its own (QEMU's edu runs its
+/// factorial on a worker thread the same way), and hands each finished item back to the loop for its completion.
+/// Bounded: at most <c>capacity</c> items are queued, running or waiting for their completion at once, so a guest
+/// that keeps asking for work gets refusals, not an ever-growing queue. One thread per server isolates guests: a
+/// guest's long work delays only its own server's work, never the thread pool or another server.
+/// </summary>
+internal sealed class OffLoopWorker : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly Queue<Item> _queue = new();
+    private readonly int _capacity;
+    private readonly string _threadName;
+    private readonly Action<Item> _finished;
+    private readonly CancellationTokenSource _cancel = new();
+    private Thread? _thread;
+    private int _outstanding;
+    private bool _closing;
+    private bool _closed;
+
+    /// <param name="capacity">Items queued, running or awaiting completion, at most.</param>
+    /// <param name="threadName">The worker thread's name.</param>
+    /// <param name="finished">Called on the worker thread with each finished item; it must bring the item to the loop,
+    /// which runs <see cref="Item.Complete"/> and then <see cref="Release"/>.</param>
+    public OffLoopWorker(int capacity, string threadName, Action<Item> finished)
+    {
+        _capacity = capacity;
+        _threadName = threadName;
+        _finished = finished;
+    }
+
+    /// <summary>Queues an item; <see langword="false"/> when the bound is reached or the worker was closed.</summary>
+    public bool TryQueue(Item item)
+    {
+        lock (_gate)
+        {
+            if (_closing || _outstanding >= _capacity)
+            {
+                return false;
+            }
+
+            _outstanding++;
+            _queue.Enqueue(item);
+            if (_thread is null)
+            {
+                // Started on first use: a server whose devices never offload work has no extra thread.
+                _thread = new Thread(Run) { IsBackground = true, Name = _threadName };
+                _thread.Start();
+            }
+
+            Monitor.Pulse(_gate);
+            return true;
+        }
+    }
+
+    /// <summary>Frees an item's place once its completion ran or was dropped.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _outstanding--;
+        }
+    }
+
+    /// <summary>
+    /// Refuses further items, cancels the token passed to running work and drops queued items. Does not wait for the
+    /// running item: close may be called from that very item's thread or from the loop, and the item's completion is
+    /// dropped either way.
+    /// </summary>
+    public void Close()
+    {
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return;
+            }
+
+            _closing = true;
+        }
+
+        // Only the first closer gets here, and the worker thread disposes the source only once _closed is set below.
+        try
+        {
+            _cancel.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback the work registered on its token threw. It runs on the closer's thread — the loop, or whoever
+            // stops the server — and must not stop the teardown.
+        }
+        lock (_gate)
+        {
+            _closed = true;
+            _queue.Clear();
+            Monitor.PulseAll(_gate);
+            if (_thread is null)
+            {
+                _cancel.Dispose();
+            }
+        }
+    }
+
+    /// <summary>As <see cref="Close"/>; the token source goes with the worker thread (or now, when it never started).</summary>
+    public void Dispose() => Close();
+
+    private void Run()
+    {
+        CancellationToken token = _cancel.Token;
+        while (true)
+        {
+            Item item;
+            lock (_gate)
+            {
+                while (_queue.Count == 0 && !_closed)
+                {
+                    Monitor.Wait(_gate);
+                }
+
+                if (_closed)
+                {
+                    // Work that read the token has finished (the thread runs one item at a time): nobody uses it any more.
+                    _cancel.Dispose();
+                    return;
+                }
+
+                item = _queue.Dequeue();
+            }
+
+            item.Execute(token);
+            try
+            {
+                _finished(item);
+            }
+            catch (Exception)
+            {
+                // Handing the item back failed (the server's callback is not expected to throw): nothing may escape
+                // this thread, which would end the process. The item's place stays taken: the bound errs on the safe side.
+            }
+        }
+    }
+
+    /// <summary>One piece of work and its completion.</summary>
+    internal abstract class Item
+    {
+        /// <summary>What the work threw, if it did; then the completion does not run.</summary>
+        public Exception? Error { get; protected set; }
+
+        /// <summary>Runs the work (worker thread).</summary>
+        public abstract void Execute(CancellationToken token);
+
+        /// <summary>Runs the completion (loop thread).</summary>
+        public abstract void Complete();
+    }
+
+    /// <summary>Work producing a <typeparamref name="TResult"/>, and a completion consuming it.</summary>
+    internal sealed class Item<TResult> : Item
+    {
+        private readonly Func<CancellationToken, TResult> _work;
+        private readonly Action<TResult> _completion;
+        private TResult _result = default!;
+
+        public Item(Func<CancellationToken, TResult> work, Action<TResult> completion)
+        {
+            _work = work;
+            _completion = completion;
+        }
+
+        public override void Execute(CancellationToken token)
+        {
+            try
+            {
+                _result = _work(token);
+            }
+            catch (Exception e)
+            {
+                // Reported on the loop with the device faults; the worker thread goes on with the next item.
+                Error = e;
+            }
+        }
+
+        public override void Complete() => _completion(_result);
+    }
+}
