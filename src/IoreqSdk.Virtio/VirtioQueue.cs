@@ -365,8 +365,9 @@ public sealed partial class VirtioQueue
                 return VirtioQueueError.ChainTooLong;
             }
 
+            // Split entries end { flags, next }; packed ones { id, flags }.
             ReadOnlySpan<byte> entry = table.Slice((int)(index * DescriptorSize), DescriptorSize);
-            ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(entry.Slice(12));
+            ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(entry.Slice(IsPacked ? 14 : 12));
             if ((flags & DescIndirect) != 0)
             {
                 return VirtioQueueError.NestedIndirect;
