@@ -23,12 +23,16 @@ public sealed partial class VirtioQueue
     private ushort _usedPosition;
     private bool _usedWrap;
 
+    // EnableNotifications saw the next descriptor available; it may not become unavailable again before it is used.
+    private bool _nextSeenAvailable;
+
     private void ResetPacked()
     {
         _availPosition = 0;
         _availWrap = true;
         _usedPosition = 0;
         _usedWrap = true;
+        _nextSeenAvailable = false;
     }
 
     /// <summary>Available: AVAIL matches the wrap counter and USED does not (§2.8.1).</summary>
@@ -45,8 +49,12 @@ public sealed partial class VirtioQueue
 
         if (!IsAvailable(firstFlags, _availWrap))
         {
-            return false;
+            // A descriptor the driver made available cannot be taken back (§2.8.7); one that seems to was flipped
+            // by a racing guest, which would otherwise spin the drain loop (EnableNotifications says "more").
+            return _nextSeenAvailable ? Break(VirtioQueueError.PackedWrapCounterMismatch) : false;
         }
+
+        _nextSeenAvailable = false;
 
         // Acquire: the driver writes the whole list, then the first descriptor's flags behind a write barrier; the
         // rest of the list may not be read before those flags.
@@ -236,7 +244,8 @@ public sealed partial class VirtioQueue
             return Break(VirtioQueueError.RingNotInRam);
         }
 
-        return IsAvailable(flags, _availWrap);
+        _nextSeenAvailable = IsAvailable(flags, _availWrap);
+        return _nextSeenAvailable;
     }
 
     /// <summary>Writes the device event suppression structure: the next position to be made available (with its lap) and the mode.</summary>

@@ -214,6 +214,20 @@ public sealed partial class VirtioQueue
             return Break(VirtioQueueError.RingNotInRam);
         }
 
-        return published != _nextAvail;
+        if (published == _nextAvail)
+        {
+            return false;
+        }
+
+        // Keep what was seen, so the caller's next TryPop consumes it rather than re-reading an index the guest may
+        // have moved back: "more work" always means progress, and a racing guest cannot spin the drain loop.
+        if ((ushort)(published - _nextAvail) > Size)
+        {
+            return Break(VirtioQueueError.AvailIndexJump);
+        }
+
+        VirtioBarriers.AfterPublishedIndexRead();
+        _availSeen = published;
+        return true;
     }
 }

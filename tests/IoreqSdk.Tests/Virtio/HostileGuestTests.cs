@@ -119,6 +119,85 @@ public sealed class HostileGuestTests
     }
 
     [Test]
+    public void An_available_ring_outside_RAM()
+    {
+        var rig = new VirtioRig(0, size: 8);
+        rig.Device.SetQueueDriverArea(0, NotRam);
+        rig.Start();
+        rig.Kick();
+        AssertBroken(rig, rig.Queue.TryPop(new VirtioDescriptorChain()), VirtioQueueError.RingNotInRam);
+    }
+
+    [Test]
+    public void A_used_ring_outside_RAM()
+    {
+        var rig = new VirtioRig(0, size: 8);
+        rig.Device.Echo = false;
+        rig.Device.SetQueueDeviceArea(0, NotRam);
+        rig.Start();
+
+        // The driver side written by hand: its used ring is nowhere.
+        rig.Ram.SetDescriptor(VirtioRig.DescriptorArea, In, 4, 0, 0);
+        rig.Ram.SetU16(VirtioRig.DriverArea + 4, 0);
+        rig.Ram.SetU16(VirtioRig.DriverArea + 2, 1);
+        var chain = new VirtioDescriptorChain();
+        bool popped = rig.Queue.TryPop(chain);
+        bool pushed = rig.Queue.Push(chain, 0);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(popped, Is.True);
+            Assert.That(pushed, Is.False);
+            Assert.That(chain.IsOutstanding, Is.False);
+            Assert.That(rig.Queue.Error, Is.EqualTo(VirtioQueueError.RingNotInRam));
+            Assert.That(rig.Device.Status & VirtioDeviceStatus.DeviceNeedsReset, Is.EqualTo(VirtioDeviceStatus.DeviceNeedsReset));
+            Assert.That(rig.Transport.ConfigChanges, Is.EqualTo(1));
+        }
+    }
+
+    [Test]
+    public void An_available_index_moved_back_after_it_was_seen()
+    {
+        var rig = new VirtioRig(0, size: 8);
+        rig.Device.Echo = false;
+        SplitDriver driver = rig.StartSplit();
+        var chain = new VirtioDescriptorChain();
+        driver.Post(new[] { new Segment(In, 4, false) });
+        rig.Queue.DisableNotifications();
+        bool more = rig.Queue.EnableNotifications();
+        driver.SetAvailIndex(0); // taken back after the device saw it
+
+        // What was seen is consumed (the drain loop makes progress); the index that went back is then refused.
+        bool first = rig.Queue.TryPop(chain);
+        rig.Queue.Push(chain, 0);
+        bool second = rig.Queue.TryPop(chain);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(more, Is.True);
+            Assert.That(first, Is.True);
+        }
+
+        AssertBroken(rig, second, VirtioQueueError.AvailIndexJump);
+    }
+
+    [Test]
+    public void Packed_a_descriptor_made_unavailable_after_it_was_seen()
+    {
+        var rig = new VirtioRig(VirtioFeatures.RingPacked, size: 4);
+        rig.Device.Echo = false;
+        PackedDriver driver = rig.StartPacked();
+        driver.Post(new[] { new Segment(In, 4, false) });
+        rig.Queue.DisableNotifications();
+        bool more = rig.Queue.EnableNotifications();
+        rig.Ram.SetU16(driver.SlotAddress(0) + 14, 0); // taken back
+        bool popped = rig.Queue.TryPop(new VirtioDescriptorChain());
+
+        Assert.That(more, Is.True);
+        AssertBroken(rig, popped, VirtioQueueError.PackedWrapCounterMismatch);
+    }
+
+    [Test]
     public void An_available_index_more_than_the_queue_size_ahead() =>
         Split(0, 8, d => d.SetAvailIndex(9), VirtioQueueError.AvailIndexJump);
 
