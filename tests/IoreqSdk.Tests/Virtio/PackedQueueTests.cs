@@ -139,6 +139,52 @@ public sealed class PackedQueueTests
     }
 
     [Test]
+    public void A_driver_event_in_the_previous_lap_is_crossed_by_a_batch_that_wraps_the_ring()
+    {
+        var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 4);
+        rig.Device.Echo = false;
+        PackedDriver driver = rig.StartPacked();
+        var chain = new VirtioDescriptorChain();
+        for (int i = 0; i < 3; i++)
+        {
+            driver.Post(new[] { new Segment(In, 4, false) });
+        }
+
+        // Interrupt when position 3 of lap 1 is used.
+        driver.SetDriverEvent(flags: 2, offWrap: 0x8000 | 3);
+        for (int i = 0; i < 3; i++)
+        {
+            rig.Queue.TryPop(chain);
+            rig.Queue.Push(chain, 0);
+        }
+
+        bool beforeEvent = rig.Queue.SignalUsed(); // positions 0..2 used
+        for (int i = 0; i < 3; i++)
+        {
+            driver.TryTakeUsed(out _, out _);
+        }
+
+        driver.Post(new[] { new Segment(In, 4, false) }); // position 3, lap 1
+        driver.Post(new[] { new Segment(In, 4, false) }); // position 0, lap 2
+        for (int i = 0; i < 2; i++)
+        {
+            rig.Queue.TryPop(chain);
+            rig.Queue.Push(chain, 0);
+        }
+
+        bool afterWrap = rig.Queue.SignalUsed(); // the device is in lap 2 now; the event (lap 1) was crossed
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(beforeEvent, Is.False);
+            Assert.That(afterWrap, Is.True);
+            Assert.That(driver.TryTakeUsed(out _, out _), Is.True);
+            Assert.That(driver.TryTakeUsed(out _, out _), Is.True);
+            Assert.That(driver.UsedWrap, Is.False);
+        }
+    }
+
+    [Test]
     public void Device_event_suppression_is_published_so_the_driver_kicks_only_when_asked()
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 4);
