@@ -1,9 +1,9 @@
 namespace IoreqSdk.Virtio;
 
 /// <summary>
-/// Feature bits (as 64-bit masks) that belong to the virtio core rather than to a device type (virtio 1.2 §6).
-/// Bits 0–23 and 42–63 are the device type's own; bits 24–41 are reserved for the queue and negotiation
-/// mechanisms, and of those a device may offer only the ones the SDK implements (listed here).
+/// Feature bits (as 64-bit masks) that belong to the virtio core rather than to a device type (virtio 1.2 §2.2, §6).
+/// Bits 0–23 and 50–63 are the device type's own; bits 24–40 are reserved for the queue and negotiation mechanisms
+/// and 41–49 for future extensions. Of those reserved bits a device may offer only the ones the SDK implements.
 /// </summary>
 public static class VirtioFeatures
 {
@@ -28,6 +28,6 @@ public static class VirtioFeatures
     /// <summary>Every core bit a device may offer today.</summary>
     public const ulong Supported = IndirectDescriptors | EventIndex | Version1 | RingPacked;
 
-    /// <summary>The bits the specification reserves for the queue and feature negotiation mechanisms (24–41).</summary>
-    public const ulong ReservedRange = ((1UL << 42) - 1) & ~((1UL << 24) - 1);
+    /// <summary>The bits the specification reserves: 24–40 for the queue and feature negotiation mechanisms, 41–49 for future extensions.</summary>
+    public const ulong ReservedRange = ((1UL << 50) - 1) & ~((1UL << 24) - 1);
 }

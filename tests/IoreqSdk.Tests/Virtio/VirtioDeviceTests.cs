@@ -147,6 +147,8 @@ public sealed class VirtioDeviceTests
         {
             Assert.That(() => new EchoDevice(VirtioFeatures.AccessPlatform), Throws.ArgumentException.With.Message.Contains("grant"));
             Assert.That(() => new EchoDevice(1UL << 35), Throws.ArgumentException); // IN_ORDER
+            Assert.That(() => new EchoDevice(1UL << 45), Throws.ArgumentException); // reserved for the future
+            Assert.That(new EchoDevice(1UL << 50).OfferedFeatures & (1UL << 50), Is.Not.Zero); // a device-type bit
         }
     }
 
