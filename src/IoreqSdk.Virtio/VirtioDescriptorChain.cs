@@ -73,35 +73,8 @@ public sealed class VirtioDescriptorChain
     /// <see langword="false"/> if the range runs past the readable part, the chain holds no buffer, or some byte is not
     /// guest RAM (then <paramref name="destination"/> is partly filled; the device decides what the request fails with).
     /// </returns>
-    public bool TryRead(ulong offset, Span<byte> destination)
-    {
-        IGuestMemory? memory = _memory;
-        if (memory is null || !Fits(offset, (ulong)destination.Length, ReadableLength))
-        {
-            return false;
-        }
-
-        for (int i = 0; i < _readableCount && !destination.IsEmpty; i++)
-        {
-            VirtioBufferSegment segment = _readable[i];
-            if (offset >= segment.Length)
-            {
-                offset -= segment.Length;
-                continue;
-            }
-
-            int take = (int)Math.Min((ulong)destination.Length, segment.Length - offset);
-            if (!memory.TryRead(segment.Address + offset, destination.Slice(0, take)))
-            {
-                return false;
-            }
-
-            destination = destination.Slice(take);
-            offset = 0;
-        }
-
-        return true;
-    }
+    public bool TryRead(ulong offset, Span<byte> destination) =>
+        Copy(new(_readable, 0, _readableCount), ReadableLength, offset, destination, default, toGuest: false);
 
     /// <summary>
     /// Copies bytes into the device-writable part in guest memory, starting <paramref name="offset"/> bytes into it and
@@ -113,35 +86,8 @@ public sealed class VirtioDescriptorChain
     /// <see langword="false"/> if the range runs past the writable part, the chain holds no buffer, or some byte is not
     /// guest RAM (a prefix may have been written).
     /// </returns>
-    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source)
-    {
-        IGuestMemory? memory = _memory;
-        if (memory is null || !Fits(offset, (ulong)source.Length, WritableLength))
-        {
-            return false;
-        }
-
-        for (int i = 0; i < _writableCount && !source.IsEmpty; i++)
-        {
-            VirtioBufferSegment segment = _writable[i];
-            if (offset >= segment.Length)
-            {
-                offset -= segment.Length;
-                continue;
-            }
-
-            int take = (int)Math.Min((ulong)source.Length, segment.Length - offset);
-            if (!memory.TryWrite(segment.Address + offset, source.Slice(0, take)))
-            {
-                return false;
-            }
-
-            source = source.Slice(take);
-            offset = 0;
-        }
-
-        return true;
-    }
+    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source) =>
+        Copy(new(_writable, 0, _writableCount), WritableLength, offset, default, source, toGuest: true);
 
     internal void Begin(IGuestMemory memory, uint epoch)
     {
@@ -196,6 +142,43 @@ public sealed class VirtioDescriptorChain
     }
 
     private static bool Fits(ulong offset, ulong count, ulong total) => offset <= total && count <= total - offset;
+
+    /// <summary>One copy between a span and the byte range [offset, offset + length) of a segment list, piece by piece.</summary>
+    private bool Copy(
+        ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, Span<byte> fromGuest, ReadOnlySpan<byte> toGuestBytes, bool toGuest)
+    {
+        IGuestMemory? memory = _memory;
+        int length = toGuest ? toGuestBytes.Length : fromGuest.Length;
+        if (memory is null || !Fits(offset, (ulong)length, total))
+        {
+            return false;
+        }
+
+        int done = 0;
+        for (int i = 0; i < segments.Length && done < length; i++)
+        {
+            VirtioBufferSegment segment = segments[i];
+            if (offset >= segment.Length)
+            {
+                offset -= segment.Length;
+                continue;
+            }
+
+            int take = (int)Math.Min((ulong)(length - done), segment.Length - offset);
+            bool copied = toGuest
+                ? memory.TryWrite(segment.Address + offset, toGuestBytes.Slice(done, take))
+                : memory.TryRead(segment.Address + offset, fromGuest.Slice(done, take));
+            if (!copied)
+            {
+                return false;
+            }
+
+            done += take;
+            offset = 0;
+        }
+
+        return true;
+    }
 
     private static void Append(ref VirtioBufferSegment[] array, ref int count, VirtioBufferSegment segment)
     {

@@ -150,8 +150,7 @@ public sealed class HostileGuestTests
             Assert.That(pushed, Is.False);
             Assert.That(chain.IsOutstanding, Is.False);
             Assert.That(rig.Queue.Error, Is.EqualTo(VirtioQueueError.RingNotInRam));
-            Assert.That(rig.Device.Status & VirtioDeviceStatus.DeviceNeedsReset, Is.EqualTo(VirtioDeviceStatus.DeviceNeedsReset));
-            Assert.That(rig.Transport.ConfigChanges, Is.EqualTo(1));
+            AssertNeedsResetSignalled(rig);
         }
     }
 
@@ -232,8 +231,7 @@ public sealed class HostileGuestTests
             Assert.That(rig.Ram.Span(Out, 4).ToArray(), Is.EqualTo(new byte[4]));
             Assert.That(driver.TryTakeUsed(out _, out uint length), Is.True);
             Assert.That(length, Is.Zero);
-            Assert.That(rig.Device.Status & VirtioDeviceStatus.DeviceNeedsReset, Is.EqualTo(VirtioDeviceStatus.DeviceNeedsReset));
-            Assert.That(rig.Transport.ConfigChanges, Is.EqualTo(1));
+            AssertNeedsResetSignalled(rig);
         }
     }
 
@@ -429,6 +427,13 @@ public sealed class HostileGuestTests
         rig.Device.SetQueueDeviceArea(0, VirtioRig.DeviceArea + device);
     }
 
+    /// <summary>DEVICE_NEEDS_RESET is set, and one config-change notification asked for (the driver is running).</summary>
+    private static void AssertNeedsResetSignalled(VirtioRig rig)
+    {
+        Assert.That(rig.Device.Status & VirtioDeviceStatus.DeviceNeedsReset, Is.EqualTo(VirtioDeviceStatus.DeviceNeedsReset));
+        Assert.That(rig.Transport.ConfigChanges, Is.EqualTo(1));
+    }
+
     private static void AssertBroken(VirtioRig rig, bool popped, VirtioQueueError expected)
     {
         using (Assert.EnterMultipleScope())
@@ -436,8 +441,7 @@ public sealed class HostileGuestTests
             Assert.That(popped, Is.False);
             Assert.That(rig.Queue.Error, Is.EqualTo(expected));
             Assert.That(rig.Queue.IsBroken, Is.True);
-            Assert.That(rig.Device.Status & VirtioDeviceStatus.DeviceNeedsReset, Is.EqualTo(VirtioDeviceStatus.DeviceNeedsReset));
-            Assert.That(rig.Transport.ConfigChanges, Is.EqualTo(1));
+            AssertNeedsResetSignalled(rig);
         }
     }
 }

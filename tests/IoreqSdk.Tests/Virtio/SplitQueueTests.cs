@@ -43,6 +43,40 @@ public sealed class SplitQueueTests
     }
 
     [Test]
+    public void Copies_at_an_offset_continue_across_segment_boundaries()
+    {
+        var rig = new VirtioRig(0);
+        rig.Device.Echo = false;
+        SplitDriver driver = rig.StartSplit();
+        for (int i = 0; i < 10; i++)
+        {
+            rig.Ram.Span(In, 10)[i] = (byte)i;
+            rig.Ram.Span(In + 0x100, 10)[i] = (byte)(10 + i);
+        }
+
+        driver.Post(new[]
+        {
+            new Segment(In, 10, false), new Segment(In + 0x100, 10, false),
+            new Segment(Out, 3, true), new Segment(Out + 0x100, 0, true), new Segment(Out + 0x200, 8, true),
+        });
+        var chain = new VirtioDescriptorChain();
+        rig.Queue.TryPop(chain);
+        var read = new byte[6];
+        bool readOk = chain.TryRead(7, read);
+        bool writeOk = chain.TryWrite(1, new byte[] { 0xA1, 0xA2, 0xA3, 0xA4 });
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(readOk, Is.True);
+            Assert.That(read, Is.EqualTo(new byte[] { 7, 8, 9, 10, 11, 12 }));
+            Assert.That(writeOk, Is.True);
+            Assert.That(rig.Ram.Span(Out, 3).ToArray(), Is.EqualTo(new byte[] { 0, 0xA1, 0xA2 }));
+            Assert.That(rig.Ram.Span(Out + 0x200, 3).ToArray(), Is.EqualTo(new byte[] { 0xA3, 0xA4, 0 }));
+            Assert.That(chain.WritableLength, Is.EqualTo(11));
+        }
+    }
+
+    [Test]
     public void A_chain_is_copied_once_so_rewriting_the_table_afterwards_changes_nothing()
     {
         var rig = new VirtioRig(0);

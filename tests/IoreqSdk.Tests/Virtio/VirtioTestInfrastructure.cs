@@ -170,6 +170,21 @@ internal sealed class EchoDevice : VirtioDevice
 
 internal readonly record struct Segment(ulong Address, uint Length, bool Writable);
 
+internal static class FreeList
+{
+    /// <summary>Indices 0..size-1, lowest on top (Linux hands out descriptors from 0 up, too).</summary>
+    public static Stack<ushort> Of(int size)
+    {
+        var free = new Stack<ushort>(size);
+        for (int i = size - 1; i >= 0; i--)
+        {
+            free.Push((ushort)i);
+        }
+
+        return free;
+    }
+}
+
 /// <summary>
 /// The guest side of a split queue, as Linux's virtio_ring drives one: a free list of descriptors, chains written
 /// before their ring entry, avail.idx published last, used_event written after taking used buffers, the kick
@@ -178,7 +193,7 @@ internal readonly record struct Segment(ulong Address, uint Length, bool Writabl
 internal sealed class SplitDriver
 {
     private readonly TestGuestRam _ram;
-    private readonly Stack<ushort> _free = new();
+    private readonly Stack<ushort> _free;
     private readonly int[] _chainLength;
     private ushort _numAdded;
 
@@ -191,10 +206,7 @@ internal sealed class SplitDriver
         Used = queue.DeviceArea;
         EventIndex = eventIndex;
         _chainLength = new int[Size];
-        for (int i = Size - 1; i >= 0; i--)
-        {
-            _free.Push((ushort)i);
-        }
+        _free = FreeList.Of(Size);
     }
 
     public ushort Size { get; }
@@ -337,7 +349,7 @@ internal sealed class SplitDriver
 internal sealed class PackedDriver
 {
     private readonly TestGuestRam _ram;
-    private readonly Stack<ushort> _freeIds = new();
+    private readonly Stack<ushort> _freeIds;
     private readonly int[] _slots;
     private ushort _numAdded;
 
@@ -349,10 +361,7 @@ internal sealed class PackedDriver
         DriverEvent = queue.DriverArea;
         DeviceEvent = queue.DeviceArea;
         _slots = new int[Size];
-        for (int i = Size - 1; i >= 0; i--)
-        {
-            _freeIds.Push((ushort)i);
-        }
+        _freeIds = FreeList.Of(Size);
     }
 
     public ushort Size { get; }
