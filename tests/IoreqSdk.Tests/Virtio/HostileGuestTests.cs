@@ -1,4 +1,5 @@
 using System;
+using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
 
@@ -22,84 +23,84 @@ public sealed class HostileGuestTests
 
     [Test]
     public void Head_index_out_of_range() =>
-        Split(0, 8, d => d.Publish(8), VirtioQueueError.DescriptorIndexOutOfRange);
+        Split(0, 8, (d, ram) => d.PublishHead(8), VirtioQueueError.DescriptorIndexOutOfRange);
 
     [Test]
     public void Next_index_out_of_range() =>
-        Split(0, 8, d => { d.WriteDescriptor(0, In, 4, Next, 8); d.Publish(0); }, VirtioQueueError.DescriptorIndexOutOfRange);
+        Split(0, 8, (d, ram) => { d.WriteDescriptor(0, In, 4, Next, 8); d.PublishHead(0); }, VirtioQueueError.DescriptorIndexOutOfRange);
 
     [Test]
     public void A_next_loop_ends_as_a_chain_longer_than_the_queue() =>
-        Split(0, 8, d => { d.WriteDescriptor(0, In, 4, Next, 1); d.WriteDescriptor(1, In, 4, Next, 0); d.Publish(0); }, VirtioQueueError.ChainTooLong);
+        Split(0, 8, (d, ram) => { d.WriteDescriptor(0, In, 4, Next, 1); d.WriteDescriptor(1, In, 4, Next, 0); d.PublishHead(0); }, VirtioQueueError.ChainTooLong);
 
     [Test]
     public void A_self_loop() =>
-        Split(0, 8, d => { d.WriteDescriptor(3, In, 4, Next, 3); d.Publish(3); }, VirtioQueueError.ChainTooLong);
+        Split(0, 8, (d, ram) => { d.WriteDescriptor(3, In, 4, Next, 3); d.PublishHead(3); }, VirtioQueueError.ChainTooLong);
 
     [Test]
     public void An_indirect_table_with_more_entries_than_the_queue_size() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d =>
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) =>
         {
             for (int i = 0; i < 9; i++)
             {
-                d.WriteRaw(Table + (16UL * (uint)i), In, 4, 0, 0);
+                ram.SetDescriptor(Table + (16UL * (uint)i), In, 4, 0, 0);
             }
 
             d.WriteDescriptor(0, Table, 9 * 16, Indirect, 0);
-            d.Publish(0);
+            d.PublishHead(0);
         }, VirtioQueueError.ChainTooLong);
 
     [Test]
     public void A_next_loop_inside_an_indirect_table() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d =>
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) =>
         {
-            d.WriteRaw(Table, In, 4, Next, 1);
-            d.WriteRaw(Table + 16, In, 4, Next, 0);
+            ram.SetDescriptor(Table, In, 4, Next, 1);
+            ram.SetDescriptor(Table + 16, In, 4, Next, 0);
             d.WriteDescriptor(0, Table, 32, Indirect, 0);
-            d.Publish(0);
+            d.PublishHead(0);
         }, VirtioQueueError.ChainTooLong);
 
     [Test]
     public void Nested_indirect_tables() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d =>
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) =>
         {
-            d.WriteRaw(Table, Table + 0x100, 16, Indirect, 0);
+            ram.SetDescriptor(Table, Table + 0x100, 16, Indirect, 0);
             d.WriteDescriptor(0, Table, 16, Indirect, 0);
-            d.Publish(0);
+            d.PublishHead(0);
         }, VirtioQueueError.NestedIndirect);
 
     [TestCase(0u)]
     [TestCase(24u)]
     [TestCase(15u)]
     public void An_indirect_table_length_not_a_positive_multiple_of_16(uint length) =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d => { d.WriteDescriptor(0, Table, length, Indirect, 0); d.Publish(0); }, VirtioQueueError.IndirectLengthInvalid);
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) => { d.WriteDescriptor(0, Table, length, Indirect, 0); d.PublishHead(0); }, VirtioQueueError.IndirectLengthInvalid);
 
     [Test]
     public void An_indirect_descriptor_with_NEXT_set() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d =>
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) =>
         {
-            d.WriteRaw(Table, In, 4, 0, 0);
+            ram.SetDescriptor(Table, In, 4, 0, 0);
             d.WriteDescriptor(0, Table, 16, Indirect | Next, 1);
             d.WriteDescriptor(1, Out, 4, Write, 0);
-            d.Publish(0);
+            d.PublishHead(0);
         }, VirtioQueueError.IndirectWithNext);
 
     [Test]
     public void An_indirect_descriptor_without_the_feature() =>
-        Split(0, 8, d => { d.WriteDescriptor(0, Table, 16, Indirect, 0); d.Publish(0); }, VirtioQueueError.IndirectNotNegotiated);
+        Split(0, 8, (d, ram) => { d.WriteDescriptor(0, Table, 16, Indirect, 0); d.PublishHead(0); }, VirtioQueueError.IndirectNotNegotiated);
 
     [TestCase(ulong.MaxValue - 10, 100u, TestName = "A buffer wrapping at 2^64")]
     [TestCase(ulong.MaxValue, 2u, TestName = "A buffer at the last byte of the address space, 2 long")]
     public void A_buffer_whose_address_plus_length_wraps(ulong address, uint length) =>
-        Split(0, 8, d => { d.WriteDescriptor(0, address, length, 0, 0); d.Publish(0); }, VirtioQueueError.BufferAddressWraps);
+        Split(0, 8, (d, ram) => { d.WriteDescriptor(0, address, length, 0, 0); d.PublishHead(0); }, VirtioQueueError.BufferAddressWraps);
 
     [Test]
     public void An_indirect_table_wrapping_at_2_64() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d => { d.WriteDescriptor(0, ulong.MaxValue - 15, 32, Indirect, 0); d.Publish(0); }, VirtioQueueError.BufferAddressWraps);
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) => { d.WriteDescriptor(0, ulong.MaxValue - 15, 32, Indirect, 0); d.PublishHead(0); }, VirtioQueueError.BufferAddressWraps);
 
     [Test]
     public void An_indirect_table_outside_RAM() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d => { d.WriteDescriptor(0, NotRam, 32, Indirect, 0); d.Publish(0); }, VirtioQueueError.RingNotInRam);
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) => { d.WriteDescriptor(0, NotRam, 32, Indirect, 0); d.PublishHead(0); }, VirtioQueueError.RingNotInRam);
 
     [Test]
     public void A_descriptor_table_outside_RAM()
@@ -107,12 +108,12 @@ public sealed class HostileGuestTests
         var rig = new VirtioRig(0, size: 8);
         rig.Device.SetQueueDescriptorArea(0, NotRam);
         rig.Start();
-        var driver = new SplitDriver(rig.Ram, rig.Queue, eventIndex: false);
+        var driver = rig.SplitDriver();
         int refusedBefore = rig.Ram.RefusedAccesses;
         var chain = new VirtioDescriptorChain();
 
         // The driver only writes the avail ring (its table is nowhere); the device finds the table is not RAM.
-        driver.Publish(0);
+        driver.PublishHead(0);
         bool popped = rig.Queue.TryPop(chain);
         AssertBroken(rig, popped, VirtioQueueError.RingNotInRam);
         Assert.That(rig.Ram.RefusedAccesses, Is.GreaterThan(refusedBefore));
@@ -159,9 +160,9 @@ public sealed class HostileGuestTests
     {
         var rig = new VirtioRig(0, size: 8);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         var chain = new VirtioDescriptorChain();
-        driver.Post(new[] { new Segment(In, 4, false) });
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         rig.Queue.DisableNotifications();
         bool more = rig.Queue.EnableNotifications();
         driver.SetAvailIndex(0); // taken back after the device saw it
@@ -185,8 +186,8 @@ public sealed class HostileGuestTests
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked, size: 4);
         rig.Device.Echo = false;
-        PackedDriver driver = rig.StartPacked();
-        driver.Post(new[] { new Segment(In, 4, false) });
+        GuestPackedVirtqueue driver = rig.StartPacked();
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         rig.Queue.DisableNotifications();
         bool more = rig.Queue.EnableNotifications();
         rig.Ram.SetU16(driver.SlotAddress(0) + 14, 0); // taken back
@@ -198,29 +199,29 @@ public sealed class HostileGuestTests
 
     [Test]
     public void An_available_index_more_than_the_queue_size_ahead() =>
-        Split(0, 8, d => d.SetAvailIndex(9), VirtioQueueError.AvailIndexJump);
+        Split(0, 8, (d, ram) => d.SetAvailIndex(9), VirtioQueueError.AvailIndexJump);
 
     [Test]
     public void A_writable_descriptor_before_a_readable_one() =>
-        Split(0, 8, d => { d.WriteDescriptor(0, Out, 4, Write | Next, 1); d.WriteDescriptor(1, In, 4, 0, 0); d.Publish(0); }, VirtioQueueError.WritableBeforeReadable);
+        Split(0, 8, (d, ram) => { d.WriteDescriptor(0, Out, 4, Write | Next, 1); d.WriteDescriptor(1, In, 4, 0, 0); d.PublishHead(0); }, VirtioQueueError.WritableBeforeReadable);
 
     [Test]
     public void A_writable_descriptor_before_a_readable_one_inside_an_indirect_table() =>
-        Split(VirtioFeatures.IndirectDescriptors, 8, d =>
+        Split(VirtioFeatures.IndirectDescriptors, 8, (d, ram) =>
         {
-            d.WriteRaw(Table, Out, 4, Write | Next, 1);
-            d.WriteRaw(Table + 16, In, 4, 0, 0);
+            ram.SetDescriptor(Table, Out, 4, Write | Next, 1);
+            ram.SetDescriptor(Table + 16, In, 4, 0, 0);
             d.WriteDescriptor(0, Table, 32, Indirect, 0);
-            d.Publish(0);
+            d.PublishHead(0);
         }, VirtioQueueError.WritableBeforeReadable);
 
     [Test]
     public void A_data_buffer_outside_RAM_fails_the_copy_and_this_device_asks_for_reset()
     {
         var rig = new VirtioRig(0, size: 8);
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         rig.Ram.Span(In, 4).Fill(1);
-        driver.Post(new[] { new Segment(NotRam, 4, false), new Segment(Out, 4, true) });
+        driver.Post(new[] { new GuestBuffer(NotRam, 4, false), new GuestBuffer(Out, 4, true) });
         int refusedBefore = rig.Ram.RefusedAccesses;
         rig.Kick();
 
@@ -240,8 +241,8 @@ public sealed class HostileGuestTests
     {
         var rig = new VirtioRig(0, size: 8);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
-        driver.Post(new[] { new Segment(In, 4, false), new Segment(Out, 4, true) });
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
         var chain = new VirtioDescriptorChain();
         rig.Queue.TryPop(chain);
         rig.Ram.Span(Out, 8).Fill(0xEE);
@@ -282,10 +283,10 @@ public sealed class HostileGuestTests
 
     [Test]
     public void Packed_a_later_descriptor_with_the_wrong_wrap_counter() =>
-        Packed(0, 4, d =>
+        Packed(0, 4, (d, ram) =>
         {
-            d.WriteDescriptor(1, Out, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: false) | Write)); // lap 2's flags in lap 1
-            d.WriteDescriptor(0, In, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Next));
+            d.WriteDescriptor(1, Out, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: false) | Write)); // lap 2's flags in lap 1
+            d.WriteDescriptor(0, In, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Next));
         }, VirtioQueueError.PackedWrapCounterMismatch);
 
     [Test]
@@ -293,62 +294,62 @@ public sealed class HostileGuestTests
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked, size: 4);
         rig.Device.Echo = false;
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         var chain = new VirtioDescriptorChain();
         for (int i = 0; i < 3; i++)
         {
-            driver.Post(new[] { new Segment(In, 4, false) });
+            driver.Post(new[] { new GuestBuffer(In, 4, false) });
             rig.Queue.TryPop(chain);
             rig.Queue.Push(chain, 0);
         }
 
         // Position 3 (lap 1) chains on to position 0, which belongs to lap 2 but still carries lap 1's flags.
-        driver.WriteDescriptor(0, Out, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Write));
-        driver.WriteDescriptor(3, In, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Next));
+        driver.WriteDescriptor(0, Out, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Write));
+        driver.WriteDescriptor(3, In, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Next));
         bool popped = rig.Queue.TryPop(chain);
         AssertBroken(rig, popped, VirtioQueueError.PackedWrapCounterMismatch);
     }
 
     [Test]
     public void Packed_a_list_longer_than_the_queue() =>
-        Packed(0, 4, d =>
+        Packed(0, 4, (d, ram) =>
         {
             for (int i = 3; i >= 0; i--)
             {
-                d.WriteDescriptor(i, In, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Next));
+                d.WriteDescriptor(i, In, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Next));
             }
         }, VirtioQueueError.ChainTooLong);
 
     [Test]
     public void Packed_a_list_mixing_direct_and_indirect_descriptors() =>
-        Packed(VirtioFeatures.IndirectDescriptors, 4, d =>
+        Packed(VirtioFeatures.IndirectDescriptors, 4, (d, ram) =>
         {
-            d.WriteDescriptor(1, Table, 16, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Indirect));
-            d.WriteDescriptor(0, In, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Next));
+            d.WriteDescriptor(1, Table, 16, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Indirect));
+            d.WriteDescriptor(0, In, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Next));
         }, VirtioQueueError.MixedIndirectChain);
 
     [Test]
     public void Packed_nested_indirect_tables() =>
-        Packed(VirtioFeatures.IndirectDescriptors, 4, d =>
+        Packed(VirtioFeatures.IndirectDescriptors, 4, (d, ram) =>
         {
-            d.WriteRawTable(Table, Table + 0x100, 16, Indirect);
-            d.WriteDescriptor(0, Table, 16, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Indirect));
+            ram.SetDescriptor(Table, Table + 0x100, 16, 0, Indirect);
+            d.WriteDescriptor(0, Table, 16, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Indirect));
         }, VirtioQueueError.NestedIndirect);
 
     [Test]
     public void Packed_writable_before_readable() =>
-        Packed(0, 4, d =>
+        Packed(0, 4, (d, ram) =>
         {
-            d.WriteDescriptor(1, In, 4, 0, PackedDriver.AvailFlags(wrap: true));
-            d.WriteDescriptor(0, Out, 4, 0, (ushort)(PackedDriver.AvailFlags(wrap: true) | Next | Write));
+            d.WriteDescriptor(1, In, 4, 0, GuestPackedVirtqueue.AvailableFlags(wrap: true));
+            d.WriteDescriptor(0, Out, 4, 0, (ushort)(GuestPackedVirtqueue.AvailableFlags(wrap: true) | Next | Write));
         }, VirtioQueueError.WritableBeforeReadable);
 
     [Test]
     public void A_broken_queue_recovers_after_the_driver_resets_the_device()
     {
         var rig = new VirtioRig(0, size: 8);
-        SplitDriver driver = rig.StartSplit();
-        driver.Publish(8);
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.PublishHead(8);
         rig.Kick();
         bool brokenBefore = rig.Queue.IsBroken;
 
@@ -357,8 +358,8 @@ public sealed class HostileGuestTests
         rig.Ram.Span(VirtioRig.DeviceArea, 4096).Clear();
         rig.Negotiate();
         rig.ConfigureQueue(8);
-        SplitDriver fresh = rig.StartSplit();
-        fresh.Post(new[] { new Segment(In, 4, false), new Segment(Out, 4, true) });
+        GuestSplitVirtqueue fresh = rig.StartSplit();
+        fresh.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
         rig.Kick();
 
         using (Assert.EnterMultipleScope())
@@ -371,11 +372,11 @@ public sealed class HostileGuestTests
         }
     }
 
-    private static void Split(ulong features, ushort size, Action<SplitDriver> post, VirtioQueueError expected)
+    private static void Split(ulong features, ushort size, Action<GuestSplitVirtqueue, TestGuestRam> post, VirtioQueueError expected)
     {
         var rig = new VirtioRig(features, size);
-        SplitDriver driver = rig.StartSplit();
-        post(driver);
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        post(driver, rig.Ram);
         int notifiedBefore = rig.Transport.UsedNotifications;
         Assert.That(() => rig.Kick(), Throws.Nothing);
         var chain = new VirtioDescriptorChain();
@@ -389,11 +390,11 @@ public sealed class HostileGuestTests
         }
     }
 
-    private static void Packed(ulong features, ushort size, Action<PackedDriver> post, VirtioQueueError expected)
+    private static void Packed(ulong features, ushort size, Action<GuestPackedVirtqueue, TestGuestRam> post, VirtioQueueError expected)
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked | features, size);
-        PackedDriver driver = rig.StartPacked();
-        post(driver);
+        GuestPackedVirtqueue driver = rig.StartPacked();
+        post(driver, rig.Ram);
         Assert.That(() => rig.Kick(), Throws.Nothing);
         var chain = new VirtioDescriptorChain();
         bool popped = rig.Queue.TryPop(chain);
@@ -444,15 +445,4 @@ public sealed class HostileGuestTests
             AssertNeedsResetSignalled(rig);
         }
     }
-}
-
-internal static class HostileDriverExtensions
-{
-    /// <summary>Writes a split-layout descriptor anywhere (an indirect table entry).</summary>
-    public static void WriteRaw(this SplitDriver driver, ulong address, ulong buffer, uint length, ushort flags, ushort next) =>
-        driver.Ram.SetDescriptor(address, buffer, length, flags, next);
-
-    /// <summary>Writes a packed-layout indirect table entry.</summary>
-    public static void WriteRawTable(this PackedDriver driver, ulong address, ulong buffer, uint length, ushort flags) =>
-        driver.Ram.SetDescriptor(address, buffer, length, 0, flags);
 }

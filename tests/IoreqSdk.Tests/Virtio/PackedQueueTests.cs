@@ -1,4 +1,5 @@
 using System;
+using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
 
@@ -15,9 +16,9 @@ public sealed class PackedQueueTests
     public void A_list_is_echoed_and_returned_with_its_buffer_id()
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked);
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         rig.Ram.Span(In, 5).Fill(0x5A);
-        ushort id = driver.Post(new[] { new Segment(In, 2, false), new Segment(In + 2, 3, false), new Segment(Out, 8, true) });
+        ushort id = driver.Post(new[] { new GuestBuffer(In, 2, false), new GuestBuffer(In + 2, 3, false), new GuestBuffer(Out, 8, true) });
         bool kick = driver.KickPrepare();
         rig.Kick();
 
@@ -38,13 +39,13 @@ public sealed class PackedQueueTests
     {
         // Size 5 (packed sizes need not be powers of two) and 2-descriptor lists: every other list straddles the end.
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 5);
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         const int Requests = 1000;
         int taken = 0;
         for (int i = 0; i < Requests; i++)
         {
             rig.Ram.SetU32(In, (uint)i);
-            ushort id = driver.Post(new[] { new Segment(In, 4, false), new Segment(Out, 4, true) });
+            ushort id = driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
             if (driver.KickPrepare())
             {
                 rig.Kick();
@@ -70,9 +71,9 @@ public sealed class PackedQueueTests
     public void Indirect_lists_take_one_ring_slot()
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.IndirectDescriptors, size: 4);
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         rig.Ram.Span(In, 3).Fill(9);
-        ushort id = driver.PostIndirect(VirtioRig.Tables, new[] { new Segment(In, 1, false), new Segment(In + 1, 2, false), new Segment(Out, 3, true) });
+        ushort id = driver.PostIndirect(VirtioRig.Tables, new[] { new GuestBuffer(In, 1, false), new GuestBuffer(In + 1, 2, false), new GuestBuffer(Out, 3, true) });
         rig.Kick();
 
         using (Assert.EnterMultipleScope())
@@ -90,10 +91,10 @@ public sealed class PackedQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked, size: 4);
         rig.Device.Echo = false;
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
 
         // Flags of the second lap (AVAIL clear, USED set) while the device is on its first: not new, not an error.
-        driver.WriteDescriptor(0, In, 4, 0, PackedDriver.AvailFlags(wrap: false));
+        driver.WriteDescriptor(0, In, 4, 0, GuestPackedVirtqueue.AvailableFlags(wrap: false));
         var chain = new VirtioDescriptorChain();
 
         using (Assert.EnterMultipleScope())
@@ -108,11 +109,11 @@ public sealed class PackedQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 8);
         rig.Device.Echo = false;
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         var chain = new VirtioDescriptorChain();
         for (int i = 0; i < 4; i++)
         {
-            driver.Post(new[] { new Segment(In, 4, false) });
+            driver.Post(new[] { new GuestBuffer(In, 4, false) });
         }
 
         driver.SetDriverEvent(flags: 1);
@@ -143,11 +144,11 @@ public sealed class PackedQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 4);
         rig.Device.Echo = false;
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         var chain = new VirtioDescriptorChain();
         for (int i = 0; i < 3; i++)
         {
-            driver.Post(new[] { new Segment(In, 4, false) });
+            driver.Post(new[] { new GuestBuffer(In, 4, false) });
         }
 
         // Interrupt when position 3 of lap 1 is used.
@@ -164,8 +165,8 @@ public sealed class PackedQueueTests
             driver.TryTakeUsed(out _, out _);
         }
 
-        driver.Post(new[] { new Segment(In, 4, false) }); // position 3, lap 1
-        driver.Post(new[] { new Segment(In, 4, false) }); // position 0, lap 2
+        driver.Post(new[] { new GuestBuffer(In, 4, false) }); // position 3, lap 1
+        driver.Post(new[] { new GuestBuffer(In, 4, false) }); // position 0, lap 2
         for (int i = 0; i < 2; i++)
         {
             rig.Queue.TryPop(chain);
@@ -189,18 +190,18 @@ public sealed class PackedQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 4);
         rig.Device.Echo = false;
-        PackedDriver driver = rig.StartPacked();
+        GuestPackedVirtqueue driver = rig.StartPacked();
         var chain = new VirtioDescriptorChain();
 
         rig.Queue.DisableNotifications();
         ushort disabledFlags = driver.DeviceEventFlags;
-        driver.Post(new[] { new Segment(In, 4, false), new Segment(In, 4, false) });
+        driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(In, 4, false) });
         bool kickWhileDisabled = driver.KickPrepare();
         bool more = rig.Queue.EnableNotifications();
         rig.Queue.TryPop(chain);
         rig.Queue.Push(chain, 0);
         ushort offWrap = driver.DeviceEventOffWrap; // the next list the device wants to hear about
-        driver.Post(new[] { new Segment(In, 4, false), new Segment(In, 4, false) }); // crosses into lap 2
+        driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(In, 4, false) }); // crosses into lap 2
         bool kick = driver.KickPrepare();
 
         using (Assert.EnterMultipleScope())

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
 
@@ -16,7 +17,7 @@ public sealed class SplitQueueTests
     public void A_chain_across_segments_is_read_and_written_in_order()
     {
         var rig = new VirtioRig(0);
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         byte[] message = Enumerable.Range(1, 40).Select(i => (byte)i).ToArray();
         message.AsSpan(0, 10).CopyTo(rig.Ram.Span(In, 10));
         message.AsSpan(10, 25).CopyTo(rig.Ram.Span(In + 0x100, 25));
@@ -24,8 +25,8 @@ public sealed class SplitQueueTests
 
         ushort head = driver.Post(new[]
         {
-            new Segment(In, 10, false), new Segment(In + 0x100, 25, false), new Segment(In + 0x200, 5, false),
-            new Segment(Out, 16, true), new Segment(Out + 0x100, 64, true),
+            new GuestBuffer(In, 10, false), new GuestBuffer(In + 0x100, 25, false), new GuestBuffer(In + 0x200, 5, false),
+            new GuestBuffer(Out, 16, true), new GuestBuffer(Out + 0x100, 64, true),
         });
         bool kick = driver.KickPrepare();
         rig.Kick();
@@ -33,7 +34,7 @@ public sealed class SplitQueueTests
         using (Assert.EnterMultipleScope())
         {
             Assert.That(kick, Is.True);
-            Assert.That(driver.TryTakeUsed(out uint id, out uint length), Is.True);
+            Assert.That(driver.TryTakeUsed(out ushort id, out uint length), Is.True);
             Assert.That(id, Is.EqualTo(head));
             Assert.That(length, Is.EqualTo(40));
             Assert.That(rig.Ram.Span(Out, 16).ToArray().Concat(rig.Ram.Span(Out + 0x100, 24).ToArray()), Is.EqualTo(message));
@@ -47,7 +48,7 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(0);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         for (int i = 0; i < 10; i++)
         {
             rig.Ram.Span(In, 10)[i] = (byte)i;
@@ -56,8 +57,8 @@ public sealed class SplitQueueTests
 
         driver.Post(new[]
         {
-            new Segment(In, 10, false), new Segment(In + 0x100, 10, false),
-            new Segment(Out, 3, true), new Segment(Out + 0x100, 0, true), new Segment(Out + 0x200, 8, true),
+            new GuestBuffer(In, 10, false), new GuestBuffer(In + 0x100, 10, false),
+            new GuestBuffer(Out, 3, true), new GuestBuffer(Out + 0x100, 0, true), new GuestBuffer(Out + 0x200, 8, true),
         });
         var chain = new VirtioDescriptorChain();
         rig.Queue.TryPop(chain);
@@ -81,8 +82,8 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(0);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
-        ushort head = driver.Post(new[] { new Segment(In, 8, false), new Segment(Out, 8, true) });
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        ushort head = driver.Post(new[] { new GuestBuffer(In, 8, false), new GuestBuffer(Out, 8, true) });
         var chain = new VirtioDescriptorChain();
         Assert.That(rig.Queue.TryPop(chain), Is.True);
 
@@ -104,14 +105,14 @@ public sealed class SplitQueueTests
     public void Indirect_tables_are_followed()
     {
         var rig = new VirtioRig(VirtioFeatures.IndirectDescriptors);
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         rig.Ram.Span(In, 3).Fill(7);
-        ushort head = driver.PostIndirect(VirtioRig.Tables, new[] { new Segment(In, 3, false), new Segment(Out, 3, true) });
+        ushort head = driver.PostIndirect(VirtioRig.Tables, new[] { new GuestBuffer(In, 3, false), new GuestBuffer(Out, 3, true) });
         rig.Kick();
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(driver.TryTakeUsed(out uint id, out uint length), Is.True);
+            Assert.That(driver.TryTakeUsed(out ushort id, out uint length), Is.True);
             Assert.That(id, Is.EqualTo(head));
             Assert.That(length, Is.EqualTo(3));
             Assert.That(rig.Ram.Span(Out, 3).ToArray(), Is.EqualTo(new byte[] { 7, 7, 7 }));
@@ -123,11 +124,11 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.IndirectDescriptors);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         rig.Ram.SetDescriptor(VirtioRig.Tables, Out, 4, 2, 0);
         driver.WriteDescriptor(0, In, 4, 1, 1);
         driver.WriteDescriptor(1, VirtioRig.Tables, 16, 4, 0);
-        driver.Publish(0);
+        driver.PublishHead(0);
         var chain = new VirtioDescriptorChain();
 
         using (Assert.EnterMultipleScope())
@@ -142,19 +143,19 @@ public sealed class SplitQueueTests
     public void Used_index_arithmetic_holds_across_the_16_bit_wrap()
     {
         var rig = new VirtioRig(VirtioFeatures.EventIndex, size: 4);
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         const int Requests = 70_000;
         int taken = 0;
         for (int i = 0; i < Requests; i++)
         {
             rig.Ram.SetU32(In, (uint)i);
-            ushort head = driver.Post(new[] { new Segment(In, 4, false), new Segment(Out, 4, true) });
+            ushort head = driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
             if (driver.KickPrepare())
             {
                 rig.Kick();
             }
 
-            if (!driver.TryTakeUsed(out uint id, out uint length) || id != head || length != 4 || rig.Ram.U32(Out) != (uint)i)
+            if (!driver.TryTakeUsed(out ushort id, out uint length) || id != head || length != 4 || rig.Ram.U32(Out) != (uint)i)
             {
                 break;
             }
@@ -175,10 +176,10 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.EventIndex);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         for (int i = 0; i < 4; i++)
         {
-            driver.Post(new[] { new Segment(In, 4, false) });
+            driver.Post(new[] { new GuestBuffer(In, 4, false) });
         }
 
         // Interrupt me once the used index passes 2 (i.e. when the third buffer is used).
@@ -201,10 +202,10 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.EventIndex);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         for (int i = 0; i < 5; i++)
         {
-            driver.Post(new[] { new Segment(In, 4, false) });
+            driver.Post(new[] { new GuestBuffer(In, 4, false) });
         }
 
         driver.SetUsedEvent(3);
@@ -237,22 +238,22 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(VirtioFeatures.EventIndex);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         var chain = new VirtioDescriptorChain();
 
-        driver.Post(new[] { new Segment(In, 4, false) });
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         bool firstKick = driver.KickPrepare(); // avail_event is 0 at start: kick
         rig.Queue.DisableNotifications();
         rig.Queue.TryPop(chain);
         rig.Queue.Push(chain, 0);
-        driver.Post(new[] { new Segment(In, 4, false) });
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         bool whileBusy = driver.KickPrepare(); // the device did not move avail_event on: no kick
         bool moreWork = rig.Queue.EnableNotifications();
         ushort published = driver.AvailEvent;
         rig.Queue.TryPop(chain);
         rig.Queue.Push(chain, 0);
         ushort afterPop = driver.AvailEvent; // notifications on: each pop asks for the next buffer
-        driver.Post(new[] { new Segment(In, 4, false) });
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         bool afterEnable = driver.KickPrepare();
 
         using (Assert.EnterMultipleScope())
@@ -271,22 +272,22 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(0);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
+        GuestSplitVirtqueue driver = rig.StartSplit();
         var chain = new VirtioDescriptorChain();
 
         rig.Queue.DisableNotifications();
         ushort whileDisabled = driver.UsedFlags;
-        driver.Post(new[] { new Segment(In, 4, false) });
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         bool kickWhileDisabled = driver.KickPrepare();
         bool more = rig.Queue.EnableNotifications();
         ushort enabled = driver.UsedFlags;
 
-        driver.SetNoInterrupt(true);
+        driver.SuppressInterrupts(true);
         rig.Queue.TryPop(chain);
         rig.Queue.Push(chain, 0);
         bool suppressed = rig.Queue.SignalUsed();
-        driver.SetNoInterrupt(false);
-        driver.Post(new[] { new Segment(In, 4, false) });
+        driver.SuppressInterrupts(false);
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         rig.Queue.TryPop(chain);
         rig.Queue.Push(chain, 0);
         bool signalled = rig.Queue.SignalUsed();
@@ -308,8 +309,8 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(0, size: 8);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
-        driver.Post(new[] { new Segment(In, 4, false) });
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.Post(new[] { new GuestBuffer(In, 4, false) });
         var chain = new VirtioDescriptorChain();
         rig.Queue.TryPop(chain);
         rig.Device.WriteStatus(0);
@@ -330,8 +331,8 @@ public sealed class SplitQueueTests
     {
         var rig = new VirtioRig(0);
         rig.Device.Echo = false;
-        SplitDriver driver = rig.StartSplit();
-        driver.Post(new[] { new Segment(In, 4, false), new Segment(Out, 4, true) });
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
         var chain = new VirtioDescriptorChain();
         rig.Queue.TryPop(chain);
 

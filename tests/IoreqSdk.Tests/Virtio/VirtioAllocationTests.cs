@@ -1,4 +1,5 @@
 using System;
+using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
 
@@ -21,9 +22,9 @@ public sealed class VirtioAllocationTests
         var rig = new VirtioRig(features, size: 16);
         bool packed = (features & VirtioFeatures.RingPacked) != 0;
         bool indirect = (features & VirtioFeatures.IndirectDescriptors) != 0;
-        SplitDriver? split = packed ? null : rig.StartSplit();
-        PackedDriver? ring = packed ? rig.StartPacked() : null;
-        Segment[] segments = { new(In, 16, false), new(In + 16, 16, false), new(Out, 32, true) };
+        GuestSplitVirtqueue? split = packed ? null : rig.StartSplit();
+        GuestPackedVirtqueue? ring = packed ? rig.StartPacked() : null;
+        GuestBuffer[] segments = { new(In, 16, false), new(In + 16, 16, false), new(Out, 32, true) };
 
         // The device runs its usual drain loop through the transport's notify; the driver posts and reaps.
         int Round(int count)

@@ -1,4 +1,5 @@
 using System;
+using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
 
@@ -178,8 +179,8 @@ public sealed class VirtioDeviceTests
     public void Writing_0_resets_everything()
     {
         var rig = new VirtioRig(VirtioFeatures.EventIndex, size: 8);
-        SplitDriver driver = rig.StartSplit();
-        driver.Post(new[] { new Segment(VirtioRig.Buffers, 4, false), new Segment(VirtioRig.Buffers + 64, 4, true) });
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.Post(new[] { new GuestBuffer(VirtioRig.Buffers, 4, false), new GuestBuffer(VirtioRig.Buffers + 64, 4, true) });
         rig.Kick();
         rig.Device.WriteStatus(0);
         VirtioQueue queue = rig.Queue;
@@ -199,8 +200,8 @@ public sealed class VirtioDeviceTests
         rig.Ram.Span(VirtioRig.DeviceArea, 4096).Clear();
         rig.Negotiate();
         rig.ConfigureQueue(8);
-        SplitDriver second = rig.StartSplit();
-        second.Post(new[] { new Segment(VirtioRig.Buffers, 4, false), new Segment(VirtioRig.Buffers + 64, 4, true) });
+        GuestSplitVirtqueue second = rig.StartSplit();
+        second.Post(new[] { new GuestBuffer(VirtioRig.Buffers, 4, false), new GuestBuffer(VirtioRig.Buffers + 64, 4, true) });
         rig.Kick();
         Assert.That(second.UsedIndex, Is.EqualTo(1));
     }
@@ -210,8 +211,8 @@ public sealed class VirtioDeviceTests
     {
         var rig = new VirtioRig(0, size: 8);
         rig.Device.EnableQueue(0);
-        var driver = new SplitDriver(rig.Ram, rig.Queue, eventIndex: false);
-        driver.Post(new[] { new Segment(VirtioRig.Buffers, 4, false) });
+        var driver = rig.SplitDriver();
+        driver.Post(new[] { new GuestBuffer(VirtioRig.Buffers, 4, false) });
         rig.Kick();
         int beforeDriverOk = rig.Device.Notified;
         rig.Device.WriteStatus((byte)(rig.Device.Status | DrvOk));
