@@ -11,12 +11,11 @@ namespace IoreqSdk.Simulation.Virtio;
 /// suppression structure. Raw writes let a test play a hostile driver.
 /// </summary>
 /// <remarks>Single-threaded, like the tests it serves; its steady state allocates nothing.</remarks>
-public sealed class GuestPackedVirtqueue
+public sealed class GuestPackedVirtqueue : GuestVirtqueue
 {
     private const ushort AvailBit = 1 << 7;
     private const ushort UsedBit = 1 << 15;
 
-    private readonly IGuestMemory _memory;
     private readonly Stack<ushort> _freeIds;
     private readonly int[] _slots;
     private ushort _added;
@@ -29,37 +28,11 @@ public sealed class GuestPackedVirtqueue
     /// <param name="driverArea">The driver event suppression structure (4-aligned).</param>
     /// <param name="deviceArea">The device event suppression structure (4-aligned).</param>
     public GuestPackedVirtqueue(IGuestMemory memory, ushort size, ulong descriptorArea, ulong driverArea, ulong deviceArea)
+        : base(memory, size, descriptorArea, driverArea, deviceArea)
     {
-        if (memory is null)
-        {
-            ThrowHelper.ThrowArgument(nameof(memory), "Guest memory is required.");
-        }
-
-        if (size == 0 || size > 32768)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A packed queue's size is 1 to 32768.");
-        }
-
-        _memory = memory;
-        Size = size;
-        DescriptorArea = descriptorArea;
-        DriverArea = driverArea;
-        DeviceArea = deviceArea;
         _slots = new int[size];
         _freeIds = GuestRing.FreeList(size);
     }
-
-    /// <summary>The queue size.</summary>
-    public ushort Size { get; }
-
-    /// <summary>The descriptor ring's address.</summary>
-    public ulong DescriptorArea { get; }
-
-    /// <summary>The driver event suppression structure's address.</summary>
-    public ulong DriverArea { get; }
-
-    /// <summary>The device event suppression structure's address.</summary>
-    public ulong DeviceArea { get; }
 
     /// <summary>The ring position the driver fills next.</summary>
     public ushort NextAvail { get; private set; }
@@ -74,10 +47,10 @@ public sealed class GuestPackedVirtqueue
     public bool UsedWrap { get; private set; } = true;
 
     /// <summary>The device event suppression flags (0 enable, 1 disable, 2 descriptor).</summary>
-    public ushort DeviceEventFlags => GuestRing.Read16(_memory, DeviceArea + 2);
+    public ushort DeviceEventFlags => GuestRing.Read16(Memory, DeviceArea + 2);
 
     /// <summary>The device event suppression offset (bits 0–14) and wrap counter (bit 15).</summary>
-    public ushort DeviceEventOffWrap => GuestRing.Read16(_memory, DeviceArea);
+    public ushort DeviceEventOffWrap => GuestRing.Read16(Memory, DeviceArea);
 
     /// <summary>The AVAIL/USED bits that mark a descriptor available in the lap with wrap counter <paramref name="wrap"/>.</summary>
     /// <param name="wrap">The lap's wrap counter.</param>
@@ -89,10 +62,8 @@ public sealed class GuestPackedVirtqueue
     /// <returns>Its guest-physical address.</returns>
     public ulong SlotAddress(int position) => DescriptorArea + (16UL * (uint)position);
 
-    /// <summary>Posts a buffer as a list of direct descriptors (list the device-readable elements first).</summary>
-    /// <param name="buffer">The elements, in order.</param>
-    /// <returns>The buffer id the used ring will return.</returns>
-    public ushort Post(ReadOnlySpan<GuestBuffer> buffer)
+    /// <inheritdoc/>
+    public override ushort Post(ReadOnlySpan<GuestBuffer> buffer)
     {
         if (buffer.IsEmpty || buffer.Length > Size)
         {
@@ -118,17 +89,14 @@ public sealed class GuestPackedVirtqueue
             Advance();
         }
 
-        GuestRing.Write16(_memory, SlotAddress(first) + 14, firstFlags);
+        GuestRing.Write16(Memory, SlotAddress(first) + 14, firstFlags);
         _slots[id] = buffer.Length;
         _added += (ushort)buffer.Length;
         return id;
     }
 
-    /// <summary>Posts a buffer as one indirect descriptor whose table the driver writes at <paramref name="table"/> (16-aligned guest RAM).</summary>
-    /// <param name="table">Where to write the indirect table.</param>
-    /// <param name="buffer">The elements, in order.</param>
-    /// <returns>The buffer id.</returns>
-    public ushort PostIndirect(ulong table, ReadOnlySpan<GuestBuffer> buffer)
+    /// <inheritdoc/>
+    public override ushort PostIndirect(ulong table, ReadOnlySpan<GuestBuffer> buffer)
     {
         if (buffer.IsEmpty)
         {
@@ -137,7 +105,7 @@ public sealed class GuestPackedVirtqueue
 
         for (int i = 0; i < buffer.Length; i++)
         {
-            GuestRing.WriteDescriptor(_memory, table + (16UL * (uint)i), buffer[i].Address, buffer[i].Length, 0, buffer[i].DeviceWritable ? GuestRing.Write : (ushort)0);
+            GuestRing.WriteDescriptor(Memory, table + (16UL * (uint)i), buffer[i].Address, buffer[i].Length, 0, buffer[i].DeviceWritable ? GuestRing.Write : (ushort)0);
         }
 
         ReserveSlots(1);
@@ -156,20 +124,19 @@ public sealed class GuestPackedVirtqueue
     /// <param name="id">The buffer id.</param>
     /// <param name="flags">NEXT 1, WRITE 2, INDIRECT 4, AVAIL 1 &lt;&lt; 7, USED 1 &lt;&lt; 15.</param>
     public void WriteDescriptor(int position, ulong address, uint length, ushort id, ushort flags) =>
-        GuestRing.WriteDescriptor(_memory, SlotAddress(position), address, length, id, flags);
+        GuestRing.WriteDescriptor(Memory, SlotAddress(position), address, length, id, flags);
 
     /// <summary>Writes the driver event suppression structure: when the device should interrupt.</summary>
     /// <param name="flags">0 enable, 1 disable, 2 at the descriptor named by <paramref name="offWrap"/>.</param>
     /// <param name="offWrap">The position (bits 0–14) and wrap counter (bit 15) for flags 2.</param>
     public void SetDriverEvent(ushort flags, ushort offWrap = 0)
     {
-        GuestRing.Write16(_memory, DriverArea, offWrap);
-        GuestRing.Write16(_memory, DriverArea + 2, flags);
+        GuestRing.Write16(Memory, DriverArea, offWrap);
+        GuestRing.Write16(Memory, DriverArea + 2, flags);
     }
 
-    /// <summary>Linux's kick decision for a packed ring: whether the descriptors posted since the last call need a notification.</summary>
-    /// <returns>Whether to notify the device.</returns>
-    public bool KickPrepare()
+    /// <inheritdoc/>
+    public override bool KickPrepare()
     {
         ushort old = (ushort)(NextAvail - _added);
         _added = 0;
@@ -189,23 +156,20 @@ public sealed class GuestPackedVirtqueue
         return GuestRing.NeedEvent(eventIndex, NextAvail, old);
     }
 
-    /// <summary>Takes the next used buffer, if the device returned one, and skips its descriptors.</summary>
-    /// <param name="id">The returned buffer id.</param>
-    /// <param name="length">The bytes the device says it wrote.</param>
-    /// <returns>Whether a used buffer was there.</returns>
-    public bool TryTakeUsed(out ushort id, out uint length)
+    /// <inheritdoc/>
+    public override bool TryTakeUsed(out ushort id, out uint length)
     {
         id = 0;
         length = 0;
         ulong slot = SlotAddress(NextUsed);
-        ushort flags = GuestRing.Read16(_memory, slot + 14);
+        ushort flags = GuestRing.Read16(Memory, slot + 14);
         if (((flags & AvailBit) != 0) != UsedWrap || ((flags & UsedBit) != 0) != UsedWrap)
         {
             return false;
         }
 
-        length = GuestRing.Read32(_memory, slot + 8);
-        id = GuestRing.Read16(_memory, slot + 12);
+        length = GuestRing.Read32(Memory, slot + 8);
+        id = GuestRing.Read16(Memory, slot + 12);
         int slots = id < Size && _slots[id] > 0 ? _slots[id] : 1;
         int next = NextUsed + slots;
         if (next >= Size)

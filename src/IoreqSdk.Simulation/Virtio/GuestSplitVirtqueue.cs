@@ -11,9 +11,8 @@ namespace IoreqSdk.Simulation.Virtio;
 /// no-notify flag. Raw writes let a test play a hostile driver.
 /// </summary>
 /// <remarks>Single-threaded, like the tests it serves; its steady state allocates nothing.</remarks>
-public sealed class GuestSplitVirtqueue
+public sealed class GuestSplitVirtqueue : GuestVirtqueue
 {
-    private readonly IGuestMemory _memory;
     private readonly Stack<ushort> _free;
     private readonly int[] _chainLength;
     private ushort _added;
@@ -26,38 +25,17 @@ public sealed class GuestSplitVirtqueue
     /// <param name="deviceArea">The used ring (4-aligned).</param>
     /// <param name="eventIndex">Whether VIRTIO_F_EVENT_IDX was negotiated.</param>
     public GuestSplitVirtqueue(IGuestMemory memory, ushort size, ulong descriptorArea, ulong driverArea, ulong deviceArea, bool eventIndex)
+        : base(memory, size, descriptorArea, driverArea, deviceArea)
     {
-        if (memory is null)
+        if ((size & (size - 1)) != 0)
         {
-            ThrowHelper.ThrowArgument(nameof(memory), "Guest memory is required.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A split queue's size is a power of two.");
         }
 
-        if (size == 0 || size > 32768 || (size & (size - 1)) != 0)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A split queue's size is a power of two from 1 to 32768.");
-        }
-
-        _memory = memory;
-        Size = size;
-        DescriptorArea = descriptorArea;
-        DriverArea = driverArea;
-        DeviceArea = deviceArea;
         EventIndex = eventIndex;
         _chainLength = new int[size];
         _free = GuestRing.FreeList(size);
     }
-
-    /// <summary>The queue size.</summary>
-    public ushort Size { get; }
-
-    /// <summary>The descriptor table's address.</summary>
-    public ulong DescriptorArea { get; }
-
-    /// <summary>The available ring's address.</summary>
-    public ulong DriverArea { get; }
-
-    /// <summary>The used ring's address.</summary>
-    public ulong DeviceArea { get; }
 
     /// <summary>Whether event-index suppression is in use.</summary>
     public bool EventIndex { get; }
@@ -72,23 +50,21 @@ public sealed class GuestSplitVirtqueue
     public int FreeDescriptors => _free.Count;
 
     /// <summary>The used index the device published.</summary>
-    public ushort UsedIndex => GuestRing.Read16(_memory, DeviceArea + 2);
+    public ushort UsedIndex => GuestRing.Read16(Memory, DeviceArea + 2);
 
     /// <summary>The used ring's flags (VIRTQ_USED_F_NO_NOTIFY is 1).</summary>
-    public ushort UsedFlags => GuestRing.Read16(_memory, DeviceArea);
+    public ushort UsedFlags => GuestRing.Read16(Memory, DeviceArea);
 
     /// <summary>The avail_event the device published (after the used ring).</summary>
-    public ushort AvailEvent => GuestRing.Read16(_memory, DeviceArea + 4 + (8UL * Size));
+    public ushort AvailEvent => GuestRing.Read16(Memory, DeviceArea + 4 + (8UL * Size));
 
     /// <summary>The address of descriptor <paramref name="index"/>.</summary>
     /// <param name="index">The descriptor index.</param>
     /// <returns>Its guest-physical address.</returns>
     public ulong DescriptorAddress(int index) => DescriptorArea + (16UL * (uint)index);
 
-    /// <summary>Posts a buffer as a chain of direct descriptors (list the device-readable elements first).</summary>
-    /// <param name="buffer">The elements, in order.</param>
-    /// <returns>The head descriptor's index: the id the used ring will return.</returns>
-    public ushort Post(ReadOnlySpan<GuestBuffer> buffer)
+    /// <inheritdoc/>
+    public override ushort Post(ReadOnlySpan<GuestBuffer> buffer)
     {
         if (buffer.IsEmpty)
         {
@@ -111,11 +87,8 @@ public sealed class GuestSplitVirtqueue
         return head;
     }
 
-    /// <summary>Posts a buffer as one indirect descriptor whose table the driver writes at <paramref name="table"/> (16-aligned guest RAM).</summary>
-    /// <param name="table">Where to write the indirect table.</param>
-    /// <param name="buffer">The elements, in order.</param>
-    /// <returns>The head descriptor's index.</returns>
-    public ushort PostIndirect(ulong table, ReadOnlySpan<GuestBuffer> buffer)
+    /// <inheritdoc/>
+    public override ushort PostIndirect(ulong table, ReadOnlySpan<GuestBuffer> buffer)
     {
         if (buffer.IsEmpty)
         {
@@ -126,7 +99,7 @@ public sealed class GuestSplitVirtqueue
         {
             bool last = i + 1 == buffer.Length;
             ushort flags = (ushort)((buffer[i].DeviceWritable ? GuestRing.Write : 0) | (last ? 0 : GuestRing.Next));
-            GuestRing.WriteDescriptor(_memory, table + (16UL * (uint)i), buffer[i].Address, buffer[i].Length, flags, last ? (ushort)0 : (ushort)(i + 1));
+            GuestRing.WriteDescriptor(Memory, table + (16UL * (uint)i), buffer[i].Address, buffer[i].Length, flags, last ? (ushort)0 : (ushort)(i + 1));
         }
 
         ushort head = GuestRing.Take(_free, 1);
@@ -143,44 +116,40 @@ public sealed class GuestSplitVirtqueue
     /// <param name="flags">NEXT 1, WRITE 2, INDIRECT 4.</param>
     /// <param name="next">The next index.</param>
     public void WriteDescriptor(int index, ulong address, uint length, ushort flags, ushort next) =>
-        GuestRing.WriteDescriptor(_memory, DescriptorAddress(index), address, length, flags, next);
+        GuestRing.WriteDescriptor(Memory, DescriptorAddress(index), address, length, flags, next);
 
     /// <summary>Puts <paramref name="head"/> in the next available slot, then publishes the new available index.</summary>
     /// <param name="head">Any head index (a hostile driver may name one out of range).</param>
     public void PublishHead(ushort head)
     {
-        GuestRing.Write16(_memory, DriverArea + 4 + (2UL * (uint)(AvailIndex & (Size - 1))), head);
+        GuestRing.Write16(Memory, DriverArea + 4 + (2UL * (uint)(AvailIndex & (Size - 1))), head);
         AvailIndex++;
         _added++;
-        GuestRing.Write16(_memory, DriverArea + 2, AvailIndex);
+        GuestRing.Write16(Memory, DriverArea + 2, AvailIndex);
     }
 
     /// <summary>Writes avail.idx as given, without posting anything (a hostile driver).</summary>
     /// <param name="value">The index to write.</param>
-    public void SetAvailIndex(ushort value) => GuestRing.Write16(_memory, DriverArea + 2, value);
+    public void SetAvailIndex(ushort value) => GuestRing.Write16(Memory, DriverArea + 2, value);
 
     /// <summary>Writes used_event (after the available ring): interrupt me once the used index passes it.</summary>
     /// <param name="value">The used index to be told about.</param>
-    public void SetUsedEvent(ushort value) => GuestRing.Write16(_memory, DriverArea + 4 + (2UL * Size), value);
+    public void SetUsedEvent(ushort value) => GuestRing.Write16(Memory, DriverArea + 4 + (2UL * Size), value);
 
     /// <summary>Sets or clears VIRTQ_AVAIL_F_NO_INTERRUPT.</summary>
     /// <param name="suppress">Whether to ask the device not to interrupt.</param>
-    public void SuppressInterrupts(bool suppress) => GuestRing.Write16(_memory, DriverArea, suppress ? (ushort)1 : (ushort)0);
+    public void SuppressInterrupts(bool suppress) => GuestRing.Write16(Memory, DriverArea, suppress ? (ushort)1 : (ushort)0);
 
-    /// <summary>Linux's virtqueue_kick_prepare: whether the buffers posted since the last call need a notification.</summary>
-    /// <returns>Whether to notify the device.</returns>
-    public bool KickPrepare()
+    /// <inheritdoc/>
+    public override bool KickPrepare()
     {
         ushort old = (ushort)(AvailIndex - _added);
         _added = 0;
         return EventIndex ? GuestRing.NeedEvent(AvailEvent, AvailIndex, old) : (UsedFlags & 1) == 0;
     }
 
-    /// <summary>Takes the next used buffer, if the device returned one, and frees its descriptors.</summary>
-    /// <param name="id">The returned head index.</param>
-    /// <param name="length">The bytes the device says it wrote.</param>
-    /// <returns>Whether a used buffer was there.</returns>
-    public bool TryTakeUsed(out ushort id, out uint length)
+    /// <inheritdoc/>
+    public override bool TryTakeUsed(out ushort id, out uint length)
     {
         id = 0;
         length = 0;
@@ -190,8 +159,8 @@ public sealed class GuestSplitVirtqueue
         }
 
         ulong element = DeviceArea + 4 + (8UL * (uint)(LastUsed & (Size - 1)));
-        uint rawId = GuestRing.Read32(_memory, element);
-        length = GuestRing.Read32(_memory, element + 4);
+        uint rawId = GuestRing.Read32(Memory, element);
+        length = GuestRing.Read32(Memory, element + 4);
         LastUsed++;
         id = (ushort)rawId;
         if (rawId < Size)
@@ -201,7 +170,7 @@ public sealed class GuestSplitVirtqueue
             _chainLength[index] = 0;
             for (int i = 0; i < count; i++)
             {
-                ushort next = GuestRing.Read16(_memory, DescriptorAddress(index) + 14);
+                ushort next = GuestRing.Read16(Memory, DescriptorAddress(index) + 14);
                 _free.Push(index);
                 index = next;
             }

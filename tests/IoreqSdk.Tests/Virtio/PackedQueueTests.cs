@@ -41,23 +41,7 @@ public sealed class PackedQueueTests
         var rig = new VirtioRig(VirtioFeatures.RingPacked | VirtioFeatures.EventIndex, size: 5);
         GuestPackedVirtqueue driver = rig.StartPacked();
         const int Requests = 1000;
-        int taken = 0;
-        for (int i = 0; i < Requests; i++)
-        {
-            rig.Ram.SetU32(In, (uint)i);
-            ushort id = driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
-            if (driver.KickPrepare())
-            {
-                rig.Kick();
-            }
-
-            if (!driver.TryTakeUsed(out ushort usedId, out uint length) || usedId != id || length != 4 || rig.Ram.U32(Out) != (uint)i)
-            {
-                break;
-            }
-
-            taken++;
-        }
+        int taken = rig.EchoRounds(driver, new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) }, 4, Requests);
 
         using (Assert.EnterMultipleScope())
         {

@@ -145,23 +145,7 @@ public sealed class SplitQueueTests
         var rig = new VirtioRig(VirtioFeatures.EventIndex, size: 4);
         GuestSplitVirtqueue driver = rig.StartSplit();
         const int Requests = 70_000;
-        int taken = 0;
-        for (int i = 0; i < Requests; i++)
-        {
-            rig.Ram.SetU32(In, (uint)i);
-            ushort head = driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
-            if (driver.KickPrepare())
-            {
-                rig.Kick();
-            }
-
-            if (!driver.TryTakeUsed(out ushort id, out uint length) || id != head || length != 4 || rig.Ram.U32(Out) != (uint)i)
-            {
-                break;
-            }
-
-            taken++;
-        }
+        int taken = rig.EchoRounds(driver, new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) }, 4, Requests);
 
         using (Assert.EnterMultipleScope())
         {

@@ -20,38 +20,14 @@ public sealed class VirtioAllocationTests
     public void Pop_push_and_signal_allocate_nothing(ulong features)
     {
         var rig = new VirtioRig(features, size: 16);
-        bool packed = (features & VirtioFeatures.RingPacked) != 0;
         bool indirect = (features & VirtioFeatures.IndirectDescriptors) != 0;
-        GuestSplitVirtqueue? split = packed ? null : rig.StartSplit();
-        GuestPackedVirtqueue? ring = packed ? rig.StartPacked() : null;
-        GuestBuffer[] segments = { new(In, 16, false), new(In + 16, 16, false), new(Out, 32, true) };
+        GuestVirtqueue driver = (features & VirtioFeatures.RingPacked) != 0 ? rig.StartPacked() : rig.StartSplit();
+        GuestBuffer[] buffer = { new(In, 16, false), new(In + 16, 16, false), new(Out, 32, true) };
 
-        // The device runs its usual drain loop through the transport's notify; the driver posts and reaps.
-        int Round(int count)
-        {
-            int done = 0;
-            for (int i = 0; i < count; i++)
-            {
-                if (split is not null)
-                {
-                    _ = indirect ? split.PostIndirect(VirtioRig.Tables, segments) : split.Post(segments);
-                    rig.Kick();
-                    done += split.TryTakeUsed(out _, out uint length) && length == 32 ? 1 : 0;
-                }
-                else
-                {
-                    _ = indirect ? ring!.PostIndirect(VirtioRig.Tables, segments) : ring!.Post(segments);
-                    rig.Kick();
-                    done += ring.TryTakeUsed(out _, out uint length) && length == 32 ? 1 : 0;
-                }
-            }
-
-            return done;
-        }
-
-        int warm = Round(64);
+        // The device runs its usual drain loop from the transport's notify; the driver posts, kicks and reaps.
+        int warm = rig.EchoRounds(driver, buffer, 32, 64, indirect);
         long before = GC.GetAllocatedBytesForCurrentThread();
-        int done = Round(10_000);
+        int done = rig.EchoRounds(driver, buffer, 32, 10_000, indirect);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         using (Assert.EnterMultipleScope())

@@ -233,6 +233,43 @@ internal sealed class VirtioRig
     public GuestSplitVirtqueue SplitDriver() =>
         new(Ram, Queue.Size, Queue.DescriptorArea, Queue.DriverArea, Queue.DeviceArea, (Features & VirtioFeatures.EventIndex) != 0);
 
+    /// <summary>
+    /// Request after request as a driver makes them: a sequence number at the start of the readable part, post, kick
+    /// if the driver must, take the used buffer. Counts the requests that came back right (id, length, echoed number).
+    /// </summary>
+    public int EchoRounds(GuestVirtqueue driver, ReadOnlySpan<GuestBuffer> buffer, uint expectedLength, int count, bool indirect = false)
+    {
+        ulong echoed = 0;
+        foreach (GuestBuffer element in buffer)
+        {
+            if (element.DeviceWritable)
+            {
+                echoed = element.Address;
+                break;
+            }
+        }
+
+        int done = 0;
+        for (int i = 0; i < count; i++)
+        {
+            Ram.SetU32(buffer[0].Address, (uint)i);
+            ushort id = indirect ? driver.PostIndirect(Tables, buffer) : driver.Post(buffer);
+            if (driver.KickPrepare())
+            {
+                Kick();
+            }
+
+            if (!driver.TryTakeUsed(out ushort usedId, out uint length) || usedId != id || length != expectedLength || Ram.U32(echoed) != (uint)i)
+            {
+                break;
+            }
+
+            done++;
+        }
+
+        return done;
+    }
+
     /// <summary>Notifies queue 0, as the driver's kick does.</summary>
     public void Kick() => Device.NotifyQueue(0);
 
