@@ -49,8 +49,9 @@ public sealed partial class VirtioQueue
 
         if (!IsAvailable(firstFlags, _availWrap))
         {
-            // A descriptor the driver made available cannot be taken back (§2.8.7); one that seems to was flipped
-            // by a racing guest, which would otherwise spin the drain loop (EnableNotifications says "more").
+            // A descriptor the driver made available cannot be taken back (the packed ring's descriptor-table driver
+            // rules); one that seems to was flipped by a racing guest, which would otherwise spin the drain loop
+            // (EnableNotifications says "more").
             return _nextSeenAvailable ? Break(VirtioQueueError.PackedWrapCounterMismatch) : false;
         }
 
@@ -79,7 +80,7 @@ public sealed partial class VirtioQueue
 
             ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(descriptor.Slice(14));
 
-            // Every descriptor of the list carries the AVAIL/USED bits of its own lap (§2.8.6); the first was checked
+            // Every descriptor of the list carries the AVAIL/USED bits of its own lap (packed ring, next flag); the first was checked
             // above, and is checked again here since this copy is the one that is used.
             if (!IsAvailable(flags, wrap))
             {
@@ -110,7 +111,7 @@ public sealed partial class VirtioQueue
                     return Fail(chain, VirtioQueueError.IndirectWithNext);
                 }
 
-                // A list is all direct descriptors or one indirect one (§2.8.7).
+                // A list is all direct descriptors or one indirect one (packed ring, scatter-gather).
                 if (count != 1)
                 {
                     return Fail(chain, VirtioQueueError.MixedIndirectChain);
@@ -144,7 +145,7 @@ public sealed partial class VirtioQueue
             return Fail(chain, VirtioQueueError.RingNotInRam);
         }
 
-        // The buffer id is the last descriptor's (§2.8.6).
+        // The buffer id is the last descriptor's (packed ring, next flag).
         chain.Complete(this, id);
         return true;
     }

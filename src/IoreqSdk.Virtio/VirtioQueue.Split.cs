@@ -41,7 +41,7 @@ public sealed partial class VirtioQueue
                 return Break(VirtioQueueError.RingNotInRam);
             }
 
-            // A driver has at most Size buffers outstanding; an index further ahead is garbage (§2.7.6).
+            // A driver has at most Size buffers outstanding; an index further ahead is garbage.
             if ((ushort)(published - _nextAvail) > Size)
             {
                 return Break(VirtioQueueError.AvailIndexJump);
@@ -113,7 +113,8 @@ public sealed partial class VirtioQueue
 
             if ((flags & DescIndirect) != 0)
             {
-                // Zero or more direct descriptors may precede one indirect descriptor, which ends the chain (§2.7.5.3.2).
+                // Zero or more direct descriptors may precede one indirect descriptor, which ends the chain (the
+                // split ring's indirect-descriptor device requirements).
                 if (!_indirect)
                 {
                     return VirtioQueueError.IndirectNotNegotiated;

@@ -229,7 +229,8 @@ public sealed partial class VirtioQueue
             return Refuse(VirtioQueueError.InvalidSize);
         }
 
-        // virtio 1.2 §2.7.2 and §2.8.10.1: descriptors 16-aligned; split avail 2 and used 4; packed events 4.
+        // The alignment tables of virtio 1.2 (split and packed virtqueues): descriptors 16; split avail 2 and used 4;
+        // packed event suppression structures 4.
         ulong driverAlign = packed ? 4UL : 2UL;
         if (DescriptorArea % DescriptorSize != 0 || DriverArea % driverAlign != 0 || DeviceArea % 4 != 0)
         {
@@ -384,7 +385,7 @@ public sealed partial class VirtioQueue
 
             if (IsPacked)
             {
-                // Packed tables are sequential; NEXT is reserved there (§2.8.19).
+                // Packed tables are sequential; only WRITE means anything there (packed ring, indirect flag).
                 if (count == entries)
                 {
                     return VirtioQueueError.None;
