@@ -1,0 +1,193 @@
+using System;
+using IoreqSdk.Memory;
+
+namespace IoreqSdk.Virtio;
+
+/// <summary>
+/// One buffer the driver made available: its descriptor chain, read once from guest memory into this object's own
+/// arrays and validated, as an ordered list of device-readable segments followed by device-writable ones.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A chain object is reusable: a device keeps a few (one per request it may have in flight) and passes one to
+/// <see cref="VirtioQueue.TryPop(VirtioDescriptorChain)"/>, which fills it, then hands it back with
+/// <see cref="VirtioQueue.Push(VirtioDescriptorChain, uint)"/>. Its arrays grow to the longest chain seen and are then
+/// reused, so steady-state popping allocates nothing.
+/// </para>
+/// <para>
+/// The guest may rewrite its descriptor table at any time; nothing here is re-read from it. The data itself stays in
+/// guest memory: <see cref="TryRead"/> and <see cref="TryWrite"/> copy across segments through
+/// <see cref="IGuestMemory"/>. (Spans over mapped guest memory will be added beside these, not instead of them.)
+/// </para>
+/// </remarks>
+public sealed class VirtioDescriptorChain
+{
+    private VirtioBufferSegment[] _readable = new VirtioBufferSegment[4];
+    private VirtioBufferSegment[] _writable = new VirtioBufferSegment[4];
+    private int _readableCount;
+    private int _writableCount;
+    private IGuestMemory? _memory;
+
+    /// <summary>Creates an empty chain, ready for <see cref="VirtioQueue.TryPop(VirtioDescriptorChain)"/>.</summary>
+    public VirtioDescriptorChain()
+    {
+    }
+
+    /// <summary>The buffer's id as the used ring will report it: the head descriptor's index (split) or the buffer id (packed).</summary>
+    public ushort Id { get; private set; }
+
+    /// <summary>The index of the queue this chain was popped from, or -1 while the chain holds no buffer.</summary>
+    public int QueueIndex => Owner?.Index ?? -1;
+
+    /// <summary>Whether the chain holds a buffer that has not been pushed back yet.</summary>
+    public bool IsOutstanding => Owner is not null;
+
+    /// <summary>The queue the buffer came from, while it is outstanding.</summary>
+    internal VirtioQueue? Owner { get; private set; }
+
+    /// <summary>The device-readable segments, in chain order.</summary>
+    public ReadOnlySpan<VirtioBufferSegment> Readable => new(_readable, 0, _readableCount);
+
+    /// <summary>The device-writable segments, in chain order.</summary>
+    public ReadOnlySpan<VirtioBufferSegment> Writable => new(_writable, 0, _writableCount);
+
+    /// <summary>The total length of the readable segments.</summary>
+    public ulong ReadableLength { get; private set; }
+
+    /// <summary>The total length of the writable segments.</summary>
+    public ulong WritableLength { get; private set; }
+
+    /// <summary>How many ring slots the buffer took (1 for an indirect buffer); the packed ring advances by this.</summary>
+    internal int RingSlots { get; set; }
+
+    /// <summary>The reset epoch of the queue at pop time: a chain from before a reset is never pushed.</summary>
+    internal uint Epoch { get; private set; }
+
+    /// <summary>
+    /// Copies device-readable bytes out of guest memory, starting <paramref name="offset"/> bytes into the readable
+    /// part and continuing across segments.
+    /// </summary>
+    /// <param name="offset">The byte offset into the readable part.</param>
+    /// <param name="destination">Where to copy to; its length is the byte count.</param>
+    /// <returns>
+    /// <see langword="false"/> if the range runs past the readable part, the chain holds no buffer, or some byte is not
+    /// guest RAM (then <paramref name="destination"/> is partly filled; the device decides what the request fails with).
+    /// </returns>
+    public bool TryRead(ulong offset, Span<byte> destination) =>
+        Copy(new(_readable, 0, _readableCount), ReadableLength, offset, destination, default, toGuest: false);
+
+    /// <summary>
+    /// Copies bytes into the device-writable part in guest memory, starting <paramref name="offset"/> bytes into it and
+    /// continuing across segments.
+    /// </summary>
+    /// <param name="offset">The byte offset into the writable part.</param>
+    /// <param name="source">What to copy.</param>
+    /// <returns>
+    /// <see langword="false"/> if the range runs past the writable part, the chain holds no buffer, or some byte is not
+    /// guest RAM (a prefix may have been written).
+    /// </returns>
+    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source) =>
+        Copy(new(_writable, 0, _writableCount), WritableLength, offset, default, source, toGuest: true);
+
+    internal void Begin(IGuestMemory memory, uint epoch)
+    {
+        _memory = memory;
+        Epoch = epoch;
+        _readableCount = 0;
+        _writableCount = 0;
+        ReadableLength = 0;
+        WritableLength = 0;
+        RingSlots = 0;
+        Owner = null;
+    }
+
+    /// <summary>Appends a segment; refuses a readable one after a writable one.</summary>
+    internal VirtioQueueError Add(ulong address, uint length, bool writable)
+    {
+        if (length != 0 && address > ulong.MaxValue - (length - 1))
+        {
+            return VirtioQueueError.BufferAddressWraps;
+        }
+
+        if (writable)
+        {
+            Append(ref _writable, ref _writableCount, new VirtioBufferSegment(address, length));
+            WritableLength += length;
+        }
+        else
+        {
+            if (_writableCount != 0)
+            {
+                return VirtioQueueError.WritableBeforeReadable;
+            }
+
+            Append(ref _readable, ref _readableCount, new VirtioBufferSegment(address, length));
+            ReadableLength += length;
+        }
+
+        return VirtioQueueError.None;
+    }
+
+    internal void Complete(VirtioQueue owner, ushort id)
+    {
+        Owner = owner;
+        Id = id;
+    }
+
+    /// <summary>Forgets the buffer (after a push, or when a pop fails part-way).</summary>
+    internal void Release()
+    {
+        Owner = null;
+        _memory = null;
+    }
+
+    private static bool Fits(ulong offset, ulong count, ulong total) => offset <= total && count <= total - offset;
+
+    /// <summary>One copy between a span and the byte range [offset, offset + length) of a segment list, piece by piece.</summary>
+    private bool Copy(
+        ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, Span<byte> fromGuest, ReadOnlySpan<byte> toGuestBytes, bool toGuest)
+    {
+        IGuestMemory? memory = _memory;
+        int length = toGuest ? toGuestBytes.Length : fromGuest.Length;
+        if (memory is null || !Fits(offset, (ulong)length, total))
+        {
+            return false;
+        }
+
+        int done = 0;
+        for (int i = 0; i < segments.Length && done < length; i++)
+        {
+            VirtioBufferSegment segment = segments[i];
+            if (offset >= segment.Length)
+            {
+                offset -= segment.Length;
+                continue;
+            }
+
+            int take = (int)Math.Min((ulong)(length - done), segment.Length - offset);
+            bool copied = toGuest
+                ? memory.TryWrite(segment.Address + offset, toGuestBytes.Slice(done, take))
+                : memory.TryRead(segment.Address + offset, fromGuest.Slice(done, take));
+            if (!copied)
+            {
+                return false;
+            }
+
+            done += take;
+            offset = 0;
+        }
+
+        return true;
+    }
+
+    private static void Append(ref VirtioBufferSegment[] array, ref int count, VirtioBufferSegment segment)
+    {
+        if (count == array.Length)
+        {
+            // Grows to the longest chain seen (at most twice the queue size), once; later pops reuse it.
+            Array.Resize(ref array, array.Length * 2);
+        }
+
+        array[count++] = segment;
+    }
+}
