@@ -98,8 +98,6 @@ internal sealed class SimulatedEventChannel : IEventChannel
         }
     }
 
-    public bool TryGetPending(out uint localPort) => _pending.TryDequeue(out localPort);
-
     public void Interrupt()
     {
         if (Volatile.Read(ref _disposed))

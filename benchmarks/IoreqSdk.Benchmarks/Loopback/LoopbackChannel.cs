@@ -134,7 +134,7 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
         }
     }
 
-    public bool TryGetPending(out uint localPort)
+    private bool TryGetPending(out uint localPort)
     {
         // Round-robin over the slots, as fair as Xen's upcall; acquire pairs with the producer's release of READY.
         // _next is written only when a port is found: a store on every spin would bounce this object's cache line

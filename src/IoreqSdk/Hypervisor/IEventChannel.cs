@@ -34,11 +34,6 @@ public interface IEventChannel : IDisposable
     /// <returns><see langword="true"/> with a port; <see langword="false"/> when interrupted.</returns>
     bool WaitPending(out uint localPort);
 
-    /// <summary>Takes a fired port without blocking.</summary>
-    /// <param name="localPort">The port that fired.</param>
-    /// <returns>Whether a port had fired.</returns>
-    bool TryGetPending(out uint localPort);
-
     /// <summary>Wakes a thread blocked in <see cref="WaitPending"/> (from any thread); used to stop an event loop.</summary>
     void Interrupt();
 }

@@ -153,20 +153,6 @@ internal sealed class XenEventChannel : IEventChannel
         }
     }
 
-    public unsafe bool TryGetPending(out uint localPort)
-    {
-        // xenevtchn_pending reads the descriptor, which blocks when nothing fired: look first.
-        using var events = new HandleLease(_handle);
-        var fd = new Interop.Libc.PollFd { Fd = _eventFd, Events = Interop.Libc.POLLIN };
-        if (Interop.Libc.Poll(&fd, 1, 0) <= 0 || fd.Revents == 0)
-        {
-            localPort = 0;
-            return false;
-        }
-
-        return TakePending(out localPort);
-    }
-
     private bool TakePending(out uint localPort)
     {
         using var lease = new HandleLease(_handle);

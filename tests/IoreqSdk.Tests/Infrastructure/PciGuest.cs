@@ -16,8 +16,8 @@ internal sealed class PciGuest : IDisposable
     public PciGuest(GuestArchitecture architecture, Action<PciHostBridge> populate, int vcpus = 1, PciPlatform? platform = null)
     {
         Xen = new SimulatedHypervisor(new SimulationOptions { Architecture = architecture, VcpuCount = vcpus, ResponseTimeout = TimeSpan.FromSeconds(20) });
-        Server = new IoreqServer(Xen, new IoreqServerOptions { Domain = Xen.Domain });
-        Platform = platform ?? (architecture == GuestArchitecture.X86 ? new X86Platform() : new Arm64Platform());
+        Platform = platform ?? GuestPlatform.For(architecture);
+        Server = new IoreqServer(Xen, new IoreqServerOptions { Domain = Xen.Domain, Platform = Platform });
         Bridge = new PciHostBridge(Server, Platform);
         populate(Bridge);
         Server.Start();

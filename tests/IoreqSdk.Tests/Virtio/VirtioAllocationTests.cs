@@ -26,16 +26,27 @@ public sealed class VirtioAllocationTests
 
         // The device runs its usual drain loop from the transport's notify; the driver posts, kicks and reaps.
         int warm = rig.EchoRounds(driver, buffer, 32, 64, indirect);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int done = rig.EchoRounds(driver, buffer, 32, 10_000, indirect);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // The steady state allocates nothing: of three passes of 10,000 rounds at least one allocates 0 bytes. A
+        // per-round allocation (24 bytes at the least) would show in every pass as 240,000 bytes or more; a one-off
+        // of the runtime's (a type loaded the first time a path runs, seen once in a full suite run: 3,176 bytes in
+        // one pass) shows in one.
+        long[] allocated = new long[3];
+        int done = 0;
+        for (int pass = 0; pass < allocated.Length; pass++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            done += rig.EchoRounds(driver, buffer, 32, 10_000, indirect);
+            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
 
         using (Assert.EnterMultipleScope())
         {
             Assert.That(warm, Is.EqualTo(64));
-            Assert.That(done, Is.EqualTo(10_000));
-            Assert.That(allocated, Is.Zero);
-            Assert.That(rig.Transport.UsedNotifications, Is.EqualTo(10_064));
+            Assert.That(done, Is.EqualTo(30_000));
+            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
+            Assert.That(allocated, Has.All.LessThan(10_000 * 24), "no pass allocates per round");
+            Assert.That(rig.Transport.UsedNotifications, Is.EqualTo(30_064));
         }
     }
 }
