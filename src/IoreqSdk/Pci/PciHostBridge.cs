@@ -13,7 +13,7 @@ namespace IoreqSdk.Pci;
 /// <see cref="PciPlatform"/> says (Xen's <c>PCI_CONFIG</c> requests or an ECAM window; ports or a PIO aperture; the
 /// platform's INTx lines). Several bridges (separate segments) can serve one guest.
 /// </summary>
-public sealed class PciHostBridge : IHostBridge, IPciBus
+public sealed class PciHostBridge : IPciBus
 {
     // The bridges built on each server, so a new one cannot take a segment or addresses another one owns.
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IoreqServer, List<PciHostBridge>> s_bridges = new();
@@ -63,18 +63,22 @@ public sealed class PciHostBridge : IHostBridge, IPciBus
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>The PCI segment (domain) the bridge owns.</summary>
     public ushort Segment { get; }
 
-    /// <inheritdoc/>
+    /// <summary>The platform deciding config access, I/O decoding and interrupt delivery.</summary>
     public PciPlatform Platform { get; }
 
-    /// <inheritdoc/>
+    /// <summary>The functions behind the bridge, by address.</summary>
     public IReadOnlyDictionary<PciSbdf, PciDevice> Functions => _functions;
 
     bool IPciBus.MessageInterruptsAvailable => Platform.SupportsMessageInterrupts;
 
-    /// <inheritdoc/>
+    /// <summary>Puts a function on bus 0 at a device and function number; before the server starts.</summary>
+    /// <param name="device">The function.</param>
+    /// <param name="deviceNumber">0–31.</param>
+    /// <param name="function">0–7.</param>
+    /// <returns>Its address.</returns>
     public PciSbdf AddDevice(PciDevice device, int deviceNumber, int function = 0)
     {
         if (device is null)
