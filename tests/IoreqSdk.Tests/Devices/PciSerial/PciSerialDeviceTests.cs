@@ -1,19 +1,20 @@
 using System.Collections.Concurrent;
 using System.Linq;
 using System.Text;
-using Demu.Devices;
+using IoreqSdk.Devices.PciSerial;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
+using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
-namespace IoreqSdk.Tests.Samples;
+namespace IoreqSdk.Tests.Devices.PciSerial;
 
 /// <summary>
-/// The PCI 16550A sample, driven through its registers as Linux's 8250 driver uses them, on both platforms (on Arm64
+/// The PCI 16550A, driven through its registers as Linux's 8250 driver uses them, on both platforms (on Arm64
 /// its I/O BAR is reached through the host bridge's PIO aperture).
 /// </summary>
 [TestFixture]
-public sealed class SerialDeviceTests
+public sealed class PciSerialDeviceTests
 {
     private const ulong Rbr = 0, Thr = 0, Ier = 1, Iir = 2, Fcr = 2, Lcr = 3, Mcr = 4, Lsr = 5, Msr = 6, Scr = 7;
 
@@ -284,42 +285,6 @@ public sealed class SerialDeviceTests
             Assert.That(guest.Read(Rbr, 1), Is.EqualTo(0x42UL));
             Assert.That(guest.Read(Rbr, 1), Is.EqualTo(0x43UL));
             Assert.That(sent, Is.Empty);
-        }
-    }
-
-    [Test]
-    public void AnOverrunIsFlaggedInLsrRaisesTheLineStatusInterruptFirstAndClearsOnRead()
-    {
-        var levels = new ConcurrentQueue<bool>();
-        var uart = new Uart16550(_ => { }, levels.Enqueue);
-        uart.Write(2, 0x01);
-        uart.Write(1, 0x05);
-        uart.Receive(Enumerable.Range(0, Uart16550.FifoSize + 2).Select(i => (byte)i).ToArray());
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(uart.Overruns, Is.EqualTo(2));
-            Assert.That(uart.Read(2), Is.EqualTo(0xC6), "receiver line status outranks data available");
-            Assert.That(uart.Read(5) & 0x03, Is.EqualTo(0x03), "data ready and overrun");
-            Assert.That(uart.Read(5) & 0x02, Is.Zero, "the error bit clears once read");
-            Assert.That(uart.Read(2), Is.EqualTo(0xC4), "now data available");
-            Assert.That(uart.Read(0), Is.Zero, "the first byte kept is the first sent");
-            Assert.That(levels, Is.EqualTo(new[] { true }), "the line rose once and stays up while data waits");
-        }
-    }
-
-    [Test]
-    public void WithoutFifosTheReceiverHoldsOneByte()
-    {
-        var uart = new Uart16550(_ => { }, _ => { });
-        uart.Receive("ab"u8);
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(uart.ReceiveSpace, Is.Zero);
-            Assert.That(uart.Overruns, Is.EqualTo(1));
-            Assert.That(uart.Read(2), Is.EqualTo(0x01), "no FIFO bits, no interrupt enabled");
-            Assert.That(uart.Read(0), Is.EqualTo((byte)'a'));
         }
     }
 }

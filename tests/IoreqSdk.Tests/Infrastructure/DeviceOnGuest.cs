@@ -6,11 +6,10 @@ using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
-using IoreqSdk.Tests.Infrastructure;
 
-namespace IoreqSdk.Tests.Samples;
+namespace IoreqSdk.Tests.Infrastructure;
 
-/// <summary>One sample device at 00:05.0 on a simulated guest, enumerated by firmware, with its BAR 0 and INTA.</summary>
+/// <summary>One PCI device at 00:05.0 on a simulated guest, enumerated by firmware, with its BAR 0 and INTA.</summary>
 internal sealed class DeviceOnGuest : IDisposable
 {
     public static readonly PciSbdf Slot = new(0, 0, 5, 0);

@@ -1,9 +1,9 @@
 using System;
 using System.Threading;
-using IoreqSdk.Devices;
+using IoreqSdk.Devices.Uart;
 using IoreqSdk.Pci;
 
-namespace Demu.Devices;
+namespace IoreqSdk.Devices.PciSerial;
 
 /// <summary>
 /// A PCI 16550A serial port as QEMU's <c>pci-serial</c> presents it (1b36:0002, class 07/00 prog-if 02, one 8-port
@@ -32,9 +32,6 @@ public sealed class PciSerialDevice : PciDevice
     private int _hostHead;
     private int _hostCount;
     private bool _feedQueued;
-
-    // Bytes accepted by SendToGuest and not yet handed to the UART (posted or in _pending): what bounds the host's side.
-    private int _inFlight;
 
     /// <summary>Creates the port.</summary>
     /// <param name="output">Receives every byte the guest transmits.</param>
@@ -197,7 +194,6 @@ public sealed class PciSerialDevice : PciDevice
         // Outside the lock: the receiver raises the interrupt line, a call into the hypervisor.
         _uart.Receive(chunk.Slice(0, n));
         BytesReceived += n;
-        Interlocked.Add(ref _inFlight, -n);
     }
 
     private void Transmit(byte value)

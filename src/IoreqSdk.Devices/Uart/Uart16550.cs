@@ -1,6 +1,6 @@
 using System;
 
-namespace Demu.Devices;
+namespace IoreqSdk.Devices.Uart;
 
 /// <summary>
 /// A 16550A UART, independent of any bus (rust-vmm vm-superio's shape): eight byte registers, 16-byte receive and

@@ -1,13 +1,15 @@
+using System;
 using System.Linq;
-using Demu.Devices;
+using IoreqSdk.Devices.Edu;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Simulation;
+using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
-namespace IoreqSdk.Tests.Samples;
+namespace IoreqSdk.Tests.Devices.Edu;
 
-/// <summary>The edu sample device, driven through its registers as QEMU's docs/specs/edu.rst describes them, on both platforms.</summary>
+/// <summary>The edu device, driven through its registers as QEMU's docs/specs/edu.rst describes them, on both platforms.</summary>
 [TestFixture]
 public sealed class EduDeviceTests
 {
@@ -191,6 +193,32 @@ public sealed class EduDeviceTests
             Assert.That(edu.DmaErrors, Is.EqualTo(1), "28 bits of 0x4000_3000 name no RAM");
             Assert.That(edu.DmaBytes, Is.Zero);
         }
+    }
+
+    // Issue 13, item 5. The old edu computed its factorial in posted work, on the loop, right after the write: the
+    // guest's next access waited for all 2^32 multiplications (seconds) and found the busy bit already clear.
+    [Test]
+    public void TheFactorialRunsOffTheLoopWhileTheGuestIsServed([Values] GuestArchitecture architecture)
+    {
+        using var guest = new DeviceOnGuest(architecture, new EduDevice());
+        guest.Write(0x08, 4, 0xFFFF_FFFF);
+        guest.Write(0x04, 4, 0x0F0F_0F0F);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(guest.Read(0x04, 4), Is.EqualTo(0xF0F0_F0F0UL), "served while the factorial runs");
+            Assert.That(guest.Read(0x20, 4) & 1, Is.EqualTo(1UL), "still computing: the work is not on the loop");
+        }
+
+        // Disposing the guest stops the server, which cancels the computation.
+    }
+
+    // Impossible settings are refused where the device is built, as the SDK's types do.
+    [TestCase(0)]
+    [TestCase(-1)]
+    [TestCase(65)]
+    public void RefusesADmaWidthOutsideOneToSixtyFourBits(int bits)
+    {
+        Assert.That(() => new EduDevice(bits), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("1 to 64 address bits"));
     }
 
     private static int DmaBitsFor(GuestArchitecture architecture) =>
