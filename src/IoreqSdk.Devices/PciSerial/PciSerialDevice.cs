@@ -34,7 +34,9 @@ public sealed class PciSerialDevice : PciDevice
     private bool _feedQueued;
 
     /// <summary>Creates the port.</summary>
-    /// <param name="output">Receives every byte the guest transmits.</param>
+    /// <param name="output">Receives every byte the guest transmits, on the server's event loop, inside the guest's
+    /// write: it must return at once (queue the byte for a writer of its own rather than write to a stream that can
+    /// block).</param>
     public PciSerialDevice(Action<byte> output)
         : base("serial", new PciIdentity { VendorId = 0x1b36, DeviceId = 0x0002, RevisionId = 1, ClassCode = 0x070002, InterruptPin = 1 })
     {
