@@ -143,7 +143,7 @@ public sealed class PciSerialDeviceTests
         string text = string.Concat(Enumerable.Repeat("0123456789abcdef", 5)) + "!";
         serial.SendToGuest(Encoding.ASCII.GetBytes(text));
 
-        Assert.That(DeviceOnGuest.Eventually(() => guest.IntxObservations >= 1), Is.True, "receive interrupt");
+        Assert.That(Wait.Until(() => guest.IntxObservations >= 1), Is.True, "receive interrupt");
         Assert.That(guest.Read(Iir, 1), Is.EqualTo(0xC4UL), "data available: a full FIFO is past the trigger level of 8");
         var received = new StringBuilder();
         while ((guest.Read(Lsr, 1) & 1) != 0 && received.Length < 1000)
@@ -169,7 +169,7 @@ public sealed class PciSerialDeviceTests
         byte[] flood = new byte[16 << 20];
 
         int first = serial.SendToGuest(flood);
-        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True, "the FIFO filled");
+        Assert.That(Wait.Until(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True, "the FIFO filled");
         int second = serial.SendToGuest(flood);
         int third = serial.SendToGuest(flood);
 
@@ -197,7 +197,7 @@ public sealed class PciSerialDeviceTests
             int taken = -1;
             var sender = new System.Threading.Thread(() => taken = serial.SendToGuest(text, cancel.Token));
             sender.Start();
-            Assert.That(DeviceOnGuest.Eventually(() => serial.BytesWaiting == PciSerialDevice.HostQueueCapacity), Is.True);
+            Assert.That(Wait.Until(() => serial.BytesWaiting == PciSerialDevice.HostQueueCapacity), Is.True);
             cancel.Cancel();
             Assert.That(sender.Join(System.TimeSpan.FromSeconds(10)), Is.True, "cancellation ends the wait");
             Assert.That(taken, Is.InRange(PciSerialDevice.HostQueueCapacity, text.Length - 1));
@@ -242,7 +242,7 @@ public sealed class PciSerialDeviceTests
         using var guest = new DeviceOnGuest(architecture, serial);
         guest.Write(Fcr, 1, 0x01);
         serial.SendToGuest(Encoding.ASCII.GetBytes("abcdefghijklmnopqrstuvwxyz"));
-        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True);
+        Assert.That(Wait.Until(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True);
 
         guest.Write(Fcr, 1, 0x07);
         var received = new StringBuilder();
@@ -263,7 +263,7 @@ public sealed class PciSerialDeviceTests
         guest.Write(Ier, 1, 0x01);
         serial.SendToGuest("hi"u8);
 
-        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True);
+        Assert.That(Wait.Until(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True);
         Assert.That(guest.Read(Iir, 1), Is.EqualTo(0xCCUL), "2 bytes under a trigger level of 14: character timeout");
         Assert.That((char)guest.Read(Rbr, 1), Is.EqualTo('h'));
         Assert.That((char)guest.Read(Rbr, 1), Is.EqualTo('i'));
