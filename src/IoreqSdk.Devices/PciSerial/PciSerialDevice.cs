@@ -58,13 +58,15 @@ public sealed class PciSerialDevice : PciDevice
     /// <summary>Bytes from the host waiting for the guest (at most <see cref="HostQueueCapacity"/>).</summary>
     public int BytesWaiting => Volatile.Read(ref _hostCount);
 
-    /// <summary>The UART (for diagnostics).</summary>
+    /// <summary>The UART, for diagnostics (<see cref="Uart16550.Overruns"/>, <see cref="Uart16550.Divisor"/>): its
+    /// registers belong to the guest, on the server's event loop.</summary>
     public Uart16550 Uart => _uart;
 
     /// <summary>
     /// Sends bytes to the guest, from any thread, without blocking: as many as fit in the host queue (see
     /// <see cref="HostQueueCapacity"/>) are taken, then fed to the UART's receiver on the device's thread as its FIFO
-    /// has room, so a host that sends faster than the guest reads is paced instead of losing bytes to overruns.
+    /// has room, so a host that sends faster than the guest reads is paced instead of losing bytes to overruns. Bytes
+    /// sent before the device is on a running server wait for the guest's driver to open the port.
     /// </summary>
     /// <param name="bytes">The bytes (copied).</param>
     /// <returns>How many were taken, from the start of <paramref name="bytes"/>; 0 while the queue is full.</returns>
@@ -86,9 +88,14 @@ public sealed class PciSerialDevice : PciDevice
             _feedQueued |= post;
         }
 
-        if (post)
+        if (post && !(IsAttached && Context.TryPost(_feedPosted)))
         {
-            Context.Post(_feedPosted);
+            // Not on a server yet, or its work queue is full or stopped: nothing was posted, so let the next send try
+            // again. The bytes wait; the guest's next register access feeds them (its driver's start-up writes FCR).
+            lock (_hostLock)
+            {
+                _feedQueued = false;
+            }
         }
 
         return taken;

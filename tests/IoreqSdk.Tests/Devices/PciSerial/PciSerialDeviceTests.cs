@@ -255,6 +255,27 @@ public sealed class PciSerialDeviceTests
     }
 
     [Test]
+    public void BytesSentBeforeTheDeviceIsOnAServerWaitForTheDriver([Values] GuestArchitecture architecture)
+    {
+        // Host input that arrives before the device is on a server: it used to post its feed to a server the device had
+        // not joined, an exception that also left the feed marked as queued forever.
+        var serial = new PciSerialDevice(_ => { });
+        Assert.That(serial.SendToGuest("early "u8), Is.EqualTo(6));
+        using var guest = new DeviceOnGuest(architecture, serial);
+        guest.Write(Fcr, 1, 0x01);
+        serial.SendToGuest("late"u8);
+        Assert.That(Wait.Until(() => serial.BytesWaiting == 0), Is.True, "the second send posted its feed: the first left none stuck");
+
+        var received = new StringBuilder();
+        while ((guest.Read(Lsr, 1) & 1) != 0 && received.Length < 100)
+        {
+            received.Append((char)guest.Read(Rbr, 1));
+        }
+
+        Assert.That(received.ToString(), Is.EqualTo("early late"));
+    }
+
+    [Test]
     public void BelowTheTriggerLevelTheReceiverReportsACharacterTimeout([Values] GuestArchitecture architecture)
     {
         var serial = new PciSerialDevice(_ => { });
