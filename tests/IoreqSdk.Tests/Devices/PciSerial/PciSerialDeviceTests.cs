@@ -145,15 +145,11 @@ public sealed class PciSerialDeviceTests
 
         Assert.That(Wait.Until(() => guest.IntxObservations >= 1), Is.True, "receive interrupt");
         Assert.That(guest.Read(Iir, 1), Is.EqualTo(0xC4UL), "data available: a full FIFO is past the trigger level of 8");
-        var received = new StringBuilder();
-        while ((guest.Read(Lsr, 1) & 1) != 0 && received.Length < 1000)
-        {
-            received.Append((char)guest.Read(Rbr, 1));
-        }
+        string received = ReadWhileDataReady(guest);
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(received.ToString(), Is.EqualTo(text));
+            Assert.That(received, Is.EqualTo(text));
             Assert.That(serial.Uart.Overruns, Is.Zero, "the device paced the host's bytes to the FIFO's room");
             Assert.That(serial.BytesReceived, Is.EqualTo(text.Length));
             Assert.That(guest.Read(Iir, 1), Is.EqualTo(0xC1UL));
@@ -245,13 +241,9 @@ public sealed class PciSerialDeviceTests
         Assert.That(Wait.Until(() => (guest.Read(Lsr, 1) & 1) != 0), Is.True);
 
         guest.Write(Fcr, 1, 0x07);
-        var received = new StringBuilder();
-        while ((guest.Read(Lsr, 1) & 1) != 0 && received.Length < 100)
-        {
-            received.Append((char)guest.Read(Rbr, 1));
-        }
+        string received = ReadWhileDataReady(guest);
 
-        Assert.That(received.ToString(), Is.EqualTo("qrstuvwxyz"), "the first 16 were in the FIFO the driver cleared; the rest arrive");
+        Assert.That(received, Is.EqualTo("qrstuvwxyz"), "the first 16 were in the FIFO the driver cleared; the rest arrive");
     }
 
     [Test]
@@ -266,13 +258,9 @@ public sealed class PciSerialDeviceTests
         serial.SendToGuest("late"u8);
         Assert.That(Wait.Until(() => serial.BytesWaiting == 0), Is.True, "the second send posted its feed: the first left none stuck");
 
-        var received = new StringBuilder();
-        while ((guest.Read(Lsr, 1) & 1) != 0 && received.Length < 100)
-        {
-            received.Append((char)guest.Read(Rbr, 1));
-        }
+        string received = ReadWhileDataReady(guest);
 
-        Assert.That(received.ToString(), Is.EqualTo("early late"));
+        Assert.That(received, Is.EqualTo("early late"));
     }
 
     [Test]
@@ -307,5 +295,17 @@ public sealed class PciSerialDeviceTests
             Assert.That(guest.Read(Rbr, 1), Is.EqualTo(0x43UL));
             Assert.That(sent, Is.Empty);
         }
+    }
+
+    /// <summary>Reads RBR while LSR says data is ready, as the 8250 driver's receive loop does (bounded).</summary>
+    private static string ReadWhileDataReady(DeviceOnGuest guest)
+    {
+        var received = new StringBuilder();
+        while ((guest.Read(Lsr, 1) & 1) != 0 && received.Length < 1000)
+        {
+            received.Append((char)guest.Read(Rbr, 1));
+        }
+
+        return received.ToString();
     }
 }
