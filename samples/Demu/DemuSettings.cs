@@ -1,5 +1,7 @@
 using System.IO;
 using IoreqSdk.Abi;
+using IoreqSdk.Devices.Edu;
+using IoreqSdk.Devices.PciSerial;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
@@ -9,10 +11,10 @@ namespace Demu;
 /// <summary>The device a run emulates.</summary>
 internal enum DeviceKind
 {
-    /// <summary>QEMU's educational device (<see cref="Devices.EduDevice"/>).</summary>
+    /// <summary>QEMU's educational device (<see cref="EduDevice"/>).</summary>
     Edu,
 
-    /// <summary>A PCI 16550A UART (<see cref="Devices.PciSerialDevice"/>).</summary>
+    /// <summary>A PCI 16550A UART (<see cref="PciSerialDevice"/>).</summary>
     Serial,
 }
 
@@ -35,7 +37,7 @@ internal sealed record DemuSettings
     public Arm64Platform Arm64 { get; init; } = new();
 
     /// <summary>How many address bits edu's DMA engine drives.</summary>
-    public int EduDmaAddressBits { get; init; } = Devices.EduDevice.DefaultDmaAddressBits;
+    public int EduDmaAddressBits { get; init; } = EduDevice.DefaultDmaAddressBits;
 
     /// <summary>Where the serial device's output goes; null for standard output.</summary>
     public string? SerialOutput { get; init; }

@@ -1,5 +1,6 @@
 using System;
-using Demu.Devices;
+using IoreqSdk.Devices.Edu;
+using IoreqSdk.Devices.PciSerial;
 using IoreqSdk.Pci;
 
 namespace Demu;

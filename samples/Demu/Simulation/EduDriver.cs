@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using Demu.Devices;
 using IoreqSdk.Devices;
+using IoreqSdk.Devices.Edu;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;

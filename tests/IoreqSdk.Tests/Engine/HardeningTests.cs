@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Abi;
@@ -119,7 +118,7 @@ public sealed class HardeningTests
         };
 
         ulong read = guest.Cpu.ReadMmio(Mmio + 0x10, 4);
-        bool stopped = Eventually(() => !guest.Server.IsRunning);
+        bool stopped = Wait.Until(() => !guest.Server.IsRunning);
 
         using (Assert.EnterMultipleScope())
         {
@@ -225,9 +224,9 @@ public sealed class HardeningTests
 
         bool first = Queue(1), second = Queue(2), third = Queue(3);
         gate.Set();
-        bool done = Eventually(() => completed.Count == 2);
+        bool done = Wait.Until(() => completed.Count == 2);
         (int, bool)[] firstTwo = completed.ToArray();
-        bool again = Eventually(() => Queue(4));
+        bool again = Wait.Until(() => Queue(4));
         using (Assert.EnterMultipleScope())
         {
             Assert.That((first, second, third), Is.EqualTo((true, true, false)), "the third exceeds the bound of two");
@@ -281,7 +280,7 @@ public sealed class HardeningTests
             ran.Set();
         });
         ran.Wait(TimeSpan.FromSeconds(30));
-        Assert.That(Eventually(() => server.Statistics.LoopOverruns >= afterRequest + 1), Is.True, "posted work is measured too");
+        Assert.That(Wait.Until(() => server.Statistics.LoopOverruns >= afterRequest + 1), Is.True, "posted work is measured too");
         Assert.That(afterRequest, Is.GreaterThanOrEqualTo(1), "a 50 ms handler against a 5 ms threshold");
 
         // And the metric reports it.
@@ -585,22 +584,5 @@ public sealed class HardeningTests
         using var xen = new SimulatedHypervisor(options);
         options.RamSize = 1 << 30;
         Assert.That(xen.Ram.Length, Is.EqualTo(1 << 20));
-    }
-
-    /// <summary>Waits, bounded, for what another thread (the loop, the worker) does to show.</summary>
-    private static bool Eventually(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                return false;
-            }
-
-            Thread.Yield();
-        }
-
-        return true;
     }
 }

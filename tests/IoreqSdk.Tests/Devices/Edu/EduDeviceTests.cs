@@ -1,13 +1,15 @@
+using System;
 using System.Linq;
-using Demu.Devices;
+using IoreqSdk.Devices.Edu;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Simulation;
+using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
-namespace IoreqSdk.Tests.Samples;
+namespace IoreqSdk.Tests.Devices.Edu;
 
-/// <summary>The edu sample device, driven through its registers as QEMU's docs/specs/edu.rst describes them, on both platforms.</summary>
+/// <summary>The edu device, driven through its registers as QEMU's docs/specs/edu.rst describes them, on both platforms.</summary>
 [TestFixture]
 public sealed class EduDeviceTests
 {
@@ -51,11 +53,11 @@ public sealed class EduDeviceTests
         using var guest = new DeviceOnGuest(architecture, new EduDevice());
         guest.Write(0x08, 4, 12);
 
-        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(0x20, 4) & 1) == 0), Is.True, "status bit 0 clears");
+        Assert.That(Wait.Until(() => (guest.Read(0x20, 4) & 1) == 0), Is.True, "status bit 0 clears");
         Assert.That(guest.Read(0x08, 4), Is.EqualTo(479_001_600UL));
 
         guest.Write(0x08, 4, 13);
-        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(0x20, 4) & 1) == 0), Is.True);
+        Assert.That(Wait.Until(() => (guest.Read(0x20, 4) & 1) == 0), Is.True);
         Assert.That(guest.Read(0x08, 4), Is.EqualTo((ulong)unchecked(13u * 479_001_600u)), "32-bit arithmetic wraps as on the device");
         Assert.That(guest.IntxObservations, Is.Zero, "no interrupt unless status bit 7 asks for one");
     }
@@ -69,7 +71,7 @@ public sealed class EduDeviceTests
         Assert.That(guest.Read(0x20, 4), Is.EqualTo(0x80UL), "the interrupt-enable bit reads back");
         guest.Write(0x08, 4, 5);
 
-        Assert.That(DeviceOnGuest.Eventually(() => guest.IntxObservations == 1), Is.True, "INTA asserted (x86 level, Arm64 SPI)");
+        Assert.That(Wait.Until(() => guest.IntxObservations == 1), Is.True, "INTA asserted (x86 level, Arm64 SPI)");
         Assert.That(guest.Read(0x24, 4), Is.EqualTo(EduDevice.FactorialInterrupt));
         Assert.That(guest.Read(0x08, 4), Is.EqualTo(120UL));
         Assert.That(guest.Guest.Config(DeviceOnGuest.Slot, PciConfigRegisters.Status, 2) & PciConfigRegisters.StatusInterrupt, Is.Not.Zero);
@@ -124,7 +126,7 @@ public sealed class EduDeviceTests
         guest.Guest.Config(DeviceOnGuest.Slot, msi + 2, 2, guest.Guest.Config(DeviceOnGuest.Slot, msi + 2, 2) | 1);
         guest.Write(0x60, 4, 1);
 
-        Assert.That(DeviceOnGuest.Eventually(() => guest.Xen.Interrupts.Msis.Count == 1), Is.True);
+        Assert.That(Wait.Until(() => guest.Xen.Interrupts.Msis.Count == 1), Is.True);
         Assert.That(guest.Xen.Interrupts.Msis.Single(), Is.EqualTo((0xFEE0_1000UL, 0x4052u)));
         Assert.That(guest.Xen.Interrupts.PciIntx(DeviceOnGuest.Slot, 0), Is.False, "MSI replaces INTx");
     }
@@ -146,7 +148,7 @@ public sealed class EduDeviceTests
         Assert.That(guest.Xen.Ram.Slice(0x3000, 100).ToArray(), Is.EqualTo(guest.Xen.Ram.Slice(0x1000, 100).ToArray()));
         Assert.That(edu.DmaBytes, Is.EqualTo(200));
         Assert.That(guest.Read(0x24, 4), Is.EqualTo(EduDevice.DmaInterrupt), "command bit 2 asked for the completion interrupt");
-        Assert.That(DeviceOnGuest.Eventually(() => guest.IntxObservations == 1), Is.True);
+        Assert.That(Wait.Until(() => guest.IntxObservations == 1), Is.True);
     }
 
     [Test]
@@ -193,6 +195,32 @@ public sealed class EduDeviceTests
         }
     }
 
+    // Issue 13, item 5. The old edu computed its factorial in posted work, on the loop, right after the write: the
+    // guest's next access waited for all 2^32 multiplications (seconds) and found the busy bit already clear.
+    [Test]
+    public void TheFactorialRunsOffTheLoopWhileTheGuestIsServed([Values] GuestArchitecture architecture)
+    {
+        using var guest = new DeviceOnGuest(architecture, new EduDevice());
+        guest.Write(0x08, 4, 0xFFFF_FFFF);
+        guest.Write(0x04, 4, 0x0F0F_0F0F);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(guest.Read(0x04, 4), Is.EqualTo(0xF0F0_F0F0UL), "served while the factorial runs");
+            Assert.That(guest.Read(0x20, 4) & 1, Is.EqualTo(1UL), "still computing: the work is not on the loop");
+        }
+
+        // Disposing the guest stops the server, which cancels the computation.
+    }
+
+    // Impossible settings are refused where the device is built, as the SDK's types do.
+    [TestCase(0)]
+    [TestCase(-1)]
+    [TestCase(65)]
+    public void RefusesADmaWidthOutsideOneToSixtyFourBits(int bits)
+    {
+        Assert.That(() => new EduDevice(bits), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("1 to 64 address bits"));
+    }
+
     private static int DmaBitsFor(GuestArchitecture architecture) =>
         architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits;
 
@@ -202,7 +230,7 @@ public sealed class EduDeviceTests
         guest.Write(0x88, 8, destination);
         guest.Write(0x90, 8, count);
         guest.Write(0x98, 8, 1 | (toRam ? 2UL : 0) | (interrupt ? 4UL : 0));
-        Assert.That(DeviceOnGuest.Eventually(() => (guest.Read(0x98, 8) & 1) == 0), Is.True, "the run bit clears when the transfer ends");
+        Assert.That(Wait.Until(() => (guest.Read(0x98, 8) & 1) == 0), Is.True, "the run bit clears when the transfer ends");
         Assert.That(guest.Read(0x90, 8), Is.EqualTo(count), "the registers read back what was written");
     }
 }

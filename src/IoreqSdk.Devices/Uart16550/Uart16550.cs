@@ -1,14 +1,19 @@
 using System;
 
-namespace Demu.Devices;
+namespace IoreqSdk.Devices.Uart;
 
 /// <summary>
-/// A 16550A UART, independent of any bus (rust-vmm vm-superio's shape): eight byte registers, 16-byte receive and
-/// transmit FIFOs, the divisor latch, and the interrupt identification logic a driver such as Linux's 8250 relies on
+/// A 16550A UART, independent of any bus (rust-vmm vm-superio's shape): eight byte registers, the 16-byte receive
+/// FIFO, the divisor latch, and the interrupt identification logic a driver such as Linux's 8250 relies on
 /// (priorities, the THR-empty interrupt cleared by reading IIR and re-armed by enabling it, character timeout,
 /// loopback with the modem-control lines folded back into the modem status). Transmission is instantaneous: a byte
 /// written to THR leaves at once through the transmit callback (or, in loopback, arrives at the receiver).
 /// </summary>
+/// <remarks>
+/// No thread, no lock, no allocation after construction: call it from one thread at a time (a device's handlers, on
+/// the server's event loop). The callbacks run inside the call that caused them, so they must return at once. The
+/// registers follow the PC16550D datasheet; the folder's README.md lists them.
+/// </remarks>
 public sealed class Uart16550
 {
     /// <summary>Receive and transmit FIFO depth.</summary>

@@ -1,8 +1,7 @@
 using System;
-using IoreqSdk.Devices;
 using IoreqSdk.Pci;
 
-namespace Demu.Devices;
+namespace IoreqSdk.Devices.Edu;
 
 /// <summary>
 /// QEMU's educational PCI device ("edu", 1234:11e8), as its specification (QEMU <c>docs/specs/edu.rst</c>) describes

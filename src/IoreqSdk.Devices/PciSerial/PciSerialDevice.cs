@@ -1,9 +1,9 @@
 using System;
 using System.Threading;
-using IoreqSdk.Devices;
+using IoreqSdk.Devices.Uart;
 using IoreqSdk.Pci;
 
-namespace Demu.Devices;
+namespace IoreqSdk.Devices.PciSerial;
 
 /// <summary>
 /// A PCI 16550A serial port as QEMU's <c>pci-serial</c> presents it (1b36:0002, class 07/00 prog-if 02, one 8-port
@@ -33,11 +33,10 @@ public sealed class PciSerialDevice : PciDevice
     private int _hostCount;
     private bool _feedQueued;
 
-    // Bytes accepted by SendToGuest and not yet handed to the UART (posted or in _pending): what bounds the host's side.
-    private int _inFlight;
-
     /// <summary>Creates the port.</summary>
-    /// <param name="output">Receives every byte the guest transmits.</param>
+    /// <param name="output">Receives every byte the guest transmits, on the server's event loop, inside the guest's
+    /// write: it must return at once (queue the byte for a writer of its own rather than write to a stream that can
+    /// block).</param>
     public PciSerialDevice(Action<byte> output)
         : base("serial", new PciIdentity { VendorId = 0x1b36, DeviceId = 0x0002, RevisionId = 1, ClassCode = 0x070002, InterruptPin = 1 })
     {
@@ -59,13 +58,15 @@ public sealed class PciSerialDevice : PciDevice
     /// <summary>Bytes from the host waiting for the guest (at most <see cref="HostQueueCapacity"/>).</summary>
     public int BytesWaiting => Volatile.Read(ref _hostCount);
 
-    /// <summary>The UART (for diagnostics).</summary>
+    /// <summary>The UART, for diagnostics (<see cref="Uart16550.Overruns"/>, <see cref="Uart16550.Divisor"/>): its
+    /// registers belong to the guest, on the server's event loop.</summary>
     public Uart16550 Uart => _uart;
 
     /// <summary>
     /// Sends bytes to the guest, from any thread, without blocking: as many as fit in the host queue (see
     /// <see cref="HostQueueCapacity"/>) are taken, then fed to the UART's receiver on the device's thread as its FIFO
-    /// has room, so a host that sends faster than the guest reads is paced instead of losing bytes to overruns.
+    /// has room, so a host that sends faster than the guest reads is paced instead of losing bytes to overruns. Bytes
+    /// sent before the device is on a running server wait for the guest's driver to open the port.
     /// </summary>
     /// <param name="bytes">The bytes (copied).</param>
     /// <returns>How many were taken, from the start of <paramref name="bytes"/>; 0 while the queue is full.</returns>
@@ -87,9 +88,14 @@ public sealed class PciSerialDevice : PciDevice
             _feedQueued |= post;
         }
 
-        if (post)
+        if (post && !(IsAttached && Context.TryPost(_feedPosted)))
         {
-            Context.Post(_feedPosted);
+            // Not on a server yet, or its work queue is full or stopped: nothing was posted, so let the next send try
+            // again. The bytes wait; the guest's next register access feeds them (its driver's start-up writes FCR).
+            lock (_hostLock)
+            {
+                _feedQueued = false;
+            }
         }
 
         return taken;
@@ -197,7 +203,6 @@ public sealed class PciSerialDevice : PciDevice
         // Outside the lock: the receiver raises the interrupt line, a call into the hypervisor.
         _uart.Receive(chunk.Slice(0, n));
         BytesReceived += n;
-        Interlocked.Add(ref _inFlight, -n);
     }
 
     private void Transmit(byte value)

@@ -1,16 +1,13 @@
 using System;
-using System.Diagnostics;
-using System.Threading;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Simulation;
-using IoreqSdk.Tests.Infrastructure;
 
-namespace IoreqSdk.Tests.Samples;
+namespace IoreqSdk.Tests.Infrastructure;
 
-/// <summary>One sample device at 00:05.0 on a simulated guest, enumerated by firmware, with its BAR 0 and INTA.</summary>
+/// <summary>One PCI device at 00:05.0 on a simulated guest, enumerated by firmware, with its BAR 0 and INTA.</summary>
 internal sealed class DeviceOnGuest : IDisposable
 {
     public static readonly PciSbdf Slot = new(0, 0, 5, 0);
@@ -38,23 +35,6 @@ internal sealed class DeviceOnGuest : IDisposable
 
     /// <summary>The INTx line as the guest's interrupt controller sees it: the level (x86) or the count of injections (Arm64).</summary>
     public int IntxObservations => IsArm ? Xen.Interrupts.SpiInjections(Spi) : (Xen.Interrupts.PciIntx(Slot, 0) ? 1 : 0);
-
-    /// <summary>Waits, bounded, for work the device posted to its thread to show (a status bit, an interrupt).</summary>
-    public static bool Eventually(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                return false;
-            }
-
-            Thread.Yield();
-        }
-
-        return true;
-    }
 
     public void Dispose() => Guest.Dispose();
 }
