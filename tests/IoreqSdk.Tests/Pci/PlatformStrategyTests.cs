@@ -34,8 +34,10 @@ public sealed class PlatformStrategyTests
         "src/IoreqSdk.Simulation/SimulationOptions.cs",
     ];
 
+    // A test of the architecture: a comparison, pattern or switch arm on GuestArchitecture, or a type test or cast to
+    // one of the SDK's platforms. Naming an architecture as a default value chooses it; that is not a test.
     private static readonly Regex s_architectureTest = new(
-        @"GuestArchitecture\.(X86|Arm64)|\b(is|as)\s+(X86|Arm64)Platform\b|\((X86|Arm64)Platform\)",
+        @"(==|!=|\bis|\bcase)\s*(not\s+)?GuestArchitecture\.(X86|Arm64)|GuestArchitecture\.(X86|Arm64)\s*(=>|==|!=|\?)|\b(is|as)\s+(not\s+)?(X86|Arm64)Platform\b|\((X86|Arm64)Platform\)",
         RegexOptions.CultureInvariant);
 
     [Test]

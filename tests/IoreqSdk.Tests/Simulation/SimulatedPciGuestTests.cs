@@ -54,6 +54,16 @@ public sealed class SimulatedPciGuestTests
         }
     }
 
+    // The example in docs/getting-started.md, as it is written there.
+    [Test]
+    public void TheGettingStartedExampleRuns([Values] GuestArchitecture architecture)
+    {
+        using var guest = SimulatedPciGuest.Create(new IoreqSdk.Devices.Edu.EduDevice(), architecture);
+        Assert.That(guest.ReadBar(0, offset: 0, size: 4), Is.EqualTo(0x010000EDUL));
+        guest.WriteBar(0, offset: 0x60, size: 4, value: 1);
+        Assert.That(SimulatedPciGuest.WaitUntil(() => guest.Intx!.Assertions == 1), Is.True, "INTA (no driver enabled MSI)");
+    }
+
     [Test]
     public void WaitingIsBounded()
     {
