@@ -45,7 +45,7 @@ internal static class SimulatedRun
         IoreqServerStatistics statistics;
         double elapsedMicroseconds;
         long requests;
-        using (var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, LoggerFactory = logging }))
+        using (var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, LoggerFactory = logging, Platform = platform }))
         {
             var bridge = new PciHostBridge(server, platform, settings.Address.Segment);
             if (!DeviceFactory.TryAdd(bridge, device, settings))
