@@ -11,11 +11,7 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs 
 mount -t tmpfs tmpfs /run; mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
 mkdir -p /run/xen /run/xenstored /var/run/xen /var/lib/xen /var/log/xen/console /var/lib/xenstored /tmp
 say() { echo "=== dom0 $(cut -d' ' -f1 /proc/uptime)s: $*"; }
-check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-wait_for() { # seconds, command...: poll five times a second
-    n=$(( $1 * 5 )); shift; i=0
-    while ! "$@" >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge $n ] && return 1; sleep 0.2; done
-}
+. /lib/e2e-dom0.sh   # check, wait_for, check_restricted, stop_edu_on_request, serial_demu_ends (tests/e2e/lib/dom0.sh)
 GUEST=e2e-arm-guest
 CONSOLE=/var/log/xen/console/guest-$GUEST.log
 finish() {
@@ -71,11 +67,7 @@ SERIAL=$!
 wait_for 60 grep -q "ioreq server" /tmp/demu-edu.err && wait_for 60 grep -q "ioreq server" /tmp/demu-serial.err
 check $? "both demu processes attach to domain $D as ioreq servers ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-*.err | tr '\n' ' '))"
 
-# Deprivileged by default: each demu restricted its Xen handles to the guest, and proved it with a call for another
-# domain that the kernel now refuses (EPERM; ESRCH from Xen when unrestricted).
-wait_for 30 grep -q "demu: handles restricted to domain $D (a call for domain 32751 now fails: EPERM" /tmp/demu-edu.err \
-    && wait_for 30 grep -q "demu: handles restricted to domain $D (a call for domain 32751 now fails: EPERM" /tmp/demu-serial.err
-check $? "both demu processes restrict their Xen handles to domain $D (a call for another domain fails with EPERM)"
+check_restricted $D
 
 say "unpause"
 xl unpause $GUEST
@@ -83,32 +75,9 @@ wait_for 120 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
 check $? "text the guest writes to its tty reaches demu's output"
 echo HELLO-FROM-DEMU >&3
 
-# The guest asks for edu's demu to be stopped once it is done with edu; SIGTERM must destroy the server, at once.
-wait_for 180 sh -c "grep -q STOP-EDU /tmp/serial-out.txt || ! xl list $GUEST"
-if grep -q STOP-EDU /tmp/serial-out.txt; then
-    kill -TERM $EDU
-    (sleep 20; kill -KILL $EDU 2>/dev/null) &
-    KILLER=$!
-    wait $EDU; edu_rc=$?
-    kill $KILLER 2>/dev/null
-    [ $edu_rc = 0 ] && grep -q "ioreq server destroyed" /tmp/demu-edu.err
-    check $? "SIGTERM to edu's demu while the guest runs destroys its ioreq server (exit code $edu_rc)"
-    echo EDU-STOPPED >&3
-else
-    check 1 "the guest never asked for edu's demu to stop"
-fi
-
-wait_for 240 sh -c "! xl list $GUEST"
-check $? "the guest ran its checks and powered off"
-# demu notices the guest's end by itself (its ioreq server is gone); the killer only bounds a hang.
-(sleep 30; kill $SERIAL 2>/dev/null) &
-KILLER=$!
-wait $SERIAL; serial_rc=$?
-kill $KILLER $BACKEND 2>/dev/null
-[ $serial_rc = 0 ] && grep -q "is gone" /tmp/demu-serial.err && grep -q "ioreq server destroyed" /tmp/demu-serial.err
-check $? "the serial demu sees the guest go and exits cleanly (exit code $serial_rc)"
-! xl dmesg | grep -iE "domain_crash|fatal|ioreq.*(fail|error)" >/dev/null
-check $? "no errors in xl dmesg"
+stop_edu_on_request $GUEST $EDU
+serial_demu_ends $GUEST $SERIAL
+kill $BACKEND 2>/dev/null
 
 # What each demu said of itself: its bridge's place, requests served, the teardown.
 grep -hE "^demu: .*(ioreq server|stopped|gone|restricted)" /tmp/demu-edu.err | sed 's/^/=== dom0: edu: /'

@@ -5,9 +5,7 @@
 # "=== E2E: PASS|FAIL" line per check on the console (hvc0).
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mkdir -p /tmp
-check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-find_dev() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = "$1" ] && [ "$(cat $d/device)" = "$2" ] && echo $d; done; }
-irq_count() { awk -v n="$1:" '$1 == n { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
+. /lib/e2e-guest.sh   # check, find_dev, irq_count, serial_link, ask_dom0_to_stop_edu (tests/e2e/lib/guest.sh)
 
 echo "=== guest: /init at $(cut -d' ' -f1 /proc/uptime)s, Linux $(uname -r)"
 dmesg | grep -E "pci-host-generic|pci 000[01]:|PCI host bridge|pci_bus 000[01]" | sed 's/^/=== guest: dmesg: /'
@@ -21,27 +19,7 @@ S=$(find_dev 0x1b36 0x0002)
 read -r sstart send sflags < "$S/resource" 2>/dev/null
 # IORESOURCE_IO (0x100): Linux placed BAR0 in the bridge's I/O window, which the device tree maps onto the PIO aperture.
 [ -n "$S" ] && [ $((sstart)) -ne 0 ] && [ $(( sflags & 0x100 )) -ne 0 ]; check $? "Linux assigned the serial device's I/O BAR (ports $sstart-$send, flags $sflags)"
-TTY=$(ls $S/tty 2>/dev/null | head -1)
-[ "$(basename "$(readlink $S/driver 2>/dev/null)")" = serial ] && [ -n "$TTY" ]; check $? "8250_pci binds the serial device as ${TTY:-no tty}"
-CAT=
-if [ -n "$TTY" ]; then
-    dmesg | grep -E "$(basename $S)|$TTY" | sed 's/^/=== guest: dmesg: /'
-    stty -F /dev/$TTY 115200 raw -echo -echoe -echok
-    exec 4<>/dev/$TTY
-    IRQ=$(cat $S/irq)
-    before=$(irq_count $IRQ)
-    # Everything the tty receives goes to a file from before the guest speaks, so nothing can arrive unobserved.
-    cat <&4 > /tmp/rx &
-    CAT=$!
-    printf 'HELLO-FROM-GUEST\n' >&4
-    i=0
-    while ! grep -q HELLO-FROM-DEMU /tmp/rx && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
-    got=$(od -An -c /tmp/rx | tr -s ' \n' ' ' | cut -c1-120)
-    grep -q HELLO-FROM-DEMU /tmp/rx; check $? "text demu sends arrives in the guest's $TTY (received:$got)"
-    after=$(irq_count $IRQ)
-    [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "$TTY's interrupt count rises (irq $IRQ: $before -> $after)"
-    grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
-fi
+serial_link "$S"
 
 # ---- edu: 1234:11e8 behind bridge 0000 ---------------------------------------------------------------------------
 E=$(find_dev 0x1234 0x11e8)
@@ -79,19 +57,17 @@ if [ -n "$E" ] && [ $((estart)) -ne 0 ]; then
     devmem $(at 0x64) 32 0x1
 
     # dom0 sends edu's demu SIGTERM while this guest runs: its ioreq server must be destroyed, so the next access no
-    # longer reaches a device model (Xen injects a data abort: devmem dies of SIGBUS) and this vCPU runs on.
+    # longer reaches a device model (Xen injects a data abort, which arm64 Linux answers by killing devmem: exit 137)
+    # and this vCPU runs on.
     if [ -n "$CAT" ]; then
-        printf 'STOP-EDU\n' >&4
-        i=0
-        while ! grep -q EDU-STOPPED /tmp/rx && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+        ask_dom0_to_stop_edu; asked=$?
         gone=$(devmem $(at 0) 32 2>&1); rc=$?
-        grep -q EDU-STOPPED /tmp/rx && [ "$rc" -ne 0 ] && [ "$gone" != 0x010000ED ]
+        [ $asked = 0 ] && [ "$rc" -ne 0 ] && [ "$gone" != 0x010000ED ]
         check $? "after SIGTERM to edu's demu, the guest's next access reaches no device model (devmem exit $rc, '${gone:-nothing}') and the guest runs on"
         dmesg | tail -n 3 | sed 's/^/=== guest: dmesg: /'
     fi
 fi
 
-[ -n "$CAT" ] && kill $CAT 2>/dev/null
-exec 4<&- 2>/dev/null
+serial_close
 echo "=== guest: done at $(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f

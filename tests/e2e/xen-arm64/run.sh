@@ -155,6 +155,7 @@ cp "$x/bin/busybox" "$g/bin/busybox"
 cp "$modules/drivers/uio/uio.ko" "$modules/drivers/uio/uio_pci_generic.ko" "$g/lib/modules/"
 aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$g/bin/edu-dma" "$here/edu-dma.c" || fail "compiling edu-dma.c"
 cp "$here/guest-init.sh" "$g/init"
+cp "$here/../lib/guest.sh" "$g/lib/e2e-guest.sh"
 chmod +x "$g/init"
 pack "$g" "$work/guest.gz"
 
@@ -175,6 +176,7 @@ cp "$work/guest.gz" "$d/guest/initrd.gz"
 cp "$work/pci.dtb" "$d/guest/pci.dtb"
 cp "$here/guest.cfg" "$here/bridges.sh" "$d/guest/"
 cp "$here/dom0-init.sh" "$d/init"
+cp "$here/../lib/dom0.sh" "$d/lib/e2e-dom0.sh"
 chmod +x "$d/init"
 pack "$d" "$work/dom0.gz"
 say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/guest.gz" | cut -f1)"
@@ -197,18 +199,7 @@ tr -d '\r' < "$log" > "$log.txt"
 cat "$host_checks" >> "$log.txt"
 
 # ---- results ------------------------------------------------------------------------------------------------------
-passed=$(grep -c "=== E2E: PASS" "$log.txt")
-failed=$(grep -c "=== E2E: FAIL" "$log.txt")
-grep -E "=== (E2E|dom0|guest|xen):" "$log.txt"
-if [ "$qemu_rc" = 124 ]; then echo "timed out after ${timeout_s}s"; fi
-if [ $(( passed + failed )) -lt $expected ]; then
-    echo "only $(( passed + failed )) of $expected checks reported"
-    failed=$(( failed + expected - passed - failed ))
-fi
-if [ "$failed" -gt 0 ]; then
-    echo "----- serial log tail:"; tail -n 150 "$log.txt"
-    [ -n "${IOREQSDK_E2E_KEEP_LOG:-}" ] && cp "$log.txt" "$IOREQSDK_E2E_KEEP_LOG"
-fi
+# shellcheck source=../lib/results.sh
+. "$here/../lib/results.sh"
 say "finished"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_results "$log.txt" "$expected" "$qemu_rc" "$timeout_s"

@@ -9,11 +9,7 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs 
 mount -t tmpfs tmpfs /run; mkdir -p /dev/pts /run/xen /run/xenstored /var/run /var/log/xen /var/lib/xen /tmp
 mount -t devpts devpts /dev/pts; ln -s /run/xenstored /var/run/xenstored 2>/dev/null; ln -s /run/xen /var/run/xen 2>/dev/null
 say() { echo "=== dom0 $(cut -d' ' -f1 /proc/uptime)s: $*"; }
-check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-wait_for() { # seconds, command...: poll once a second
-    n=$1; shift; i=0
-    while ! "$@" >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge $n ] && return 1; sleep 1; done
-}
+. /lib/e2e-dom0.sh   # check, wait_for, check_restricted, stop_edu_on_request, serial_demu_ends (tests/e2e/lib/dom0.sh)
 finish() {
     say "dmesg of Xen (ioreq, crashes):"; xl dmesg | grep -iE "ioreq|crash|fatal|unhandled|d[1-9]v[0-9]" | tail -40 | sed 's/^/=== xen: /'
     echo "----- demu (edu) stderr:"; cat /tmp/demu-edu.err
@@ -47,11 +43,7 @@ SERIAL=$!
 wait_for 60 grep -q "ioreq server" /tmp/demu-edu.err && wait_for 60 grep -q "ioreq server" /tmp/demu-serial.err
 check $? "both demu processes attach to domain $D as ioreq servers ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-*.err | tr '\n' ' '))"
 
-# Deprivileged by default: each demu restricted its Xen handles to the guest, and proved it with a call for another
-# domain that the kernel now refuses (EPERM; ESRCH from Xen when unrestricted).
-wait_for 30 grep -q "demu: handles restricted to domain $D (a call for domain 32751 now fails: EPERM" /tmp/demu-edu.err \
-    && wait_for 30 grep -q "demu: handles restricted to domain $D (a call for domain 32751 now fails: EPERM" /tmp/demu-serial.err
-check $? "both demu processes restrict their Xen handles to domain $D (a call for another domain fails with EPERM)"
+check_restricted $D
 
 say "unpause"
 xl unpause e2e-guest
@@ -59,35 +51,8 @@ wait_for 300 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
 check $? "text the guest writes to its tty reaches demu's output"
 echo HELLO-FROM-DEMU >&3
 
-# The guest asks for edu's demu to be stopped once it is done with edu; SIGTERM must destroy the server, at once.
-# A guest whose /init died before asking reports no check here (run.sh boots once more in that case).
-wait_for 400 sh -c 'grep -q STOP-EDU /tmp/serial-out.txt || ! xl list e2e-guest'
-if grep -q STOP-EDU /tmp/serial-out.txt; then
-    kill -TERM $EDU
-    (sleep 20; kill -KILL $EDU 2>/dev/null) &
-    KILLER=$!
-    wait $EDU; edu_rc=$?
-    kill $KILLER 2>/dev/null
-    [ $edu_rc = 0 ] && grep -q "ioreq server destroyed" /tmp/demu-edu.err
-    check $? "SIGTERM to edu's demu while the guest runs destroys its ioreq server (exit code $edu_rc)"
-    echo EDU-STOPPED >&3
-elif xl list e2e-guest >/dev/null 2>&1; then
-    check 1 "the guest never asked for edu's demu to stop"
-else
-    say "the guest ended before asking for edu's demu to stop"; (sleep 30; kill $EDU 2>/dev/null) & wait $EDU
-fi
-
-wait_for 400 sh -c '! xl list e2e-guest'
-check $? "the guest ran its checks and powered off"
-# demu notices the guest's end by itself (Xen answers ESRCH); the killer only bounds a hang.
-(sleep 30; kill $SERIAL 2>/dev/null) &
-KILLER=$!
-wait $SERIAL; serial_rc=$?
-kill $KILLER 2>/dev/null
-[ $serial_rc = 0 ] && grep -q "is gone" /tmp/demu-serial.err && grep -q "ioreq server destroyed" /tmp/demu-serial.err
-check $? "the serial demu sees the guest go and exits cleanly (exit code $serial_rc)"
-! xl dmesg | grep -iE "domain_crash|fatal|unhandled|ioreq.*(fail|error)" >/dev/null
-check $? "no errors in xl dmesg"
+stop_edu_on_request e2e-guest $EDU
+XEN_ERRORS='domain_crash|fatal|unhandled|ioreq.*(fail|error)' serial_demu_ends e2e-guest $SERIAL
 
 grep -E "^=== (E2E|guest)" /var/log/xen/guest-serial.log
 finish

@@ -3,9 +3,7 @@
 # 8250_pci driver and edu through /dev/mem and uio_pci_generic, and print one "=== E2E: PASS|FAIL" line per check.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mkdir -p /tmp
-check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-find_dev() { for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = "$1" ] && [ "$(cat $d/device)" = "$2" ] && echo $d; done; }
-irq_count() { awk -v n="$1:" '$1 == n { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
+. /lib/e2e-guest.sh   # check, find_dev, irq_count, serial_link, ask_dom0_to_stop_edu (tests/e2e/lib/guest.sh)
 
 echo "=== guest: /init at $(cut -d' ' -f1 /proc/uptime)s"
 for d in /sys/bus/pci/devices/*; do echo "=== guest: $(basename $d) $(cat $d/vendor):$(cat $d/device) class $(cat $d/class) irq $(cat $d/irq)"; done
@@ -15,26 +13,7 @@ S=$(find_dev 0x1b36 0x0002)
 [ -n "$S" ]; check $? "guest enumerates the serial device 1b36:0002 ($(basename "$S"))"
 SBAR=$(head -1 $S/resource 2>/dev/null | cut -d' ' -f1)
 [ -n "$S" ] && [ $((SBAR)) -ne 0 ]; check $? "hvmloader assigned the serial device's I/O BAR ($SBAR)"
-TTY=$(ls $S/tty 2>/dev/null | head -1)
-[ "$(basename "$(readlink $S/driver 2>/dev/null)")" = serial ] && [ -n "$TTY" ]; check $? "8250_pci binds the serial device as ${TTY:-no tty}"
-if [ -n "$TTY" ]; then
-    dmesg | grep -E "$(basename $S)|$TTY" | sed 's/^/=== guest: dmesg: /'
-    stty -F /dev/$TTY 115200 raw -echo -echoe -echok
-    exec 4<>/dev/$TTY
-    IRQ=$(cat $S/irq)
-    before=$(irq_count $IRQ)
-    # Everything the tty receives goes to a file from before the guest speaks, so nothing can arrive unobserved.
-    cat <&4 > /tmp/rx &
-    CAT=$!
-    printf 'HELLO-FROM-GUEST\n' >&4
-    i=0
-    while ! grep -q HELLO-FROM-DEMU /tmp/rx && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
-    got=$(od -An -c /tmp/rx | tr -s ' \n' ' ' | cut -c1-120)
-    grep -q HELLO-FROM-DEMU /tmp/rx; check $? "text demu sends arrives in the guest's $TTY (received:$got)"
-    after=$(irq_count $IRQ)
-    [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; check $? "$TTY's interrupt count rises (irq $IRQ: $before -> $after)"
-    grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
-fi
+serial_link "$S"
 
 # ---- edu: 1234:11e8, through /dev/mem --------------------------------------------------------------------------
 E=$(find_dev 0x1234 0x11e8)
@@ -81,16 +60,14 @@ if [ -n "$E" ] && [ $((EBAR)) -ne 0 ]; then
 
     # dom0 sends edu's demu SIGTERM while this guest runs: its ioreq server must be destroyed, so the next access no
     # longer reaches it — QEMU, ioreq server 0, answers unclaimed memory with all-ones — and this vCPU runs on.
-    if [ -n "$TTY" ]; then
-        printf 'STOP-EDU\n' >&4
-        i=0
-        while ! grep -q EDU-STOPPED /tmp/rx && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+    if [ -n "$CAT" ]; then
+        ask_dom0_to_stop_edu; asked=$?
         gone=$(devmem $(at 0) 32)
-        grep -q EDU-STOPPED /tmp/rx && [ "$gone" = 0xFFFFFFFF ]
+        [ $asked = 0 ] && [ "$gone" = 0xFFFFFFFF ]
         check $? "after SIGTERM to edu's demu, the guest's next access reaches no demu (reads ${gone:-nothing}) and the guest runs on"
     fi
 fi
-[ -n "$TTY" ] && { kill $CAT 2>/dev/null; exec 4<&-; }
+serial_close
 
 echo "=== guest: done at $(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f

@@ -79,6 +79,7 @@ mkdir -p "$g/bin" "$g/lib/modules" "$g/proc" "$g/sys" "$g/dev"
 cp "$x/bin/busybox" "$g/bin/busybox"
 cp "$modules/drivers/uio/uio.ko" "$modules/drivers/uio/uio_pci_generic.ko" "$g/lib/modules/"
 cp "$here/guest-init.sh" "$g/init"
+cp "$here/../lib/guest.sh" "$g/lib/e2e-guest.sh"
 pack "$g" "$work/guest.gz"
 
 # dom0: busybox, the Xen kernel modules, the toolstack, QEMU for the guest, demu and the guest's files.
@@ -105,6 +106,7 @@ cp "$x/boot/vmlinuz-$kver" "$d/guest/vmlinuz"
 cp "$work/guest.gz" "$d/guest/initrd.gz"
 cp "$here/hvm.cfg" "$d/guest/hvm.cfg"
 cp "$here/dom0-init.sh" "$d/init"
+mkdir -p "$d/lib" && cp "$here/../lib/dom0.sh" "$d/lib/e2e-dom0.sh"
 pack "$d" "$work/dom0.gz"
 say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/guest.gz" | cut -f1)"
 
@@ -140,16 +142,7 @@ if [ "$failed" = 0 ] && [ "$passed" -lt $expected ] && grep -q "Attempted to kil
 fi
 
 # ---- results ------------------------------------------------------------------------------------------------------
-grep -E "=== (E2E|dom0|guest|xen):" "$log.txt"
-if [ "$qemu_rc" = 124 ]; then echo "timed out after ${timeout_s}s"; fi
-if [ $(( passed + failed )) -lt $expected ]; then
-    echo "only $(( passed + failed )) of $expected checks reported"
-    failed=$(( failed + expected - passed - failed ))
-fi
-if [ "$failed" -gt 0 ]; then
-    echo "----- serial log tail:"; tail -n 120 "$log.txt"
-    [ -n "${IOREQSDK_E2E_KEEP_LOG:-}" ] && cp "$log.txt" "$IOREQSDK_E2E_KEEP_LOG"
-fi
+# shellcheck source=../lib/results.sh
+. "$here/../lib/results.sh"
 say "finished"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_results "$log.txt" "$expected" "$qemu_rc" "$timeout_s"

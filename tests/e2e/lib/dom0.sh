@@ -1,0 +1,51 @@
+# Shared by the x86 and Arm64 dom0 /init (busybox sh; copied into each dom0 initramfs as /lib/e2e-dom0.sh).
+
+check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
+wait_for() { # seconds, command...: poll five times a second
+    n=$(( $1 * 5 )); shift; i=0
+    while ! "$@" >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge $n ] && return 1; sleep 0.2; done
+}
+
+# check_restricted DOMID: each demu restricted its Xen handles to the guest, and proved it with a call for another
+# domain that the kernel now refuses (EPERM; ESRCH from Xen when unrestricted).
+check_restricted() {
+    wait_for 30 grep -q "demu: handles restricted to domain $1 (a call for domain 32751 now fails: EPERM" /tmp/demu-edu.err \
+        && wait_for 30 grep -q "demu: handles restricted to domain $1 (a call for domain 32751 now fails: EPERM" /tmp/demu-serial.err
+    check $? "both demu processes restrict their Xen handles to domain $1 (a call for another domain fails with EPERM)"
+}
+
+# stop_edu_on_request GUEST EDU-PID: the guest asks, over the serial link, for edu's demu to be stopped once it is done
+# with edu; SIGTERM must destroy the server at once. Answers EDU-STOPPED on fd 3 (the serial demu's stdin). A guest
+# whose /init died before asking reports no check here.
+stop_edu_on_request() {
+    wait_for 400 sh -c "grep -q STOP-EDU /tmp/serial-out.txt || ! xl list $1"
+    if grep -q STOP-EDU /tmp/serial-out.txt; then
+        kill -TERM $2
+        (sleep 20; kill -KILL $2 2>/dev/null) &
+        killer=$!
+        wait $2; edu_rc=$?
+        kill $killer 2>/dev/null
+        [ $edu_rc = 0 ] && grep -q "ioreq server destroyed" /tmp/demu-edu.err
+        check $? "SIGTERM to edu's demu while the guest runs destroys its ioreq server (exit code $edu_rc)"
+        echo EDU-STOPPED >&3
+    elif xl list $1 >/dev/null 2>&1; then
+        check 1 "the guest never asked for edu's demu to stop"
+    else
+        echo "=== dom0: the guest ended before asking for edu's demu to stop"; (sleep 30; kill $2 2>/dev/null) & wait $2
+    fi
+}
+
+# serial_demu_ends GUEST SERIAL-PID: after the guest is gone, the serial demu notices by itself and exits cleanly.
+serial_demu_ends() {
+    wait_for 400 sh -c "! xl list $1"
+    check $? "the guest ran its checks and powered off"
+    (sleep 30; kill $2 2>/dev/null) &   # demu notices the guest's end by itself; the killer only bounds a hang
+    killer=$!
+    wait $2; serial_rc=$?
+    kill $killer 2>/dev/null
+    [ $serial_rc = 0 ] && grep -q "is gone" /tmp/demu-serial.err && grep -q "ioreq server destroyed" /tmp/demu-serial.err
+    check $? "the serial demu sees the guest go and exits cleanly (exit code $serial_rc)"
+    # XEN_ERRORS: what counts as an error in the hypervisor's log (x86 adds "unhandled"; Arm's log has harmless ones).
+    ! xl dmesg | grep -iE "${XEN_ERRORS:-domain_crash|fatal|ioreq.*(fail|error)}" >/dev/null
+    check $? "no errors in xl dmesg"
+}
