@@ -32,6 +32,19 @@ serial_link() {
     grep -E "^ *$IRQ:" /proc/interrupts | sed 's/^/=== guest: /'
 }
 
+# edu_registers: edu.rst's identification, liveness and factorial registers through /dev/mem; the caller defines
+# at OFFSET (the BAR's address plus OFFSET, in hex).
+edu_registers() {
+    id=$(devmem $(at 0) 32)
+    [ "$id" = 0x010000ED ]; check $? "edu identification reads $id"
+    devmem $(at 4) 32 0x12345678; live=$(devmem $(at 4) 32)
+    [ "$live" = 0xEDCBA987 ]; check $? "edu liveness check: ~0x12345678 reads $live"
+    devmem $(at 8) 32 10; i=0
+    while [ $(( $(devmem $(at 0x20) 32) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done
+    fact=$(devmem $(at 8) 32)
+    [ "$fact" = 0x00375F00 ]; check $? "edu factorial: 10! reads $fact (3628800 = 0x00375F00)"
+}
+
 serial_close() { [ -n "$CAT" ] && { kill $CAT 2>/dev/null; exec 4<&-; }; }
 
 # ask_dom0_to_stop_edu: dom0 sends edu's demu SIGTERM while this guest runs (its server must be destroyed); returns

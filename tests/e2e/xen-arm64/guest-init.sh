@@ -30,14 +30,7 @@ if [ -n "$E" ] && [ $((estart)) -ne 0 ]; then
     # No driver is bound yet, and arm64 Linux leaves decoding off until one asks: turn memory decode on.
     echo 1 > $E/enable
     at() { printf '0x%x' $((estart + $1)); }
-    id=$(devmem $(at 0) 32)
-    [ "$id" = 0x010000ED ]; check $? "edu identification reads $id"
-    devmem $(at 4) 32 0x12345678; live=$(devmem $(at 4) 32)
-    [ "$live" = 0xEDCBA987 ]; check $? "edu liveness check: ~0x12345678 reads $live"
-    devmem $(at 8) 32 10; i=0
-    while [ $(( $(devmem $(at 0x20) 32) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done
-    fact=$(devmem $(at 8) 32)
-    [ "$fact" = 0x00375F00 ]; check $? "edu factorial: 10! reads $fact (3628800 = 0x00375F00)"
+    edu_registers
 
     dma=$(edu-dma $E 2>&1)
     check $? "edu DMA both ways through the guest's RAM (demu's foreign mapping): $dma"

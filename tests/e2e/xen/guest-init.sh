@@ -22,14 +22,7 @@ EBAR=$(head -1 $E/resource 2>/dev/null | cut -d' ' -f1)
 [ -n "$E" ] && [ $((EBAR)) -ne 0 ]; check $? "hvmloader assigned edu's BAR0 ($EBAR)"
 if [ -n "$E" ] && [ $((EBAR)) -ne 0 ]; then
     at() { printf '0x%x' $((EBAR + $1)); }
-    id=$(devmem $(at 0) 32)
-    [ "$id" = 0x010000ED ]; check $? "edu identification reads $id"
-    devmem $(at 4) 32 0x12345678; live=$(devmem $(at 4) 32)
-    [ "$live" = 0xEDCBA987 ]; check $? "edu liveness check: ~0x12345678 reads $live"
-    devmem $(at 8) 32 10; i=0
-    while [ $(( $(devmem $(at 0x20) 32) & 1 )) -ne 0 ] && [ $i -lt 100 ]; do i=$((i + 1)); done
-    fact=$(devmem $(at 8) 32)
-    [ "$fact" = 0x00375F00 ]; check $? "edu factorial: 10! reads $fact (3628800 = 0x00375F00)"
+    edu_registers
 
     # DMA both ways through demu's guest-memory mapping: 64 bytes of the BIOS area (e820-reserved, so /dev/mem shows
     # its real contents) into edu's buffer, then out again 4 KiB further on; the two areas must then read the same.
