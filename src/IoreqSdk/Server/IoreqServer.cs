@@ -39,7 +39,7 @@ namespace IoreqSdk.Server;
 /// first, then the loop tears the server down itself.
 /// </para>
 /// </remarks>
-public sealed partial class IoreqServer : IIoreqServer
+public sealed class IoreqServer : IDisposable
 {
     private readonly IHypervisor _hypervisor;
     private readonly IoreqServerOptions _options;
@@ -91,16 +91,16 @@ public sealed partial class IoreqServer : IIoreqServer
         _stages = new ServerStages(hypervisor, _options, _platform, _logger, _dispatcher, _regions, _eventLoop, _memory, _devices, _pciFunctions);
     }
 
-    /// <inheritdoc/>
+    /// <summary>The guest domain.</summary>
     public ushort Domain => _options.Domain;
 
-    /// <inheritdoc/>
+    /// <summary>The server id Xen assigned; valid while running.</summary>
     public ushort Id => _stages.Id;
 
-    /// <inheritdoc/>
+    /// <summary>Whether the server is running (started and not yet stopped).</summary>
     public bool IsRunning => _stages.IsRunning;
 
-    /// <inheritdoc/>
+    /// <summary>The server's counters.</summary>
     public IoreqServerStatistics Statistics { get; }
 
     /// <summary>The guest machine the server serves (its buffered-ring mode, port I/O, interrupt lines).</summary>
@@ -118,7 +118,8 @@ public sealed partial class IoreqServer : IIoreqServer
     /// <summary>The <see cref="TimeOffsetChanged"/> handlers, which the loop raises.</summary>
     internal EventHandler<TimeOffsetEventArgs>? TimeOffsetHandlers => TimeOffsetChanged;
 
-    /// <inheritdoc/>
+    /// <summary>Raised on the event loop when the guest changes its RTC (x86, buffered). Handlers are contained like
+    /// device code: an exception is counted in <see cref="IoreqServerStatistics.DeviceFaults"/>, the others still run.</summary>
     public event EventHandler<TimeOffsetEventArgs>? TimeOffsetChanged;
 
     /// <summary>
@@ -129,7 +130,8 @@ public sealed partial class IoreqServer : IIoreqServer
     /// <returns>The line.</returns>
     public InterruptLine CreateInterruptLine(uint line) => _platform.CreateInterruptLine(_hypervisor, Domain, line);
 
-    /// <inheritdoc/>
+    /// <summary>Adds a device; its regions with fixed addresses are claimed when the server starts.</summary>
+    /// <param name="device">The device.</param>
     public void AddDevice(IDeviceModel device)
     {
         if (device is null)
@@ -158,7 +160,9 @@ public sealed partial class IoreqServer : IIoreqServer
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>Routes a PCI function's configuration requests (x86 <c>PCI_CONFIG</c>) to its configuration space.</summary>
+    /// <param name="sbdf">The function.</param>
+    /// <param name="config">Its configuration space.</param>
     public void AddPciFunction(PciSbdf sbdf, IPciConfigSpace config)
     {
         ThrowIfLoopThread();
@@ -173,7 +177,7 @@ public sealed partial class IoreqServer : IIoreqServer
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>Creates the server in Xen, maps its pages, claims its ranges, enables it, binds its ports and starts its event loop.</summary>
     public void Start()
     {
         ThrowIfLoopThread();
@@ -227,10 +231,11 @@ public sealed partial class IoreqServer : IIoreqServer
         }
     }
 
-    /// <inheritdoc/>
-    /// <remarks>From the loop thread (a device handler or posted work) this only requests the stop: the current
-    /// request is answered first, then the loop tears the server down. From any other thread it returns once the
-    /// server is torn down.</remarks>
+    /// <summary>
+    /// Stops the event loop and undoes <see cref="Start"/> in mirror order. Safe to call more than once, and from any
+    /// thread, concurrently: from another thread it returns once the server is torn down; from the loop thread (a
+    /// device handler, posted work) it requests the stop and returns — the request being served is answered first.
+    /// </summary>
     public void Stop()
     {
         if (IsLoopThread)
