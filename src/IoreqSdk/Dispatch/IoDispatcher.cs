@@ -5,8 +5,6 @@ using System.Threading;
 using IoreqSdk.Abi;
 using IoreqSdk.Devices;
 using IoreqSdk.Memory;
-using IoreqSdk.Pci;
-using IoreqSdk.Server;
 
 namespace IoreqSdk.Dispatch;
 
@@ -24,13 +22,13 @@ internal sealed class IoDispatcher
     internal const ulong MaxRepBytes = 2 * 4096;
 
     private readonly IGuestMemory _memory;
-    private readonly IoreqServerStatistics _statistics;
+    private readonly DispatchCounters _statistics;
     private readonly Action<IDeviceModel, Exception> _onDeviceFault;
     private RangeTable<DeviceRegion> _mmio = RangeTable<DeviceRegion>.Empty;
     private RangeTable<DeviceRegion> _ports = RangeTable<DeviceRegion>.Empty;
     private RangeTable<IPciConfigSpace> _pci = RangeTable<IPciConfigSpace>.Empty;
 
-    public IoDispatcher(IGuestMemory memory, IoreqServerStatistics statistics, Action<IDeviceModel, Exception> onDeviceFault)
+    public IoDispatcher(IGuestMemory memory, DispatchCounters statistics, Action<IDeviceModel, Exception> onDeviceFault)
     {
         _memory = memory;
         _statistics = statistics;

@@ -311,7 +311,7 @@ internal sealed class EventLoop
             }
             catch (Exception e)
             {
-                _statistics.DeviceFault++;
+                _statistics.Requests.DeviceFault++;
                 _diagnostics.ReportFault("a TimeOffsetChanged handler", e);
             }
 

@@ -84,7 +84,7 @@ public sealed class IoreqServer : IDisposable
         Statistics = new IoreqServerStatistics();
         _diagnostics = new LoopDiagnostics(_logger, Statistics, _options.LoopStallThreshold);
         _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames);
-        _dispatcher = new IoDispatcher(_memory, Statistics, OnDeviceFault);
+        _dispatcher = new IoDispatcher(_memory, Statistics.Requests, OnDeviceFault);
         _regions = new RegionMap(hypervisor, _options.Domain, _platform, _dispatcher);
         _eventLoop = new EventLoop(this, Statistics, _dispatcher, _memory, _diagnostics, _options.MaxPostedWork);
         _context = new DeviceContext(this, _eventLoop, _memory);

@@ -100,7 +100,7 @@ internal sealed class LoopWork
             }
             catch (Exception e)
             {
-                _statistics.DeviceFault++;
+                _statistics.Requests.DeviceFault++;
                 _diagnostics.ReportFault("posted work", e);
             }
 
@@ -175,7 +175,7 @@ internal sealed class LoopWork
     {
         if (item.Error is Exception error)
         {
-            _statistics.DeviceFault++;
+            _statistics.Requests.DeviceFault++;
             _diagnostics.ReportFault("off-loop work", error);
             return;
         }
@@ -187,7 +187,7 @@ internal sealed class LoopWork
         }
         catch (Exception e)
         {
-            _statistics.DeviceFault++;
+            _statistics.Requests.DeviceFault++;
             _diagnostics.ReportFault("an off-loop work completion", e);
         }
 
