@@ -32,21 +32,21 @@ public abstract partial class PciDevice
         }
 
         ushort control = (ushort)((log2 << 1) | (is64Bit ? 0x80 : 0) | (perVectorMasking ? 0x100 : 0));
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 2), control);
-        BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(offset + 2), 0x0071);               // enable, multiple message enable
-        BinaryPrimitives.WriteUInt32LittleEndian(_writable.AsSpan(offset + 4), 0xFFFF_FFFC);         // address (dword aligned)
+        _config.Set16(offset + 2, control);
+        _config.Writable16(offset + 2, 0x0071);               // enable, multiple message enable
+        _config.Writable32(offset + 4, 0xFFFF_FFFC);         // address (dword aligned)
         int data = offset + (is64Bit ? 12 : 8);
         if (is64Bit)
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(_writable.AsSpan(offset + 8), 0xFFFF_FFFF);
+            _config.Writable32(offset + 8, 0xFFFF_FFFF);
         }
 
-        BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(data), 0xFFFF);
+        _config.Writable16(data, 0xFFFF);
         int mask = -1;
         if (perVectorMasking)
         {
             mask = data + 4;
-            BinaryPrimitives.WriteUInt32LittleEndian(_writable.AsSpan(mask), vectors == 32 ? uint.MaxValue : (1u << vectors) - 1);
+            _config.Writable32(mask, vectors == 32 ? uint.MaxValue : (1u << vectors) - 1);
         }
 
         _msi = new MsiState(this, offset, is64Bit, mask, vectors);
@@ -81,10 +81,10 @@ public abstract partial class PciDevice
         bar.Region.Accept(AccessWidths.DWord | AccessWidths.QWord);
 
         int offset = AddCapability(PciConfigRegisters.CapabilityMsix, 12);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 2), (ushort)(vectors - 1));
-        BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(offset + 2), 0xC000);   // enable, function mask
-        BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(offset + 4), tableOffset | (uint)bar.Index);
-        BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(offset + 8), pendingOffset | (uint)bar.Index);
+        _config.Set16(offset + 2, (ushort)(vectors - 1));
+        _config.Writable16(offset + 2, 0xC000);   // enable, function mask
+        _config.Set32(offset + 4, tableOffset | (uint)bar.Index);
+        _config.Set32(offset + 8, pendingOffset | (uint)bar.Index);
         _msix = new MsixState(this, offset, bar.Index, vectors, tableOffset, pendingOffset);
         return offset;
     }
@@ -94,12 +94,12 @@ public abstract partial class PciDevice
     protected int AddPciExpressCapability()
     {
         int offset = AddCapability(PciConfigRegisters.CapabilityPciExpress, 0x3C);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 2), 0x0002);      // version 2, endpoint
-        BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(offset + 8), 0x7CFF);    // device control
-        BinaryPrimitives.WriteUInt16LittleEndian(_writeOneToClear.AsSpan(offset + 0xA), 0x000F); // device status errors
-        BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(offset + 0xC), 0x0000_0011);  // link: 2.5 GT/s, x1
-        BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(offset + 0x10), 0x01C3);  // link control
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 0x12), 0x0011);    // link status: 2.5 GT/s, x1
+        _config.Set16(offset + 2, 0x0002);      // version 2, endpoint
+        _config.Writable16(offset + 8, 0x7CFF);    // device control
+        _config.WriteOneToClear16(offset + 0xA, 0x000F); // device status errors
+        _config.Set32(offset + 0xC, 0x0000_0011);  // link: 2.5 GT/s, x1
+        _config.Writable16(offset + 0x10, 0x01C3);  // link control
+        _config.Set16(offset + 0x12, 0x0011);    // link status: 2.5 GT/s, x1
         return offset;
     }
 
@@ -114,10 +114,10 @@ public abstract partial class PciDevice
 
         int offset = AddCapability(PciConfigRegisters.CapabilityPowerManagement, 8);
         _powerManagement = offset;
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 2), 0x0003);       // version 3
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(offset + 4), 0x0008);       // No_Soft_Reset
-        BinaryPrimitives.WriteUInt16LittleEndian(_writable.AsSpan(offset + 4), 0x0003);     // power state
-        BinaryPrimitives.WriteUInt16LittleEndian(_writeOneToClear.AsSpan(offset + 4), 0x8000); // PME status
+        _config.Set16(offset + 2, 0x0003);       // version 3
+        _config.Set16(offset + 4, 0x0008);       // No_Soft_Reset
+        _config.Writable16(offset + 4, 0x0003);     // power state
+        _config.WriteOneToClear16(offset + 4, 0x8000); // PME status
         return offset;
     }
 
@@ -133,7 +133,7 @@ public abstract partial class PciDevice
 
         int offset = AddCapability(PciConfigRegisters.CapabilityVendor, 3 + payload.Length);
         _config[offset + 2] = (byte)(3 + payload.Length);
-        payload.CopyTo(_config.AsSpan(offset + 3));
+        payload.CopyTo(_config.From(offset + 3));
         return offset;
     }
 
@@ -152,8 +152,8 @@ public abstract partial class PciDevice
             if (id is PciConfigRegisters.CapabilityMsi or PciConfigRegisters.CapabilityMsix)
             {
                 _config[previous] = (byte)next;
-                _writable[current + 2] = 0;
-                _writable[current + 3] = 0;
+                _config.WritableMask(current + 2) = 0;
+                _config.WritableMask(current + 3) = 0;
             }
             else
             {
@@ -286,12 +286,12 @@ public abstract partial class PciDevice
             }
         }
 
-        private bool Masked(int vector) => _maskOffset >= 0 && (_device.Get32(_maskOffset) & (1u << vector)) != 0;
+        private bool Masked(int vector) => _maskOffset >= 0 && (_device._config.Get32(_maskOffset) & (1u << vector)) != 0;
 
         private void Send(int vector)
         {
-            ulong address = _device.Get32(_offset + 4) | (_is64Bit ? (ulong)_device.Get32(_offset + 8) << 32 : 0);
-            uint data = _device.Get16(_offset + (_is64Bit ? 12 : 8));
+            ulong address = _device._config.Get32(_offset + 4) | (_is64Bit ? (ulong)_device._config.Get32(_offset + 8) << 32 : 0);
+            uint data = _device._config.Get16(_offset + (_is64Bit ? 12 : 8));
 
             // With several vectors enabled, the low bits of the data carry the vector number.
             uint vectorBits = (uint)EnabledVectors - 1;

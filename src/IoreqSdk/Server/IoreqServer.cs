@@ -403,6 +403,14 @@ public sealed class IoreqServer : IDisposable
         _regions.Map(region, space, address);
     }
 
+    /// <summary>As <see cref="MapRegion"/> for a mapping the guest asked for (a BAR it programmed): what cannot be
+    /// mapped is a result, not an exception, and the region is left unmapped.</summary>
+    internal RegionMapResult TryMapRegion(DeviceRegion region, RegionKind space, ulong address)
+    {
+        ThrowIfRunningOffLoop("Region mapping");
+        return _regions.TryMap(region, space, address);
+    }
+
     internal void UnmapRegion(DeviceRegion region)
     {
         ThrowIfRunningOffLoop("Region mapping");

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using IoreqSdk.Abi;
 using IoreqSdk.Devices;
@@ -45,17 +46,36 @@ internal sealed class RegionMap
     /// Maps (or moves) a region into an address space. The space is normally the region's own kind; a host bridge's
     /// PIO aperture maps a port region into MMIO space, where the device still sees port-relative offsets.
     /// </summary>
-    public void Map(DeviceRegion region, RegionKind space, ulong address)
+    /// <exception cref="InvalidOperationException">A port space on a guest without port I/O, or an overlap.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The region would wrap around the end of the address space.</exception>
+    /// <exception cref="HypervisorException">The hypervisor refused the claim.</exception>
+    public void Map(DeviceRegion region, RegionKind space, ulong address) => Place(region, space, address, throwing: true);
+
+    /// <summary>As <see cref="Map"/> for a mapping the guest asked for (a BAR it programmed): a mapping that cannot be
+    /// made is a result, and the region is left unmapped (a region that is moved is unmapped from its old place first).</summary>
+    public RegionMapResult TryMap(DeviceRegion region, RegionKind space, ulong address) => Place(region, space, address, throwing: false);
+
+    private RegionMapResult Place(DeviceRegion region, RegionKind space, ulong address, bool throwing)
     {
         if (space == RegionKind.Port && !_hasPortIo)
         {
-            ThrowHelper.ThrowInvalidOperation($"{region}: this guest has no port I/O.");
+            if (throwing)
+            {
+                ThrowHelper.ThrowInvalidOperation($"{region}: this guest has no port I/O.");
+            }
+
+            return RegionMapResult.NoPortIo;
         }
 
         ulong end = region.EndAt(address);
         if (end < address)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(address), "The region would wrap around the end of the address space.");
+            if (throwing)
+            {
+                ThrowHelper.ThrowArgumentOutOfRange(nameof(address), "The region would wrap around the end of the address space.");
+            }
+
+            return RegionMapResult.WrapsAround;
         }
 
         if (_mapped.ContainsKey(region))
@@ -64,12 +84,26 @@ internal sealed class RegionMap
         }
 
         // Dispatcher first, then Xen: Xen never routes an address the dispatcher has no entry for.
-        _dispatcher.AddRange(space, address, end, region);
+        if (throwing)
+        {
+            _dispatcher.AddRange(space, address, end, region);
+        }
+        else if (!_dispatcher.TryAddRange(space, address, end, region))
+        {
+            return RegionMapResult.Overlaps;
+        }
+
         if (_claiming)
         {
             try
             {
                 _hypervisor.MapIoRange(_domain, _server, RangeType(space), address, end);
+            }
+            catch (HypervisorException) when (!throwing)
+            {
+                // The hypervisor port reports a refusal as an exception; to the guest it is one more conflict.
+                _dispatcher.RemoveRange(region);
+                return RegionMapResult.RefusedByHypervisor;
             }
             catch
             {
@@ -80,6 +114,7 @@ internal sealed class RegionMap
 
         region.Address = address;
         _mapped.Add(region, space);
+        return RegionMapResult.Mapped;
     }
 
     public void Unmap(DeviceRegion region)
