@@ -10,9 +10,14 @@ namespace IoreqSdk.Pci;
 /// </summary>
 internal sealed class PciConfigBytes
 {
+    private const int FirstCapability = 0x40;
+    private const int StandardHeaderEnd = 0x100;
+
     private readonly byte[] _bytes = new byte[PciDevice.ConfigSpaceSize];
     private readonly byte[] _writable = new byte[PciDevice.ConfigSpaceSize];
     private readonly byte[] _writeOneToClear = new byte[PciDevice.ConfigSpaceSize];
+    private int _nextCapability = FirstCapability;
+    private int _lastCapability;
 
     /// <summary>A type-0 header for a function of this identity: read-only identification, the command register's
     /// writable bits, the status register's write-1-to-clear error bits.</summary>
@@ -48,8 +53,40 @@ internal sealed class PciConfigBytes
     /// <summary>The bytes from an offset on.</summary>
     public Span<byte> From(int offset) => _bytes.AsSpan(offset);
 
+    /// <summary>Applies a guest's (valid) configuration write: each byte through its masks, except BAR bytes, which are
+    /// taken whole and then given BAR semantics by <paramref name="bars"/>.</summary>
+    public void WriteGuest(int register, int size, uint value, PciBars bars)
+    {
+        bool touchesBars = false;
+        for (int i = 0; i < size; i++)
+        {
+            int offset = register + i;
+            byte b = (byte)(value >> (8 * i));
+            if (PciBars.IsBarByte(offset))
+            {
+                // BARs are whole registers: assemble the new dword and apply BAR semantics below.
+                _bytes[offset] = b;
+                touchesBars = true;
+                continue;
+            }
+
+            WriteByte(offset, b);
+        }
+
+        if (touchesBars)
+        {
+            for (int reg = register & ~3; reg < register + size; reg += 4)
+            {
+                if (PciBars.IsBarByte(reg))
+                {
+                    bars.Normalise(reg);
+                }
+            }
+        }
+    }
+
     /// <summary>Applies a guest's write of one byte: only its writable bits change, and a 1 clears a write-1-to-clear bit.</summary>
-    public void WriteByte(int offset, byte value)
+    private void WriteByte(int offset, byte value)
     {
         byte old = _bytes[offset];
         byte updated = (byte)((old & ~_writable[offset]) | (value & _writable[offset]));
@@ -70,4 +107,55 @@ internal sealed class PciConfigBytes
     public void Writable32(int offset, uint mask) => BinaryPrimitives.WriteUInt32LittleEndian(_writable.AsSpan(offset), mask);
 
     public void WriteOneToClear16(int offset, ushort mask) => BinaryPrimitives.WriteUInt16LittleEndian(_writeOneToClear.AsSpan(offset), mask);
+
+    /// <summary>Links a capability of <paramref name="length"/> bytes at the end of the list; its offset.</summary>
+    public int AddCapability(byte id, int length)
+    {
+        int offset = _nextCapability;
+        if (offset + length > StandardHeaderEnd)
+        {
+            ThrowHelper.ThrowInvalidOperation("The capabilities do not fit in the 192 bytes after the header.");
+        }
+
+        _bytes[offset] = id;
+        _bytes[offset + 1] = 0;
+        if (_lastCapability == 0)
+        {
+            _bytes[PciConfigRegisters.CapabilitiesPointer] = (byte)offset;
+            _bytes[PciConfigRegisters.Status] |= (byte)PciConfigRegisters.StatusCapabilities;
+        }
+        else
+        {
+            _bytes[_lastCapability + 1] = (byte)offset;
+        }
+
+        _lastCapability = offset;
+        _nextCapability = (offset + length + 3) & ~3;
+        return offset;
+    }
+
+    /// <summary>Takes the capabilities with these ids out of the list (their control bytes become read-only).</summary>
+    public void UnlinkCapabilities(byte first, byte second)
+    {
+        int previous = PciConfigRegisters.CapabilitiesPointer;
+        int current = _bytes[previous];
+        while (current != 0)
+        {
+            int next = _bytes[current + 1];
+            byte id = _bytes[current];
+            if (id == first || id == second)
+            {
+                _bytes[previous] = (byte)next;
+                _writable[current + 2] = 0;
+                _writable[current + 3] = 0;
+            }
+            else
+            {
+                previous = current + 1;
+            }
+
+            current = next;
+        }
+
+    }
 }

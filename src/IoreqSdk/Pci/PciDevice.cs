@@ -17,17 +17,10 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <summary>The size of configuration space (PCI Express extended space included).</summary>
     public const int ConfigSpaceSize = 4096;
 
-    private const int FirstCapability = 0x40;
-    private const int StandardHeaderEnd = 0x100;
-
     private readonly PciConfigBytes _config;
     private readonly PciBars _bars;
-    private int _nextCapability = FirstCapability;
-    private int _lastCapability;
+    private readonly PciInterrupts _interrupts;
     private IPciBus? _bus;
-    private InterruptLine? _intx;
-    private bool _intxLine;
-    private bool _intxDriven;
 
     /// <summary>Creates the function.</summary>
     /// <param name="name">A name for logs.</param>
@@ -48,6 +41,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 
         _config = new PciConfigBytes(identity);
         _bars = new PciBars(_config);
+        _interrupts = new PciInterrupts(this, _config, identity.InterruptPin);
     }
 
     /// <summary>The identification registers.</summary>
@@ -75,14 +69,13 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// MSI and MSI-X messages not sent because bus mastering was off: a message is a memory write the function
     /// issues, so without bus mastering it is dropped, as on hardware (not held pending: that is what masking is for).
     /// </summary>
-    public long RefusedMessages { get; private set; }
+    public long RefusedMessages => _interrupts.RefusedMessages;
 
     /// <summary>How interrupts reach the guest now: MSI-X or MSI when the driver enabled one, otherwise INTx.</summary>
-    public PciInterruptMode InterruptMode =>
-        _msix is { Enabled: true } ? PciInterruptMode.Msix : _msi is { Enabled: true } ? PciInterruptMode.Msi : PciInterruptMode.Intx;
+    public PciInterruptMode InterruptMode => _interrupts.Mode;
 
     /// <summary>Whether the function has an MSI or MSI-X capability.</summary>
-    internal bool HasMessageInterrupts => _msi is not null || _msix is not null;
+    internal bool HasMessageInterrupts => _interrupts.Msi is not null || _interrupts.Msix is not null;
 
     /// <inheritdoc/>
     public uint ReadConfig(int register, int size)
@@ -109,33 +102,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             return;
         }
 
-        bool touchesBars = false;
-        for (int i = 0; i < size; i++)
-        {
-            int offset = register + i;
-            byte b = (byte)(value >> (8 * i));
-            if (PciBars.IsBarByte(offset))
-            {
-                // BARs are whole registers: assemble the new dword and apply BAR semantics below.
-                _config[offset] = b;
-                touchesBars = true;
-                continue;
-            }
-
-            _config.WriteByte(offset, b);
-        }
-
-        if (touchesBars)
-        {
-            for (int reg = register & ~3; reg < register + size; reg += 4)
-            {
-                if (PciBars.IsBarByte(reg))
-                {
-                    _bars.Normalise(reg);
-                }
-            }
-        }
-
+        _config.WriteGuest(register, size, value, _bars);
         AfterConfigWrite(register, size);
     }
 
@@ -143,7 +110,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     public sealed override ulong Read(DeviceRegion region, ulong offset, int size)
     {
         PciBar bar = _bars.Of(region, Name);
-        if (_msix is not null && _msix.Bar == bar.Index && _msix.TryRead(offset, size, out ulong value))
+        if (_interrupts.Msix is PciMsix msix && msix.Bar == bar.Index && msix.TryRead(offset, size, out ulong value))
         {
             return value;
         }
@@ -160,7 +127,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     public sealed override void Write(DeviceRegion region, ulong offset, int size, ulong value)
     {
         PciBar bar = _bars.Of(region, Name);
-        if (_msix is not null && _msix.Bar == bar.Index && _msix.TryWrite(offset, size, value))
+        if (_interrupts.Msix is PciMsix msix && msix.Bar == bar.Index && msix.TryWrite(offset, size, value))
         {
             return;
         }
@@ -266,8 +233,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     protected void SetIntx(bool asserted)
     {
         ThrowIfOffLoop("PciDevice.SetIntx");
-        _intxLine = asserted;
-        UpdateIntx();
+        _interrupts.SetIntx(asserted);
     }
 
     /// <summary>
@@ -281,18 +247,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     protected void SignalInterrupt(int vector = 0)
     {
         ThrowIfOffLoop("PciDevice.SignalInterrupt");
-        switch (InterruptMode)
-        {
-            case PciInterruptMode.Msix:
-                _msix!.Signal(vector);
-                break;
-            case PciInterruptMode.Msi:
-                _msi!.Signal(vector);
-                break;
-            default:
-                SetIntx(true);
-                break;
-        }
+        _interrupts.Signal(vector);
     }
 
     /// <summary>Reads guest memory as bus-master DMA; refused (and counted) while bus mastering is off. On the event
@@ -336,7 +291,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     }
 
     /// <summary>The line the bridge gave the INTx pin (none without a pin, or before the function joins a bridge).</summary>
-    internal InterruptLine? IntxLine => _intx;
+    internal InterruptLine? IntxLine => _interrupts.IntxLine;
 
     /// <summary>Joins a bus at an address, with the line its INTx pin drives (called by the host bridge).</summary>
     internal void AttachToBus(IPciBus bus, PciSbdf address, InterruptLine? intx)
@@ -347,7 +302,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
 
         _bus = bus;
-        _intx = intx;
+        _interrupts.Attach(bus, intx);
         Address = address;
     }
 
@@ -374,10 +329,10 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     {
         if (offset == PciConfigRegisters.Status)
         {
-            return (byte)(_config[offset] | (_intxLine ? PciConfigRegisters.StatusInterrupt : 0));
+            return (byte)(_config[offset] | (_interrupts.IntxLevel ? PciConfigRegisters.StatusInterrupt : 0));
         }
 
-        if (_msi is not null && _msi.TryReadByte(offset, out byte msiByte))
+        if (_interrupts.Msi is PciMsi msi && msi.TryReadByte(offset, out byte msiByte))
         {
             return msiByte;
         }
@@ -387,9 +342,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 
     private void AfterConfigWrite(int register, int size)
     {
-        UpdateIntx();
-        _msi?.AfterConfigWrite(register, size);
-        _msix?.AfterConfigWrite(register, size);
+        _interrupts.AfterConfigWrite(register, size);
         UpdateMappings();
         OnConfigWritten(register, size);
     }
@@ -405,19 +358,6 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         }
 
         return value;
-    }
-
-    private void UpdateIntx()
-    {
-        // A function with MSI or MSI-X enabled must not use INTx (PCI Local Bus 6.8.1.3 / PCIe 7.7.1.2), whatever
-        // the device asks for: the line the guest sees stays low until the driver disables messages again.
-        bool driven = _intxLine && Identity.InterruptPin != 0 && (Command & PciConfigRegisters.CommandInterruptDisable) == 0
-            && InterruptMode == PciInterruptMode.Intx;
-        if (driven != _intxDriven)
-        {
-            _intxDriven = driven;
-            _intx?.Set(driven);
-        }
     }
 
     /// <summary>Applies the BAR decoder's changes: the bridge maps each BAR where the guest put it, or says why it cannot
