@@ -1,8 +1,5 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Abi;
@@ -10,7 +7,6 @@ using IoreqSdk.Devices;
 using IoreqSdk.Dispatch;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Memory;
-using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -5,7 +5,6 @@ using IoreqSdk.Devices;
 using IoreqSdk.Dispatch;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Memory;
-using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using Microsoft.Extensions.Logging;
 

@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using IoreqSdk.Tests.Pci;
 using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Engine;
@@ -13,7 +14,7 @@ public sealed class LayeringTests
     [TestCase("IoreqSdk.Pci")]
     public void TheDispatcherUsesNeitherTheServerNorThePciModel(string forbidden)
     {
-        string dispatch = Path.Combine(RepositoryRoot(), "src", "IoreqSdk", "Dispatch");
+        string dispatch = Path.Combine(PlatformStrategyTests.RepositoryRoot(), "src", "IoreqSdk", "Dispatch");
         string[] sources = Directory.GetFiles(dispatch, "*.cs", SearchOption.AllDirectories);
         Assert.That(sources, Is.Not.Empty, "the dispatcher's sources are where the test looks");
 
@@ -30,16 +31,5 @@ public sealed class LayeringTests
         return trimmed.StartsWith("using " + name + ";", StringComparison.Ordinal)
             || trimmed.StartsWith("using static " + name + ".", StringComparison.Ordinal)
             || (!trimmed.StartsWith("//", StringComparison.Ordinal) && trimmed.Contains(name + ".", StringComparison.Ordinal));
-    }
-
-    private static string RepositoryRoot()
-    {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "IoreqSdk.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd(Path.DirectorySeparatorChar)) ?? throw new AssertionException("the repository root (IoreqSdk.sln) is not above the test's directory");
-        }
-
-        return root.TrimEnd(Path.DirectorySeparatorChar);
     }
 }

@@ -136,7 +136,8 @@ public sealed class PlatformStrategyTests
         Assert.That(server.CreateInterruptLine(4).Description, Is.EqualTo("ISA IRQ 4"), "a platform device's line, as the platform numbers it");
     }
 
-    private static string RepositoryRoot()
+    /// <summary>The repository's root: the first folder above the test's own with IoreqSdk.sln in it.</summary>
+    internal static string RepositoryRoot()
     {
         string root = AppContext.BaseDirectory;
         while (!File.Exists(Path.Combine(root, "IoreqSdk.sln")))
