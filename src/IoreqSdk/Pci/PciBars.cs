@@ -62,8 +62,52 @@ internal sealed class PciBars
         return _changes.AsSpan(0, count);
     }
 
+    /// <summary>Checks a memory BAR's declaration; its size rounded up to a power of two of at least 16.</summary>
+    public ulong CheckMemory(int index, ulong size, bool is64Bit, string deviceName)
+    {
+        CheckIndex(index, is64Bit ? 2 : 1, deviceName);
+        if (size > 1UL << 63)
+        {
+            // Past 2^63 no power of two is left to round up to (and no address for the BAR to decode at).
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 64-bit memory BAR decodes at most 2^63 bytes.");
+        }
+
+        ulong rounded = RoundUp(size, 16);
+        if (!is64Bit && rounded > 1UL << 31)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 32-bit memory BAR decodes at most 2 GiB.");
+        }
+
+        return rounded;
+    }
+
+    /// <summary>Checks an I/O BAR's declaration; its size rounded up to a power of two of at least 4.</summary>
+    public ulong CheckIo(int index, uint size, string deviceName)
+    {
+        CheckIndex(index, 1, deviceName);
+        ulong rounded = RoundUp(size, 4);
+        if (rounded > 256)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An I/O BAR decodes at most 256 ports.");
+        }
+
+        return rounded;
+    }
+
+    /// <summary>Checks the expansion ROM's size; rounded up to a power of two of at least 2 KiB.</summary>
+    public static ulong CheckRom(ulong size)
+    {
+        if (size > 1UL << 31)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An expansion ROM decodes at most 2 GiB (its BAR holds address bits 11 to 31).");
+        }
+
+        ulong rounded = RoundUp(size, 2048);
+        return rounded;
+    }
+
     /// <summary>Refuses an index out of range, or one declared already (a 64-bit BAR takes two).</summary>
-    public void CheckIndex(int index, int registers, string deviceName)
+    private void CheckIndex(int index, int registers, string deviceName)
     {
         if (index < 0 || index + registers > 6)
         {
@@ -186,7 +230,7 @@ internal sealed class PciBars
         }
     }
 
-    public static ulong RoundUp(ulong size, ulong minimum)
+    private static ulong RoundUp(ulong size, ulong minimum)
     {
         ulong rounded = minimum;
         while (rounded < size)

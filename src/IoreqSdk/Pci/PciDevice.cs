@@ -88,7 +88,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         uint value = 0;
         for (int i = size - 1; i >= 0; i--)
         {
-            value = (value << 8) | ConfigByte(register + i);
+            value = (value << 8) | _interrupts.ReadConfigByte(register + i);
         }
 
         return value;
@@ -174,19 +174,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <returns>The BAR.</returns>
     protected PciBar AddMemoryBar(int index, ulong size, bool is64Bit = false, bool prefetchable = false, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None)
     {
-        _bars.CheckIndex(index, is64Bit ? 2 : 1, Name);
-        if (size > 1UL << 63)
-        {
-            // Past 2^63 no power of two is left to round up to (and no address for the BAR to decode at).
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 64-bit memory BAR decodes at most 2^63 bytes.");
-        }
-
-        ulong rounded = PciBars.RoundUp(size, 16);
-        if (!is64Bit && rounded > 1UL << 31)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "A 32-bit memory BAR decodes at most 2 GiB.");
-        }
-
+        ulong rounded = _bars.CheckMemory(index, size, is64Bit, Name);
         return _bars.Add(new PciBar(index, is64Bit ? PciBarKind.Memory64 : PciBarKind.Memory32, rounded, prefetchable, AddMmioRegion(rounded, null, widths, accepted)));
     }
 
@@ -199,13 +187,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <returns>The BAR.</returns>
     protected PciBar AddIoBar(int index, uint size, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord, AccessWidths accepted = AccessWidths.None)
     {
-        _bars.CheckIndex(index, 1, Name);
-        ulong rounded = PciBars.RoundUp(size, 4);
-        if (rounded > 256)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An I/O BAR decodes at most 256 ports.");
-        }
-
+        ulong rounded = _bars.CheckIo(index, size, Name);
         return _bars.Add(new PciBar(index, PciBarKind.Io, rounded, false, AddPortRegion(rounded, null, widths, accepted)));
     }
 
@@ -214,12 +196,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     /// <returns>The BAR.</returns>
     protected PciBar AddExpansionRom(ulong size)
     {
-        if (size > 1UL << 31)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(size), "An expansion ROM decodes at most 2 GiB (its BAR holds address bits 11 to 31).");
-        }
-
-        ulong rounded = PciBars.RoundUp(size, 2048);
+        ulong rounded = PciBars.CheckRom(size);
         return _bars.Add(new PciBar(6, PciBarKind.ExpansionRom, rounded, false, AddMmioRegion(rounded, null, AccessWidths.All)));
     }
 
@@ -316,7 +293,7 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         var copy = new byte[ConfigSpaceSize];
         for (int i = 0; i < ConfigSpaceSize; i++)
         {
-            copy[i] = ConfigByte(i);
+            copy[i] = _interrupts.ReadConfigByte(i);
         }
 
         return copy;
@@ -324,21 +301,6 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 
     private static bool ValidConfigAccess(int register, int size) =>
         (size is 1 or 2 or 4) && register >= 0 && register + size <= ConfigSpaceSize && (register & (size - 1)) == 0;
-
-    private byte ConfigByte(int offset)
-    {
-        if (offset == PciConfigRegisters.Status)
-        {
-            return (byte)(_config[offset] | (_interrupts.IntxLevel ? PciConfigRegisters.StatusInterrupt : 0));
-        }
-
-        if (_interrupts.Msi is PciMsi msi && msi.TryReadByte(offset, out byte msiByte))
-        {
-            return msiByte;
-        }
-
-        return _config[offset];
-    }
 
     private void AfterConfigWrite(int register, int size)
     {

@@ -85,6 +85,23 @@ internal sealed class PciInterrupts
         Msix = null;
     }
 
+    /// <summary>A configuration byte as the guest reads it: the stored byte, with the interrupt state shown (the status
+    /// register's interrupt bit, MSI's pending bits).</summary>
+    public byte ReadConfigByte(int offset)
+    {
+        if (offset == PciConfigRegisters.Status)
+        {
+            return (byte)(_config[offset] | (_intxLevel ? PciConfigRegisters.StatusInterrupt : 0));
+        }
+
+        if (Msi is PciMsi msi && msi.TryReadByte(offset, out byte msiByte))
+        {
+            return msiByte;
+        }
+
+        return _config[offset];
+    }
+
     /// <summary>Issues a message interrupt: a memory write by the function, so only while bus mastering is on.</summary>
     public void SendMessage(ulong address, uint data)
     {
