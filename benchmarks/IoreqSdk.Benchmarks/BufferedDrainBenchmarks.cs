@@ -27,7 +27,7 @@ public unsafe class BufferedDrainBenchmarks
         new Span<byte>((void*)_memory, 4096).Clear();
         _ring = new BufferedIoPage(_memory);
         _statistics = new IoreqServerStatistics();
-        _dispatcher = new IoDispatcher(new NoGuestMemory(), _statistics, (_, _) => { });
+        _dispatcher = new IoDispatcher(new NoGuestMemory(), _statistics.Requests, (_, _) => { });
         var vga = new RegisterDevice(0xA0000, 0x20000);
         _dispatcher.AddRange(RegionKind.Mmio, 0xA0000, 0xBFFFF, vga.Region);
         for (uint i = 0; i < Entries; i++)

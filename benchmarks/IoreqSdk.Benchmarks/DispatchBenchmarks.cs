@@ -30,7 +30,7 @@ public class DispatchBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _dispatcher = new IoDispatcher(new NoGuestMemory(), new IoreqServerStatistics(), (_, _) => { });
+        _dispatcher = new IoDispatcher(new NoGuestMemory(), new DispatchCounters(), (_, _) => { });
         var starts = new ulong[Regions];
         for (int i = 0; i < Regions; i++)
         {

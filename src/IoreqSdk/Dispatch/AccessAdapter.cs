@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using IoreqSdk.Devices;
-using IoreqSdk.Server;
 
 namespace IoreqSdk.Dispatch;
 
@@ -20,12 +19,12 @@ internal static class AccessAdapter
     /// <summary>Reads <paramref name="size"/> bytes at <paramref name="offset"/> of a region.</summary>
     // Inlined into the dispatcher: a width the region implements (nearly every access) costs one test before the call.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong Read(DeviceRegion region, ulong offset, int size, IoreqServerStatistics statistics) =>
+    public static ulong Read(DeviceRegion region, ulong offset, int size, DispatchCounters statistics) =>
         ((int)region.Widths & size) != 0 ? region.Device.Read(region, offset, size) : ReadOther(region, offset, size, statistics);
 
     /// <summary>Writes <paramref name="size"/> bytes at <paramref name="offset"/> of a region.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Write(DeviceRegion region, ulong offset, int size, ulong value, IoreqServerStatistics statistics)
+    public static void Write(DeviceRegion region, ulong offset, int size, ulong value, DispatchCounters statistics)
     {
         if (((int)region.Widths & size) != 0)
         {
@@ -38,7 +37,7 @@ internal static class AccessAdapter
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong ReadOther(DeviceRegion region, ulong offset, int size, IoreqServerStatistics statistics)
+    private static ulong ReadOther(DeviceRegion region, ulong offset, int size, DispatchCounters statistics)
     {
         if (((int)region.AcceptedWidths & size) == 0)
         {
@@ -83,7 +82,7 @@ internal static class AccessAdapter
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void WriteOther(DeviceRegion region, ulong offset, int size, ulong value, IoreqServerStatistics statistics)
+    private static void WriteOther(DeviceRegion region, ulong offset, int size, ulong value, DispatchCounters statistics)
     {
         if (((int)region.AcceptedWidths & size) == 0)
         {

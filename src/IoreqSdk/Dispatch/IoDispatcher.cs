@@ -5,8 +5,6 @@ using System.Threading;
 using IoreqSdk.Abi;
 using IoreqSdk.Devices;
 using IoreqSdk.Memory;
-using IoreqSdk.Pci;
-using IoreqSdk.Server;
 
 namespace IoreqSdk.Dispatch;
 
@@ -24,13 +22,13 @@ internal sealed class IoDispatcher
     internal const ulong MaxRepBytes = 2 * 4096;
 
     private readonly IGuestMemory _memory;
-    private readonly IoreqServerStatistics _statistics;
+    private readonly DispatchCounters _statistics;
     private readonly Action<IDeviceModel, Exception> _onDeviceFault;
     private RangeTable<DeviceRegion> _mmio = RangeTable<DeviceRegion>.Empty;
     private RangeTable<DeviceRegion> _ports = RangeTable<DeviceRegion>.Empty;
     private RangeTable<IPciConfigSpace> _pci = RangeTable<IPciConfigSpace>.Empty;
 
-    public IoDispatcher(IGuestMemory memory, IoreqServerStatistics statistics, Action<IDeviceModel, Exception> onDeviceFault)
+    public IoDispatcher(IGuestMemory memory, DispatchCounters statistics, Action<IDeviceModel, Exception> onDeviceFault)
     {
         _memory = memory;
         _statistics = statistics;
@@ -38,6 +36,7 @@ internal sealed class IoDispatcher
     }
 
     /// <summary>Routes <c>[start, end]</c> of an address space to a region; publishes a new table.</summary>
+    /// <exception cref="InvalidOperationException">The range overlaps one the space routes already.</exception>
     public void AddRange(RegionKind kind, ulong start, ulong end, DeviceRegion region)
     {
         // Volatile.Write publishes the fully built table: a loop thread reading the field sees all of it or the old one.
@@ -49,6 +48,21 @@ internal sealed class IoDispatcher
         {
             Volatile.Write(ref _ports, _ports.With(start, end, region));
         }
+    }
+
+    /// <summary>As <see cref="AddRange"/>, but a range that overlaps one the space routes already is not added.</summary>
+    /// <returns>Whether the range was added.</returns>
+    public bool TryAddRange(RegionKind kind, ulong start, ulong end, DeviceRegion region)
+    {
+        ref RangeTable<DeviceRegion> space = ref kind == RegionKind.Mmio ? ref _mmio : ref _ports;
+        if (!space.TryWith(start, end, region, out RangeTable<DeviceRegion> table, out _))
+        {
+            return false;
+        }
+
+        // As in AddRange: the fully built table is published at once.
+        Volatile.Write(ref space, table);
+        return true;
     }
 
     /// <summary>Stops routing anything to a region, in whichever space it was mapped (a port region may live in MMIO

@@ -76,6 +76,23 @@ internal sealed class RangeTable<T>
     /// <exception cref="InvalidOperationException">The range overlaps one of the table's.</exception>
     public RangeTable<T> With(ulong start, ulong end, T target)
     {
+        if (!TryWith(start, end, target, out RangeTable<T> table, out T other))
+        {
+            ThrowHelper.ThrowInvalidOperation(FormattableString.Invariant($"[0x{start:x}, 0x{end:x}] for {target} overlaps {other}."));
+        }
+
+        return table;
+    }
+
+    /// <summary>A table with one more range, unless the range overlaps one of the table's.</summary>
+    /// <param name="start">The range's first address.</param>
+    /// <param name="end">The range's last address.</param>
+    /// <param name="target">What the range routes to.</param>
+    /// <param name="table">The new table; this one when the range overlaps.</param>
+    /// <param name="conflict">The target of an overlapping range, when there is one.</param>
+    /// <returns>Whether the range was added.</returns>
+    public bool TryWith(ulong start, ulong end, T target, out RangeTable<T> table, out T conflict)
+    {
         int index = 0;
         while (index < _entries.Length && _entries[index].Start < start)
         {
@@ -86,15 +103,18 @@ internal sealed class RangeTable<T>
         bool overlapsNext = index < _entries.Length && _entries[index].Start <= end;
         if (overlapsPrevious || overlapsNext)
         {
-            T other = overlapsPrevious ? _entries[index - 1].Target : _entries[index].Target;
-            ThrowHelper.ThrowInvalidOperation(FormattableString.Invariant($"[0x{start:x}, 0x{end:x}] for {target} overlaps {other}."));
+            conflict = overlapsPrevious ? _entries[index - 1].Target : _entries[index].Target;
+            table = this;
+            return false;
         }
 
         var entries = new Entry[_entries.Length + 1];
         Array.Copy(_entries, 0, entries, 0, index);
         entries[index] = new Entry(start, end, target);
         Array.Copy(_entries, index, entries, index + 1, _entries.Length - index);
-        return new RangeTable<T>(entries);
+        conflict = null!;
+        table = new RangeTable<T>(entries);
+        return true;
     }
 
     /// <summary>A table without the range of <paramref name="target"/>; the same table when it has none.</summary>

@@ -178,19 +178,15 @@ public sealed class PciHostBridge : IPciBus
         }
     }
 
-    void IPciBus.MapBar(PciDevice device, PciBar bar, ulong address)
+    RegionMapResult IPciBus.MapBar(PciDevice device, PciBar bar, ulong address)
     {
         if (bar.Kind == PciBarKind.Io)
         {
             // I/O address A of the bus lands where the platform's I/O space puts it (a port, or the PIO aperture);
             // the device still sees port offsets.
-            if (_ioSpace.Unreachable(address, bar.Size) is string why)
-            {
-                ThrowHelper.ThrowArgument(nameof(address), FormattableString.Invariant($"I/O BAR {bar.Index} of {device.Name} at 0x{address:x}: {why}."));
-            }
-
-            _server.MapRegion(bar.Region, _ioSpace.Space, _ioSpace.GuestAddress(address));
-            return;
+            return _ioSpace.Unreachable(address, bar.Size) is not null
+                ? RegionMapResult.Unreachable
+                : _server.TryMapRegion(bar.Region, _ioSpace.Space, _ioSpace.GuestAddress(address));
         }
 
         // A bridge that forwards only its memory windows to the bus: a memory BAR (or ROM) programmed elsewhere —
@@ -198,12 +194,10 @@ public sealed class PciHostBridge : IPciBus
         // would steal those addresses from what does decode there (a later I/O BAR, configuration space).
         if (Platform.ConfinesMemoryBarsToWindows && !Platform.MemoryWindow.Contains(address, bar.Size) && !Platform.PrefetchableWindow.Contains(address, bar.Size))
         {
-            ThrowHelper.ThrowArgument(
-                nameof(address),
-                $"{bar.Kind} BAR {bar.Index} of {device.Name} at 0x{address:x} lies outside the bridge's memory windows {Platform.MemoryWindow} and {Platform.PrefetchableWindow}.");
+            return RegionMapResult.OutsideWindows;
         }
 
-        _server.MapRegion(bar.Region, RegionKind.Mmio, address);
+        return _server.TryMapRegion(bar.Region, RegionKind.Mmio, address);
     }
 
     void IPciBus.UnmapBar(PciDevice device, PciBar bar) => _server.UnmapRegion(bar.Region);

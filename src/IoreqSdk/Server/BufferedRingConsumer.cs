@@ -40,7 +40,7 @@ internal static class BufferedRingConsumer
             {
                 // Xen never runs more than 511 ahead: the ring is corrupt. Skip what is claimed to be there rather
                 // than serve slots twice; the guest's buffered writes are lost, nothing else is harmed.
-                statistics.Malformed++;
+                statistics.Requests.Malformed++;
                 ring.AdvanceReadPointer(depth);
                 return false;
             }
@@ -53,7 +53,7 @@ internal static class BufferedRingConsumer
                 if (depth < 2)
                 {
                     // Xen publishes both halves with one pointer update; half a pair is corruption.
-                    statistics.Malformed++;
+                    statistics.Requests.Malformed++;
                     ring.AdvanceReadPointer(1);
                     budget--;
                     continue;
@@ -65,7 +65,7 @@ internal static class BufferedRingConsumer
 
             if (entry.Type == IoreqType.TimeOffset)
             {
-                statistics.TimeOffset++;
+                statistics.Requests.TimeOffset++;
                 onTimeOffset((long)value);
             }
             else

@@ -1,3 +1,5 @@
+using IoreqSdk.Dispatch;
+
 namespace IoreqSdk.Server;
 
 /// <summary>
@@ -7,58 +9,49 @@ namespace IoreqSdk.Server;
 /// </summary>
 public sealed class IoreqServerStatistics
 {
-    internal long Pio;
-    internal long Mmio;
-    internal long PciConfig;
+    /// <summary>The dispatcher's counters (it writes them; this publishes them).</summary>
+    internal readonly DispatchCounters Requests = new();
     internal long Invalidate;
-    internal long TimeOffset;
-    internal long Unknown;
-    internal long Malformed;
-    internal long UnclaimedRead;
-    internal long UnclaimedWrite;
-    internal long DeviceFault;
-    internal long GuestMemoryFault;
     internal long BufferedEntry;
     internal long SpuriousEvent;
     internal long LastRingDepth;
-    internal long RefusedWidth;
     internal long LoopOverrun;
     internal long RefusedPost;
     internal long RefusedWork;
 
     /// <summary>Port I/O requests served.</summary>
-    public long PioRequests => System.Threading.Volatile.Read(ref Pio);
+    public long PioRequests => System.Threading.Volatile.Read(ref Requests.Pio);
 
     /// <summary>MMIO (<c>COPY</c>) requests served, synchronous and buffered.</summary>
-    public long MmioRequests => System.Threading.Volatile.Read(ref Mmio);
+    public long MmioRequests => System.Threading.Volatile.Read(ref Requests.Mmio);
 
     /// <summary>PCI configuration requests served.</summary>
-    public long PciConfigRequests => System.Threading.Volatile.Read(ref PciConfig);
+    public long PciConfigRequests => System.Threading.Volatile.Read(ref Requests.PciConfig);
 
     /// <summary>INVALIDATE requests answered (each flushed the guest-memory cache first).</summary>
     public long InvalidateRequests => System.Threading.Volatile.Read(ref Invalidate);
 
     /// <summary>TIMEOFFSET notifications received.</summary>
-    public long TimeOffsetRequests => System.Threading.Volatile.Read(ref TimeOffset);
+    public long TimeOffsetRequests => System.Threading.Volatile.Read(ref Requests.TimeOffset);
 
     /// <summary>Requests of a type Xen does not define (answered with all-ones).</summary>
-    public long UnknownRequests => System.Threading.Volatile.Read(ref Unknown);
+    public long UnknownRequests => System.Threading.Volatile.Read(ref Requests.Unknown);
 
     /// <summary>Requests with an impossible size, count or register (answered, not served).</summary>
-    public long MalformedRequests => System.Threading.Volatile.Read(ref Malformed);
+    public long MalformedRequests => System.Threading.Volatile.Read(ref Requests.Malformed);
 
     /// <summary>Reads no device claimed (answered with all-ones).</summary>
-    public long UnclaimedReads => System.Threading.Volatile.Read(ref UnclaimedRead);
+    public long UnclaimedReads => System.Threading.Volatile.Read(ref Requests.UnclaimedRead);
 
     /// <summary>Writes no device claimed (dropped).</summary>
-    public long UnclaimedWrites => System.Threading.Volatile.Read(ref UnclaimedWrite);
+    public long UnclaimedWrites => System.Threading.Volatile.Read(ref Requests.UnclaimedWrite);
 
     /// <summary>Exceptions thrown by devices and by every other user callback the loop runs — posted work, work
     /// completions, <see cref="IoreqServer.TimeOffsetChanged"/> handlers — contained: requests were still answered.</summary>
-    public long DeviceFaults => System.Threading.Volatile.Read(ref DeviceFault);
+    public long DeviceFaults => System.Threading.Volatile.Read(ref Requests.DeviceFault);
 
     /// <summary>String-I/O elements whose guest RAM side was not RAM (the rest of the request was dropped).</summary>
-    public long GuestMemoryFaults => System.Threading.Volatile.Read(ref GuestMemoryFault);
+    public long GuestMemoryFaults => System.Threading.Volatile.Read(ref Requests.GuestMemoryFault);
 
     /// <summary>Buffered-ring entries consumed (an 8-byte pair counts once).</summary>
     public long BufferedEntries => System.Threading.Volatile.Read(ref BufferedEntry);
@@ -70,7 +63,7 @@ public sealed class IoreqServerStatistics
     public long RingDepth => System.Threading.Volatile.Read(ref LastRingDepth);
 
     /// <summary>Accesses of a width their region does not accept (reads answered all-ones, writes dropped).</summary>
-    public long RefusedWidthAccesses => System.Threading.Volatile.Read(ref RefusedWidth);
+    public long RefusedWidthAccesses => System.Threading.Volatile.Read(ref Requests.RefusedWidth);
 
     /// <summary>
     /// Times a device callback (a request's handler, posted work, a completion) held the event loop longer than

@@ -78,8 +78,8 @@ public sealed class ConcurrencyAndAllocationTests
     public void DispatchAllocatesNothing()
     {
         var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio) { RecordCalls = false };
-        var statistics = new IoreqSdk.Server.IoreqServerStatistics();
-        var dispatcher = new IoreqSdk.Dispatch.IoDispatcher(new NoMemory(), statistics, (_, _) => { });
+        var counters = new IoreqSdk.Dispatch.DispatchCounters();
+        var dispatcher = new IoreqSdk.Dispatch.IoDispatcher(new NoMemory(), counters, (_, _) => { });
         dispatcher.AddRange(RegionKind.Mmio, Mmio, Mmio + 0xFFF, device.Region);
         var read = new IoRequest { Type = IoreqType.Copy, Address = Mmio + 8, Size = 4, Count = 1, Direction = IoreqDirection.Read };
         var write = new IoRequest { Type = IoreqType.Copy, Address = Mmio + 8, Size = 2, Count = 1, Data = 0x1234 };

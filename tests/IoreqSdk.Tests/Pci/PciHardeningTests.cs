@@ -108,6 +108,40 @@ public sealed class PciHardeningTests
         Assert.That(guest.Xen.Interrupts.PciIntx(s_slot, 0), Is.True, "the line shows again once MSI is off");
     }
 
+    [Test]
+    public void ABarProgrammedOverAnotherFunctionsIsACountedConflictNotAnException([Values] GuestArchitecture architecture)
+    {
+        var first = new ProbeDevice();
+        var second = new ProbeDevice();
+        var secondSlot = new PciSbdf(0, 0, 4, 0);
+        using var guest = new PciGuest(architecture, b =>
+        {
+            b.AddDevice(first, 3);
+            b.AddDevice(second, 4);
+        });
+        ulong taken = first.Mmio.Address!.Value;
+        ulong own = second.Mmio.Address!.Value;
+        AssignedBar firstBar = guest.Bar(s_slot, first.Mmio.Index);
+        guest.Write(firstBar, 0x10, 4, 0xC0FFEE);
+
+        Assert.That(() => guest.Config(secondSlot, PciConfigRegisters.Bar0 + (4 * second.Mmio.Index), 4, (uint)taken), Throws.Nothing);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(second.Mmio.Address, Is.Null, "the overlapping BAR does not decode");
+            Assert.That(second.MappingConflicts, Is.EqualTo(1));
+            Assert.That(first.Mmio.Address, Is.EqualTo(taken), "the BAR that was there first keeps its addresses");
+            Assert.That(guest.Read(firstBar, 0x10, 4), Is.EqualTo(0xC0FFEEUL));
+        }
+
+        // Moved back where the firmware put it, it decodes again; the conflict stays counted once.
+        guest.Config(secondSlot, PciConfigRegisters.Bar0 + (4 * second.Mmio.Index), 4, (uint)own);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(second.Mmio.Address, Is.EqualTo(own));
+            Assert.That(second.MappingConflicts, Is.EqualTo(1));
+        }
+    }
+
     [TestCase(0x3EFF_8000UL, TestName = "AnArmMemoryBarDecodesOnlyInsideTheBridgesWindows(PIO aperture)")]
     [TestCase(0x1000_0000UL, TestName = "AnArmMemoryBarDecodesOnlyInsideTheBridgesWindows(ECAM)")]
     [TestCase(0x4000_0000UL, TestName = "AnArmMemoryBarDecodesOnlyInsideTheBridgesWindows(guest RAM)")]

@@ -43,7 +43,7 @@ public sealed class PlatformStrategyTests
     [Test]
     public void OnlyPlatformsAndTheSimulatedXenTellTheArchitecturesApart()
     {
-        string root = RepositoryRoot();
+        string root = Repository.Root();
         var offenders = new List<string>();
         foreach (string file in Directory.EnumerateFiles(Path.Combine(root, "src"), "*.cs", SearchOption.AllDirectories))
         {
@@ -71,7 +71,7 @@ public sealed class PlatformStrategyTests
     public void TheScanSeesAnArchitectureTestWhereThereIsOne()
     {
         // The guard above must be able to fail: the simulated Xen, which is allowed to, does test the architecture.
-        string file = Path.Combine(RepositoryRoot(), "src", "IoreqSdk.Simulation", "SimulatedHypervisor.cs");
+        string file = Path.Combine(Repository.Root(), "src", "IoreqSdk.Simulation", "SimulatedHypervisor.cs");
         Assert.That(File.ReadAllLines(file).Any(s_architectureTest.IsMatch), Is.True);
     }
 
@@ -136,16 +136,5 @@ public sealed class PlatformStrategyTests
         server.Start();
         Assert.That(() => xen.GetBufferedIoreqPort(xen.Domain, server.Id), Throws.Nothing, "a buffered ring, as the platform's Atomic mode asks");
         Assert.That(server.CreateInterruptLine(4).Description, Is.EqualTo("ISA IRQ 4"), "a platform device's line, as the platform numbers it");
-    }
-
-    private static string RepositoryRoot()
-    {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "IoreqSdk.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd(Path.DirectorySeparatorChar)) ?? throw new AssertionException("the repository root (IoreqSdk.sln) is not above the test's directory");
-        }
-
-        return root.TrimEnd(Path.DirectorySeparatorChar);
     }
 }

@@ -49,11 +49,7 @@ public sealed class NativeSignatureTests
     [TestCaseSource(nameof(Imports))]
     public void EveryImportHasACaller(MethodInfo import)
     {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "IoreqSdk.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd(Path.DirectorySeparatorChar)) ?? throw new AssertionException("the repository root (IoreqSdk.sln) is not above the test's directory");
-        }
+        string root = Repository.Root();
 
         string call = $"{import.DeclaringType!.Name}.{import.Name}(";
         bool called = Directory.EnumerateFiles(Path.Combine(root, "src", "IoreqSdk"), "*.cs", SearchOption.AllDirectories)

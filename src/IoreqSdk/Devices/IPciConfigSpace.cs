@@ -1,4 +1,4 @@
-namespace IoreqSdk.Pci;
+namespace IoreqSdk.Devices;
 
 /// <summary>
 /// A PCI function's configuration space as the dispatcher reaches it (x86 <c>IOREQ_TYPE_PCI_CONFIG</c> requests,

@@ -1,0 +1,151 @@
+using System;
+using System.Buffers.Binary;
+
+namespace IoreqSdk.Pci;
+
+/// <summary>MSI-X: the table and PBA in a BAR, the function mask and per-vector masks, pending delivery on unmask.</summary>
+internal sealed class PciMsix
+{
+    private readonly PciConfigBytes _config;
+    private readonly PciInterrupts _interrupts;
+    private readonly int _offset;
+    private readonly int _vectors;
+    private readonly uint _tableOffset;
+    private readonly uint _pendingOffset;
+    private readonly byte[] _table;
+    private readonly ulong[] _pending;
+
+    private PciMsix(PciConfigBytes config, PciInterrupts interrupts, int offset, int bar, int vectors, uint tableOffset, uint pendingOffset)
+    {
+        _config = config;
+        _interrupts = interrupts;
+        _offset = offset;
+        Bar = bar;
+        _vectors = vectors;
+        _tableOffset = tableOffset;
+        _pendingOffset = pendingOffset;
+        _table = new byte[vectors * 16];
+        _pending = new ulong[(vectors + 63) / 64];
+        for (int v = 0; v < vectors; v++)
+        {
+            _table[(v * 16) + 12] = 1;   // every vector starts masked
+        }
+    }
+
+    /// <summary>Sets up the capability's registers at <paramref name="offset"/> (its header linked already): the table
+    /// size, the writable enable and function-mask bits, and where the table and PBA live.</summary>
+    public static PciMsix Declare(PciConfigBytes config, PciInterrupts interrupts, int offset, int vectors, int bar, uint tableOffset, uint pendingOffset)
+    {
+        config.Set16(offset + 2, (ushort)(vectors - 1));
+        config.Writable16(offset + 2, 0xC000);   // enable, function mask
+        config.Set32(offset + 4, tableOffset | (uint)bar);
+        config.Set32(offset + 8, pendingOffset | (uint)bar);
+        return new PciMsix(config, interrupts, offset, bar, vectors, tableOffset, pendingOffset);
+    }
+
+    public int Bar { get; }
+
+    public bool Enabled => (_config[_offset + 3] & 0x80) != 0;
+
+    private bool FunctionMasked => (_config[_offset + 3] & 0x40) != 0;
+
+    public bool TryRead(ulong offset, int size, out ulong value)
+    {
+        value = 0;
+        if (offset >= _tableOffset && offset < _tableOffset + (ulong)_table.Length)
+        {
+            int at = (int)(offset - _tableOffset);
+            for (int i = Math.Min(size, _table.Length - at) - 1; i >= 0; i--)
+            {
+                value = (value << 8) | _table[at + i];
+            }
+
+            return true;
+        }
+
+        ulong pendingBytes = (ulong)_pending.Length * 8;
+        if (offset >= _pendingOffset && offset < _pendingOffset + pendingBytes)
+        {
+            int at = (int)(offset - _pendingOffset);
+            for (int i = size - 1; i >= 0; i--)
+            {
+                int b = at + i;
+                value = (value << 8) | (b < (int)pendingBytes ? (byte)(_pending[b / 8] >> (8 * (b % 8))) : (byte)0);
+            }
+
+            return true;
+        }
+
+        return false;
+    }
+
+    public bool TryWrite(ulong offset, int size, ulong value)
+    {
+        if (offset >= _tableOffset && offset < _tableOffset + (ulong)_table.Length)
+        {
+            int at = (int)(offset - _tableOffset);
+            for (int i = 0; i < Math.Min(size, _table.Length - at); i++)
+            {
+                _table[at + i] = (byte)(value >> (8 * i));
+            }
+
+            DeliverPending();
+            return true;
+        }
+
+        // The PBA is read-only.
+        return offset >= _pendingOffset && offset < _pendingOffset + ((ulong)_pending.Length * 8);
+    }
+
+    public void Signal(int vector)
+    {
+        if (!Enabled || (uint)vector >= (uint)_vectors)
+        {
+            return;
+        }
+
+        if (FunctionMasked || EntryMasked(vector))
+        {
+            _pending[vector / 64] |= 1UL << (vector % 64);
+            return;
+        }
+
+        Send(vector);
+    }
+
+    public void AfterConfigWrite(int register, int size)
+    {
+        if (register <= _offset + 3 && register + size > _offset + 2)
+        {
+            DeliverPending();
+        }
+    }
+
+    private bool EntryMasked(int vector) => (_table[(vector * 16) + 12] & 1) != 0;
+
+    private void DeliverPending()
+    {
+        if (!Enabled || FunctionMasked)
+        {
+            return;
+        }
+
+        for (int vector = 0; vector < _vectors; vector++)
+        {
+            ulong bit = 1UL << (vector % 64);
+            if ((_pending[vector / 64] & bit) != 0 && !EntryMasked(vector))
+            {
+                _pending[vector / 64] &= ~bit;
+                Send(vector);
+            }
+        }
+    }
+
+    private void Send(int vector)
+    {
+        ReadOnlySpan<byte> entry = _table.AsSpan(vector * 16, 16);
+        ulong address = BinaryPrimitives.ReadUInt64LittleEndian(entry);
+        uint data = BinaryPrimitives.ReadUInt32LittleEndian(entry.Slice(8));
+        _interrupts.SendMessage(address, data);
+    }
+}

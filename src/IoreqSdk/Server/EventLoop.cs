@@ -1,0 +1,330 @@
+using System;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using IoreqSdk.Abi;
+using IoreqSdk.Dispatch;
+using IoreqSdk.Hypervisor;
+using IoreqSdk.Memory;
+
+namespace IoreqSdk.Server;
+
+/// <summary>
+/// The server's event loop: its ports, the wait for events, the slot protocol of each synchronous request, the
+/// buffered ring's drain, posted work with its bound, and the completions of off-loop work. The server owns the
+/// thread and the lifecycle; it binds the ports after enabling, runs <see cref="Run"/> on the loop thread, and
+/// releases the ports at teardown.
+/// </summary>
+internal sealed class EventLoop
+{
+    private readonly IoreqServer _server;
+    private readonly IoreqServerStatistics _statistics;
+    private readonly IoDispatcher _dispatcher;
+    private readonly GuestMemoryCache _memory;
+    private readonly LoopDiagnostics _diagnostics;
+    private readonly long _stallTicks;
+    private readonly LoopWork _work;
+    private readonly object _wakeGate = new();
+    private readonly Action<long> _onTimeOffset;
+
+    private SharedIoPage _ioreqPage;
+    private BufferedIoPage _bufferedPage;
+    private bool _hasRing;
+    private IEventChannel? _channel;
+    private uint[] _localPorts = [];
+    private int[] _vcpuOfPort = [];
+    private uint _bufferedLocalPort = uint.MaxValue;
+    private volatile bool _stopping;
+    private int _loopThreadId;
+
+    public EventLoop(IoreqServer server, IoreqServerStatistics statistics, IoDispatcher dispatcher, GuestMemoryCache memory, LoopDiagnostics diagnostics, int maxPostedWork)
+    {
+        _server = server;
+        _statistics = statistics;
+        _dispatcher = dispatcher;
+        _memory = memory;
+        _diagnostics = diagnostics;
+        _stallTicks = diagnostics.StallTicks;
+        _work = new LoopWork(this, statistics, diagnostics, maxPostedWork);
+        _onTimeOffset = RaiseTimeOffsetChanged;
+    }
+
+    /// <summary>Whether the caller runs on the event loop (the only thread that may touch devices and guest memory).</summary>
+    public bool IsLoopThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _loopThreadId);
+
+    /// <summary>Posted work and the completions of off-loop work.</summary>
+    public LoopWork Work => _work;
+
+    public bool IsStopping => _stopping;
+
+    /// <summary>Takes the run's shared pages (mapped, not yet enabled).</summary>
+    public void UsePages(SharedIoPage ioreqPage, BufferedIoPage bufferedPage, bool hasRing)
+    {
+        _ioreqPage = ioreqPage;
+        _bufferedPage = bufferedPage;
+        _hasRing = hasRing;
+    }
+
+    public void OpenChannel(IHypervisor hypervisor) => _channel = hypervisor.OpenEventChannel();
+
+    /// <summary>Binds a port for each vCPU's slot (and the buffered ring's) on the channel opened after enabling.</summary>
+    public void BindPorts(IHypervisor hypervisor, ushort domain, ushort server, int vcpus)
+    {
+        IEventChannel channel = _channel!;
+        _localPorts = new uint[vcpus];
+        uint highest = 0;
+        for (int vcpu = 0; vcpu < vcpus; vcpu++)
+        {
+            // Enabling was a hypercall (a full barrier): Xen's stores of vp_eport are visible to this plain read.
+            uint remote = _ioreqPage.Slot(vcpu).VcpuEventPort;
+            _localPorts[vcpu] = channel.BindInterdomain(domain, remote);
+            highest = Math.Max(highest, _localPorts[vcpu]);
+        }
+
+        if (_hasRing)
+        {
+            _bufferedLocalPort = channel.BindInterdomain(domain, hypervisor.GetBufferedIoreqPort(domain, server));
+            highest = Math.Max(highest, _bufferedLocalPort);
+        }
+
+        _vcpuOfPort = new int[highest + 1];
+        _vcpuOfPort.AsSpan().Fill(-1);
+        for (int vcpu = 0; vcpu < vcpus; vcpu++)
+        {
+            _vcpuOfPort[_localPorts[vcpu]] = vcpu;
+        }
+    }
+
+    /// <summary>Unbinds every port and disposes of the channel; each unbind goes through <paramref name="attempt"/>.</summary>
+    public void ReleasePorts(Action<Action, string> attempt)
+    {
+        if (_channel is null)
+        {
+            return;
+        }
+
+        foreach (uint port in _localPorts)
+        {
+            attempt(() => _channel.Unbind(port), "unbind");
+        }
+
+        if (_bufferedLocalPort != uint.MaxValue)
+        {
+            attempt(() => _channel.Unbind(_bufferedLocalPort), "unbind");
+        }
+
+        // Under the wake gate: a device thread's Post may be interrupting this very channel right now.
+        IEventChannel channel = _channel;
+        lock (_wakeGate)
+        {
+            _channel = null;
+        }
+
+        channel.Dispose();
+        _localPorts = [];
+        _bufferedLocalPort = uint.MaxValue;
+    }
+
+    /// <summary>Readies a run: a fresh off-loop worker and completion queue, posts accepted, not stopping.</summary>
+    public void Prepare(int maxOffLoopWork, string workerName)
+    {
+        _work.Prepare(maxOffLoopWork, workerName);
+        _stopping = false;
+    }
+
+    /// <summary>Teardown: the run's waiting work is dropped, and no thread is the loop's any more.</summary>
+    public void EndRun()
+    {
+        _work.Drop();
+        Volatile.Write(ref _loopThreadId, 0);
+    }
+
+    /// <summary>Known before the first request: the loop-only services check it from the start.</summary>
+    public void SetLoopThread(int managedThreadId) => Volatile.Write(ref _loopThreadId, managedThreadId);
+
+    /// <summary>Work posted before the start (a device's OnAttached, say) found no channel to wake: wake for it now.</summary>
+    public void WakeIfPosted()
+    {
+        if (_work.HasPosted)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>Asks the loop to exit after the request it serves (a stop from the loop itself).</summary>
+    public void RequestStop() => _stopping = true;
+
+    /// <summary>Stops accepting work and wakes the loop so that it exits; the caller then joins it (or is it).</summary>
+    public void BeginStop()
+    {
+        _work.RefusePosts();
+        _stopping = true;
+        _work.CloseWorker();
+        Wake();
+    }
+
+    // Entered once and left only at Stop: without this the loop would run as tier-0 code until on-stack replacement
+    // swaps in a less optimised copy mid-loop; fully optimised from the first request instead. (.NET Framework, the
+    // other runtime of the netstandard2.0 build, has no tiers.)
+#if NETCOREAPP
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+#endif
+    public void Run()
+    {
+        IEventChannel channel = _channel!;
+        while (!_stopping)
+        {
+            if (!channel.WaitPending(out uint port))
+            {
+                // Woken: work was posted, off-loop work finished, the ring has a backlog, or a stop.
+                DrainBufferedRing();
+                RunPosted();
+                continue;
+            }
+
+            // The kernel masks a port when it delivers it; unmask before serving so that the next request of this
+            // vCPU (which cannot be sent before we answer) is delivered.
+            channel.Unmask(port);
+
+            // Buffered writes happened before any synchronous request that follows them: drain first.
+            DrainBufferedRing();
+
+            if (port == _bufferedLocalPort)
+            {
+                continue;
+            }
+
+            int[] vcpuOfPort = _vcpuOfPort;
+            int vcpu = port < (uint)vcpuOfPort.Length ? vcpuOfPort[port] : -1;
+            if (vcpu < 0)
+            {
+                _statistics.SpuriousEvent++;
+                continue;
+            }
+
+            Serve(vcpu);
+            if (!_stopping)
+            {
+                RunPosted();
+            }
+        }
+    }
+
+    private void Serve(int vcpu)
+    {
+        SharedIoPage page = _ioreqPage;
+
+        // Acquire: the request's fields, published before READY, are visible to the copy below.
+        if (page.ReadStateAcquire(vcpu) != IoreqState.Ready)
+        {
+            _statistics.SpuriousEvent++;
+            return;
+        }
+
+        // One copy, taken now; the shared slot is never read again while the request is handled.
+        IoRequest request = page.ReadRequest(vcpu);
+        page.WriteStateRelease(vcpu, IoreqState.InProcess);
+
+        ulong data;
+        if (request.Type == IoreqType.Invalidate)
+        {
+            // Every cached mapping of guest RAM goes before the answer: the guest's physmap changed.
+            _memory.Invalidate();
+            _statistics.Invalidate++;
+            data = request.Data;
+        }
+        else
+        {
+            // Two clock reads per request (vDSO, no allocation): what lets the loop see a device holding it.
+            long start = Stopwatch.GetTimestamp();
+            data = _dispatcher.Dispatch(in request);
+            long held = Stopwatch.GetTimestamp() - start;
+            if (held > _stallTicks)
+            {
+                _diagnostics.OnRequestOverrun(in request, held);
+            }
+        }
+
+        // data, then state = IORESP_READY with release semantics, then the notification that wakes the vCPU. A stop
+        // requested by the handler waits for this: the page and the ports are torn down only after the loop exits.
+        page.WriteResponse(vcpu, data);
+        _channel!.Notify(_localPorts[vcpu]);
+    }
+
+    private void DrainBufferedRing()
+    {
+        if (!_hasRing)
+        {
+            return;
+        }
+
+        // The clock is read only when there is something to serve: an empty ring (the usual case before a synchronous
+        // request) costs one acquire load, as before.
+        _bufferedPage.ReadPointersAcquire(out uint read, out uint write);
+        if (read == write)
+        {
+            _statistics.LastRingDepth = 0;
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        bool backlog = BufferedRingConsumer.Drain(_bufferedPage, _dispatcher, _statistics, _onTimeOffset);
+        long held = Stopwatch.GetTimestamp() - start;
+        if (held > _stallTicks)
+        {
+            _diagnostics.OnOverrun("the buffered ring's writes", held);
+        }
+
+        if (backlog)
+        {
+            // A backlog is left for after what waits: come back without a new event.
+            _channel!.Interrupt();
+        }
+    }
+
+    private void RunPosted()
+    {
+        if (_work.RunPending())
+        {
+            // Posted meanwhile (by the work itself, say): after the vCPUs had their turn.
+            _channel!.Interrupt();
+        }
+    }
+
+    private void RaiseTimeOffsetChanged(long delta)
+    {
+        EventHandler<TimeOffsetEventArgs>? handlers = _server.TimeOffsetHandlers;
+        if (handlers is null)
+        {
+            return;
+        }
+
+        var args = new TimeOffsetEventArgs(delta);
+
+        // One by one: a handler that throws is contained like device code, and the others still run.
+        foreach (Delegate handler in handlers.GetInvocationList())
+        {
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                ((EventHandler<TimeOffsetEventArgs>)handler)(_server, args);
+            }
+            catch (Exception e)
+            {
+                _statistics.Requests.DeviceFault++;
+                _diagnostics.ReportFault("a TimeOffsetChanged handler", e);
+            }
+
+            _diagnostics.CheckCallbackOverrun(start, "a TimeOffsetChanged handler");
+        }
+    }
+
+    /// <summary>Wakes the loop from any thread; never touches a channel teardown is disposing.</summary>
+    public void Wake()
+    {
+        lock (_wakeGate)
+        {
+            _channel?.Interrupt();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Threading;
+using IoreqSdk.Hypervisor;
+
+namespace IoreqSdk.Server;
+
+/// <summary>
+/// The work the event loop runs besides requests: work posted from any thread (bounded by
+/// <see cref="IoreqServerOptions.MaxPostedWork"/>) and the completions of off-loop work (bounded by the worker). The
+/// loop runs what waits after every request it serves and when woken.
+/// </summary>
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "A run's worker is closed (and dropped) by the server's teardown, which Dispose ends in.")]
+internal sealed class LoopWork
+{
+    private readonly EventLoop _loop;
+    private readonly IoreqServerStatistics _statistics;
+    private readonly LoopDiagnostics _diagnostics;
+    private readonly int _maxPostedWork;
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private int _postedCount;
+    private volatile bool _acceptingPosts = true;
+    private OffLoopWorker? _worker;
+    private ConcurrentQueue<OffLoopWorker.Item> _completions = new();
+
+    public LoopWork(EventLoop loop, IoreqServerStatistics statistics, LoopDiagnostics diagnostics, int maxPostedWork)
+    {
+        _loop = loop;
+        _statistics = statistics;
+        _diagnostics = diagnostics;
+        _maxPostedWork = maxPostedWork;
+    }
+
+    /// <summary>Whether posted work is accepted now (false before a start and from the stop on).</summary>
+    public bool AcceptingPosts => _acceptingPosts;
+
+    public int MaxPostedWork => _maxPostedWork;
+
+    /// <summary>Whether work was posted (and not yet run).</summary>
+    public bool HasPosted => Volatile.Read(ref _postedCount) > 0;
+
+    /// <summary>Readies a run: a fresh off-loop worker and completion queue, posts accepted.</summary>
+    public void Prepare(int maxOffLoopWork, string workerName)
+    {
+        var completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        _completions = completions;
+        EventLoop loop = _loop;
+        _worker = new OffLoopWorker(maxOffLoopWork, workerName, item =>
+        {
+            // A late item of a run that ended lands in that run's queue, which nobody reads any more.
+            completions.Enqueue(item);
+            try
+            {
+                loop.Wake();
+            }
+            catch (Exception e) when (e is HypervisorException or ObjectDisposedException)
+            {
+                // The channel failed: the loop finds the completion at its next wake, if it has one.
+            }
+        });
+
+        _acceptingPosts = true;
+    }
+
+    /// <summary>Work posted from now on would never run: refused until the server starts again.</summary>
+    public void RefusePosts() => _acceptingPosts = false;
+
+    public void CloseWorker() => _worker?.Close();
+
+    /// <summary>Teardown: work of this run never runs; drop what waits (and free the worker's places).</summary>
+    public void Drop()
+    {
+        _acceptingPosts = false;
+        _worker?.Close();
+        _worker = null;
+        while (_posted.TryDequeue(out _))
+        {
+        }
+
+        Volatile.Write(ref _postedCount, 0);
+        _completions = new ConcurrentQueue<OffLoopWorker.Item>();
+    }
+
+    /// <summary>Runs the work posted so far and the completions of finished off-loop work — only what was there on
+    /// entry, so a device that keeps posting cannot hold the loop here while vCPUs wait.</summary>
+    /// <returns>Whether work was posted meanwhile (by the work itself, say): the loop comes back for it after the vCPUs
+    /// had their turn.</returns>
+    public bool RunPending()
+    {
+        int budget = Volatile.Read(ref _postedCount);
+        while (budget-- > 0 && !_loop.IsStopping && _posted.TryDequeue(out Action? work))
+        {
+            Interlocked.Decrement(ref _postedCount);
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                work();
+            }
+            catch (Exception e)
+            {
+                _statistics.Requests.DeviceFault++;
+                _diagnostics.ReportFault("posted work", e);
+            }
+
+            _diagnostics.CheckCallbackOverrun(start, "posted work");
+        }
+
+        OffLoopWorker? worker = _worker;
+        ConcurrentQueue<OffLoopWorker.Item> completions = _completions;
+        while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWorker.Item? item))
+        {
+            RunCompletion(item);
+            worker?.Release();
+        }
+
+        return !_loop.IsStopping && !_posted.IsEmpty;
+    }
+
+    public bool TryPost(Action work)
+    {
+        if (work is null)
+        {
+            throw new ArgumentNullException(nameof(work));
+        }
+
+        if (!_acceptingPosts)
+        {
+            Interlocked.Increment(ref _statistics.RefusedPost);
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _postedCount) > _maxPostedWork)
+        {
+            Interlocked.Decrement(ref _postedCount);
+            Interlocked.Increment(ref _statistics.RefusedPost);
+            return false;
+        }
+
+        _posted.Enqueue(work);
+
+        // The loop runs posted work after every request it serves: posting from it needs no wake (nor a system call).
+        if (!_loop.IsLoopThread)
+        {
+            _loop.Wake();
+        }
+
+        return true;
+    }
+
+    public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion)
+    {
+        if (work is null)
+        {
+            throw new ArgumentNullException(nameof(work));
+        }
+
+        if (completion is null)
+        {
+            throw new ArgumentNullException(nameof(completion));
+        }
+
+        OffLoopWorker? worker = Volatile.Read(ref _worker);
+        if (worker is null || _loop.IsStopping || !worker.TryQueue(new OffLoopWorker.Item<TResult>(work, completion)))
+        {
+            Interlocked.Increment(ref _statistics.RefusedWork);
+            return false;
+        }
+
+        return true;
+    }
+
+    private void RunCompletion(OffLoopWorker.Item item)
+    {
+        if (item.Error is Exception error)
+        {
+            _statistics.Requests.DeviceFault++;
+            _diagnostics.ReportFault("off-loop work", error);
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            item.Complete();
+        }
+        catch (Exception e)
+        {
+            _statistics.Requests.DeviceFault++;
+            _diagnostics.ReportFault("an off-loop work completion", e);
+        }
+
+        _diagnostics.CheckCallbackOverrun(start, "an off-loop work completion");
+    }
+}
