@@ -93,8 +93,15 @@ public sealed class IoreqServer : IDisposable
     /// <summary>The server id Xen assigned; valid while running.</summary>
     public ushort Id => _stages.Id;
 
-    /// <summary>Whether the server is running (started and not yet stopped).</summary>
+    /// <summary>
+    /// Whether the server is running (started and not yet stopped). It turns false when teardown begins; the server is
+    /// destroyed in the hypervisor when <see cref="Stop"/> returns on a thread other than the loop's, or, for a stop
+    /// the loop itself asked for, when <see cref="RunAsync"/> completes.
+    /// </summary>
     public bool IsRunning => _stages.IsRunning;
+
+    /// <summary>Whether teardown has finished: nothing of the server is left in the hypervisor (for tests of stops the loop asked for).</summary>
+    internal bool IsTornDown => _stages.Current == ServerStages.Stage.None;
 
     /// <summary>The server's counters.</summary>
     public IoreqServerStatistics Statistics { get; }

@@ -16,7 +16,7 @@ internal sealed class LoopDiagnostics
 {
     private readonly ILogger _logger;
     private readonly IoreqServerStatistics _statistics;
-    private readonly long _stallTicks;
+    private readonly long _stallMilliseconds;
     private readonly double _thresholdMilliseconds;
     private long _lastFaultLog;
     private long _suppressedFaults;
@@ -27,18 +27,18 @@ internal sealed class LoopDiagnostics
     {
         _logger = logger;
         _statistics = statistics;
-        _stallTicks = (long)(stallThreshold.TotalSeconds * Stopwatch.Frequency);
+        _stallMilliseconds = (long)Math.Ceiling(stallThreshold.TotalMilliseconds);
         _thresholdMilliseconds = stallThreshold.TotalMilliseconds;
     }
 
-    /// <summary>How long (in <see cref="Stopwatch"/> ticks) a callback may hold the loop.</summary>
-    public long StallTicks => _stallTicks;
+    /// <summary>How long (in milliseconds of <see cref="LoopClock"/>) a callback may hold the loop.</summary>
+    public long StallMilliseconds => _stallMilliseconds;
 
     /// <summary>Logs a contained exception, at most once a second; the ones in between are counted and reported with the next.</summary>
     public void ReportFault(string source, Exception exception)
     {
-        long now = Stopwatch.GetTimestamp();
-        if (now - _lastFaultLog < Stopwatch.Frequency && _lastFaultLog != 0)
+        long now = LoopClock.Now;
+        if (LoopClock.Elapsed(_lastFaultLog, now) < 1000 && _lastFaultLog != 0)
         {
             _suppressedFaults++;
             return;
@@ -62,8 +62,8 @@ internal sealed class LoopDiagnostics
 
     public void CheckCallbackOverrun(long start, string what)
     {
-        long held = Stopwatch.GetTimestamp() - start;
-        if (held > _stallTicks)
+        long held = LoopClock.Elapsed(start, LoopClock.Now);
+        if (held > _stallMilliseconds)
         {
             OnOverrun(what, held);
         }
@@ -96,8 +96,8 @@ internal sealed class LoopDiagnostics
     private bool CountOverrun()
     {
         _statistics.LoopOverrun++;
-        long now = Stopwatch.GetTimestamp();
-        if (now - _lastOverrunLog < Stopwatch.Frequency && _lastOverrunLog != 0)
+        long now = LoopClock.Now;
+        if (LoopClock.Elapsed(_lastOverrunLog, now) < 1000 && _lastOverrunLog != 0)
         {
             _suppressedOverruns++;
             return false;
@@ -113,7 +113,7 @@ internal sealed class LoopDiagnostics
         {
             if (_logger.IsEnabled(LogLevel.Warning))
             {
-                ServerLog.LoopOverrun(_logger, what, held * 1000.0 / Stopwatch.Frequency, _thresholdMilliseconds, _suppressedOverruns);
+                ServerLog.LoopOverrun(_logger, what, (double)held, _thresholdMilliseconds, _suppressedOverruns);
             }
         }
         catch (Exception)

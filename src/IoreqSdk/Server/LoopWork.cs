@@ -89,11 +89,19 @@ internal sealed class LoopWork
     /// had their turn.</returns>
     public bool RunPending()
     {
+        // After every request, nearly always with nothing to run: one read of the count and one of the completions
+        // queue, then back to the vCPUs. Volatile: a post from another thread increments the count before it enqueues
+        // and wakes the loop, so a count read as 0 here is a post whose wake is still to come.
         int budget = Volatile.Read(ref _postedCount);
+        if (budget == 0 && _completions.IsEmpty)
+        {
+            return false;
+        }
+
         while (budget-- > 0 && !_loop.IsStopping && _posted.TryDequeue(out Action? work))
         {
             Interlocked.Decrement(ref _postedCount);
-            long start = Stopwatch.GetTimestamp();
+            long start = LoopClock.Now;
             try
             {
                 work();
@@ -180,7 +188,7 @@ internal sealed class LoopWork
             return;
         }
 
-        long start = Stopwatch.GetTimestamp();
+        long start = LoopClock.Now;
         try
         {
             item.Complete();

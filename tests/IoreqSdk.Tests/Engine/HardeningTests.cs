@@ -118,7 +118,10 @@ public sealed class HardeningTests
         };
 
         ulong read = guest.Cpu.ReadMmio(Mmio + 0x10, 4);
-        bool stopped = Wait.Until(() => !guest.Server.IsRunning);
+
+        // IsRunning turns false when teardown begins; the loop then finishes it on its own thread: wait for the end
+        // (checking Xen's side after IsRunning alone raced the destroy, and a read then reached the dying server).
+        bool stopped = Wait.Until(() => !guest.Server.IsRunning && guest.Server.IsTornDown);
 
         using (Assert.EnterMultipleScope())
         {
