@@ -25,8 +25,7 @@ internal sealed class RequestWatchdog
     private ulong _address;
     private long _shape;
 
-    // The timer's own. Its callbacks do not overlap in practice (each takes microseconds, the period is milliseconds);
-    // if two did, the worst is one overrun counted twice or not at all.
+    // The timer's own (its callbacks never overlap: each re-arms the next).
     private long _lastSeen;
     private long _lastCounted;
 
@@ -52,9 +51,7 @@ internal sealed class RequestWatchdog
     {
         _lastSeen = 0;
         _lastCounted = 0;
-        // Periodic, armed once: re-arming from each callback (Timer.Change) allocated, and the process must allocate
-        // nothing per request while it serves (TheSteadyStateRequestPathAllocatesNothing measures the whole process).
-        _timer = new Timer(Sample, null, _periodMilliseconds, _periodMilliseconds);
+        _timer = new Timer(Sample, null, _periodMilliseconds, Timeout.Infinite);
     }
 
     /// <summary>Stops sampling (when the loop ends); idempotent.</summary>
@@ -78,6 +75,17 @@ internal sealed class RequestWatchdog
         catch (Exception)
         {
             // A timer callback must not end the process; the next sample tries again.
+        }
+        finally
+        {
+            try
+            {
+                _timer?.Change(_periodMilliseconds, Timeout.Infinite);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Stopped meanwhile.
+            }
         }
     }
 }
