@@ -91,6 +91,14 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
             value = (value << 8) | _interrupts.ReadConfigByte(register + i);
         }
 
+        // Capabilities start dword-aligned and accesses are naturally aligned, so an access that touches a capability
+        // starts inside it: its first byte names the owner.
+        if (CapabilityAt(register) is PciCapability capability)
+        {
+            capability.Read(register - capability.Offset, size, ref value);
+            value &= uint.MaxValue >> (32 - (8 * size));
+        }
+
         return value;
     }
 
@@ -306,6 +314,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     {
         _interrupts.AfterConfigWrite(register, size);
         UpdateMappings();
+        if (CapabilityAt(register) is PciCapability capability)
+        {
+            capability.Written(register - capability.Offset, size);
+        }
+
         OnConfigWritten(register, size);
     }
 
