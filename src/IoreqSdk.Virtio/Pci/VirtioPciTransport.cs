@@ -150,8 +150,9 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
         {
             WriteDeviceConfig((int)(offset - DeviceConfigOffset), size, value);
         }
-        else if (offset - _notifyOffset < _notifyLength)
+        else if (offset - _notifyOffset < PageRound(_notifyLength))
         {
+            // The whole page: a doorbell past the last queue's is the guest's mistake, and counted.
             Doorbell((uint)(offset - _notifyOffset), size);
         }
     }

@@ -150,6 +150,7 @@ internal sealed class VirtioPciRig : IDisposable
 /// <summary>
 /// <see cref="EchoDevice"/>'s echo (each chain's readable bytes copied into its writable part) under a device type
 /// virtio-pci can carry (0x3F: modern device ids stop at 0x107F), with an 8-byte config space and two queues.
+/// A notification of queue 1 changes config byte 1 instead (on the loop, as a device changes its config).
 /// </summary>
 internal sealed class PciEchoDevice : VirtioDevice
 {
@@ -158,8 +159,8 @@ internal sealed class PciEchoDevice : VirtioDevice
     private readonly byte[] _buffer = new byte[4096];
     private readonly VirtioDescriptorChain _chain = new();
 
-    public PciEchoDevice(ulong features = 0, int queues = 2)
-        : base(TypeId, features, Sizes(queues), configSize: 8)
+    public PciEchoDevice(ulong features = 0, int queues = 2, int configSize = 8)
+        : base(TypeId, features, Sizes(queues), configSize)
     {
         Config[0] = 0xA5;
         Config[4] = 0x5A;
@@ -171,12 +172,15 @@ internal sealed class PciEchoDevice : VirtioDevice
 
     public byte[] LastConfigWrite { get; private set; } = [];
 
-    /// <summary>Changes config byte 1 (on the loop): the generation moves on and a config-change notification goes out.</summary>
-    public void Change(byte value) => ChangeConfig(1, new[] { value });
-
     protected override void OnQueueNotified(VirtioQueue queue)
     {
         Notified++;
+        if (queue.Index == 1)
+        {
+            ChangeConfig(1, new[] { (byte)Notified });
+            return;
+        }
+
         do
         {
             queue.DisableNotifications();
