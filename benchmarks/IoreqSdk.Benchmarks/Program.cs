@@ -9,13 +9,13 @@ using System.Runtime.InteropServices;
 using IoreqSdk.Benchmarks.Loopback;
 using IoreqSdk.Benchmarks.Paired;
 
-// `paired NATIVE_DIR [--short]`: the ratios against C (round trips and dispatch), measured in alternating batches
+// `paired NATIVE_DIR [--short]`: the ratios against C (round trips, dispatch and the virtqueue consumer), measured in alternating batches
 // against the libraries run.sh builds from benchmarks/native (see Paired/Pairs.cs).
 if (args.Length > 0 && args[0] == "paired")
 {
     if (args.Length < 2)
     {
-        Console.Error.WriteLine("usage: paired NATIVE_DIR [--short]   (NATIVE_DIR holds libslot_roundtrip.so and libdispatch.so)");
+        Console.Error.WriteLine("usage: paired NATIVE_DIR [--short]   (NATIVE_DIR holds libslot_roundtrip.so, libdispatch.so and libvirtqueue.so)");
         return 2;
     }
 
@@ -24,6 +24,7 @@ if (args.Length > 0 && args[0] == "paired")
     // Every thread of the C and C# sides that is not a server's starts on CPU 0: this one.
     ThreadAffinity.PinCurrentThread(0);
     bool ok = PairedDispatch.Run(NativeLibrary.Load(Path.Combine(args[1], "libdispatch.so")), isShort)
+        && PairedVirtqueue.Run(NativeLibrary.Load(Path.Combine(args[1], "libvirtqueue.so")), isShort)
         && PairedRoundTrip.Run(NativeLibrary.Load(Path.Combine(args[1], "libslot_roundtrip.so")), isShort);
     return ok ? 0 : 1;
 }
