@@ -203,8 +203,11 @@ public unsafe class VirtqueueBenchmarks : IDisposable
         }
     }
 
-    /// <summary>Guest RAM as one native block: bounds-checked copies, as virtqueue.c's translate() + memcpy.</summary>
-    private sealed class NativeRam : IGuestMemory
+    /// <summary>
+    /// Guest RAM as one native block: bounds-checked copies and host addresses, as virtqueue.c's translate(); like the
+    /// server's map cache, it gives a ring's host address only inside one page.
+    /// </summary>
+    private sealed class NativeRam : IDirectGuestMemory
     {
         private readonly byte* _ram;
         private readonly ulong _base;
@@ -215,6 +218,21 @@ public unsafe class VirtqueueBenchmarks : IDisposable
             _ram = ram;
             _base = baseAddress;
             _size = (ulong)size;
+        }
+
+        public int MappingGeneration => 0;
+
+        public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
+        {
+            ulong offset = address - _base;
+            hostAddress = 0;
+            if (address < _base || offset > _size || length < 1 || (ulong)length > _size - offset || (offset & 0xFFF) + (ulong)length > 0x1000)
+            {
+                return false;
+            }
+
+            hostAddress = (nint)(_ram + offset);
+            return true;
         }
 
         public bool TryRead(ulong address, Span<byte> destination)
