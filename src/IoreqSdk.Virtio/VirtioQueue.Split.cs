@@ -123,19 +123,20 @@ public sealed partial class VirtioQueue
                 return VirtioQueueError.ChainTooLong;
             }
 
-            ulong address;
-            uint length;
-            ushort flags;
-            ushort next;
+            SplitDescriptor descriptor;
             if (inPlace)
             {
-                ReadDescriptorInPlace(index, out address, out length, out flags, out next);
+                descriptor = ReadDescriptorInPlace(index);
             }
-            else if (!TryCopyDescriptor(index, out address, out length, out flags, out next))
+            else if (!TryCopyDescriptor(index, out descriptor))
             {
                 return VirtioQueueError.RingNotInRam;
             }
 
+            ulong address = descriptor.Address;
+            uint length = descriptor.Length;
+            ushort flags = descriptor.Flags;
+            ushort next = descriptor.Next;
             chain.RingSlots = count;
 
             if ((flags & DescIndirect) != 0)
@@ -171,22 +172,20 @@ public sealed partial class VirtioQueue
     }
 
     /// <summary>One descriptor, copied once out of guest memory (the driver may rewrite it).</summary>
-    private bool TryCopyDescriptor(ushort index, out ulong address, out uint length, out ushort flags, out ushort next)
+    private bool TryCopyDescriptor(ushort index, out SplitDescriptor descriptor)
     {
-        Span<byte> descriptor = stackalloc byte[DescriptorSize];
-        if (!_memory!.TryRead(DescriptorArea + ((ulong)index * DescriptorSize), descriptor))
+        Span<byte> bytes = stackalloc byte[DescriptorSize];
+        if (!_memory!.TryRead(DescriptorArea + ((ulong)index * DescriptorSize), bytes))
         {
-            address = 0;
-            length = 0;
-            flags = 0;
-            next = 0;
+            descriptor = default;
             return false;
         }
 
-        address = BinaryPrimitives.ReadUInt64LittleEndian(descriptor);
-        length = BinaryPrimitives.ReadUInt32LittleEndian(descriptor.Slice(8));
-        flags = BinaryPrimitives.ReadUInt16LittleEndian(descriptor.Slice(12));
-        next = BinaryPrimitives.ReadUInt16LittleEndian(descriptor.Slice(14));
+        descriptor = new SplitDescriptor(
+            BinaryPrimitives.ReadUInt64LittleEndian(bytes),
+            BinaryPrimitives.ReadUInt32LittleEndian(bytes.Slice(8)),
+            BinaryPrimitives.ReadUInt16LittleEndian(bytes.Slice(12)),
+            BinaryPrimitives.ReadUInt16LittleEndian(bytes.Slice(14)));
         return true;
     }
 

@@ -76,15 +76,8 @@ public sealed unsafe partial class VirtioQueue
     private ushort ReadAvailEntryInPlace(ulong slot) => *(ushort*)(_availRing + AvailRingOffset + (2 * slot));
 
     /// <summary>One descriptor, copied once out of the table: the driver may rewrite it while the device looks at it.</summary>
-    private void ReadDescriptorInPlace(ushort index, out ulong address, out uint length, out ushort flags, out ushort next)
-    {
-        // One 16-byte copy into a local (the table is 16-aligned: TryEnable checked); fields are taken from the copy.
-        SplitDescriptor descriptor = *(SplitDescriptor*)(_descriptorRing + ((uint)index * DescriptorSize));
-        address = descriptor.Address;
-        length = descriptor.Length;
-        flags = descriptor.Flags;
-        next = descriptor.Next;
-    }
+    // One 16-byte copy into a value (the table is 16-aligned: TryEnable checked); fields are taken from the copy.
+    private SplitDescriptor ReadDescriptorInPlace(ushort index) => *(SplitDescriptor*)(_descriptorRing + ((uint)index * DescriptorSize));
 
     private void WriteAvailEventInPlace(ushort value) => *(ushort*)(_usedRing + UsedRingOffset + (8UL * Size)) = value;
 
@@ -107,10 +100,17 @@ public sealed unsafe partial class VirtioQueue
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     private readonly struct SplitDescriptor
     {
-        // Only ever read from guest memory through a pointer: never constructed or assigned in C#.
         public readonly ulong Address;
         public readonly uint Length;
         public readonly ushort Flags;
         public readonly ushort Next;
+
+        public SplitDescriptor(ulong address, uint length, ushort flags, ushort next)
+        {
+            Address = address;
+            Length = length;
+            Flags = flags;
+            Next = next;
+        }
     }
 }
