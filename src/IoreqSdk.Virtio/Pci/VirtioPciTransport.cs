@@ -64,6 +64,7 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
     private readonly uint _notifyOffset;
     private readonly uint _notifyLength;
     private byte _isr;
+    private bool _busMaster;
 
     /// <summary>Creates the function for <paramref name="device"/> and attaches itself as the device's transport.</summary>
     /// <param name="device">The virtio device (no transport attached yet).</param>
@@ -131,6 +132,16 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
 
     /// <inheritdoc/>
     void IVirtioTransport.NotifyConfigChange() => Interrupt(isrBit: 2, _configVector);
+
+    /// <inheritdoc/>
+    protected override void OnConfigWritten(int register, int size)
+    {
+        if (BusMasterEnabled != _busMaster)
+        {
+            _busMaster = BusMasterEnabled;
+            _memory.Invalidate();
+        }
+    }
 
     /// <inheritdoc/>
     protected override ulong ReadBar(PciBar bar, ulong offset, int size) =>
@@ -287,15 +298,49 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
         Device.WriteConfig(offset, bytes.Slice(0, size));
     }
 
-    /// <summary>Guest memory as the device's bus-master DMA reaches it: refused (and counted) while bus mastering is off.</summary>
-    private sealed class DmaMemory : IGuestMemory
+    /// <summary>
+    /// Guest memory as the device's bus-master DMA reaches it: refused (and counted) while bus mastering is off. It
+    /// passes the server memory's host addresses through (split rings served in place) only while bus mastering is
+    /// on, and its mapping generation also moves when the driver turns bus mastering off, so a ring kept in place is
+    /// looked up again — and refused — from then on.
+    /// </summary>
+    private sealed class DmaMemory : IDirectGuestMemory
     {
         private readonly VirtioPciTransport _transport;
+        private int _innerGeneration;
+        private int _generation;
 
         public DmaMemory(VirtioPciTransport transport) => _transport = transport;
+
+        // On the loop only, as the server's memory (every caller is the device's queue processing or a guest access).
+        public int MappingGeneration
+        {
+            get
+            {
+                int inner = _transport.Context.Memory is IDirectGuestMemory direct ? direct.MappingGeneration : 0;
+                if (inner != _innerGeneration)
+                {
+                    _innerGeneration = inner;
+                    _generation++;
+                }
+
+                return _generation;
+            }
+        }
 
         public bool TryRead(ulong address, Span<byte> destination) => _transport.TryDmaRead(address, destination);
 
         public bool TryWrite(ulong address, ReadOnlySpan<byte> source) => _transport.TryDmaWrite(address, source);
+
+        public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
+        {
+            hostAddress = 0;
+            return _transport.BusMasterEnabled
+                && _transport.Context.Memory is IDirectGuestMemory direct
+                && direct.TryGetHostAddress(address, length, out hostAddress);
+        }
+
+        /// <summary>Bus mastering changed: host addresses given out before are not to be used any more.</summary>
+        public void Invalidate() => _generation++;
     }
 }

@@ -66,4 +66,26 @@ public sealed class VirtioPciEndToEndTests
             Assert.That(rig.Guest.Messages, Is.Empty);
         }
     }
+
+    [Test]
+    public void With_bus_mastering_off_the_device_reaches_no_guest_memory()
+    {
+        using var rig = new VirtioPciRig(GuestArchitecture.X86);
+        GuestSplitVirtqueue queue = rig.Start();
+        Assert.That(rig.EchoOnce(queue, 1, out _), Is.True, "the rings are in use");
+        uint command = rig.Guest.ReadConfig(PciConfigRegisters.Command, 2);
+        rig.Guest.WriteConfig(PciConfigRegisters.Command, 2, command & ~(uint)PciConfigRegisters.CommandBusMaster);
+        rig.Ram.SetU32(rig.Buffers, 2);
+        rig.Ram.SetU32(rig.Buffers + 0x100, 0);
+        queue.Post([new GuestBuffer(rig.Buffers, 4, false), new GuestBuffer(rig.Buffers + 0x100, 4, true)]);
+        rig.Driver.Notify(0);
+        rig.Driver.ReadStatus(); // served after the flush the doorbell posted
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(rig.Transport.RefusedDma, Is.GreaterThan(0));
+            Assert.That(queue.UsedIndex, Is.EqualTo((ushort)1), "nothing more was used");
+            Assert.That(rig.Ram.U32(rig.Buffers + 0x100), Is.Zero, "nothing was written");
+        }
+    }
 }
