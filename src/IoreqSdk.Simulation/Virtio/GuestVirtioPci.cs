@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using IoreqSdk.Pci;
 
@@ -40,7 +41,7 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
     private readonly SimulatedPciGuest _pci;
     private readonly ushort _deviceId;
     private readonly int _msix;
-    private readonly ushort[] _notifyOffsets = new ushort[0x10000];
+    private readonly Dictionary<int, ushort> _notifyOffsets = new();
     private int _messagesSeen;
     private bool _configVectorAssigned;
 
@@ -168,7 +169,7 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
         WriteAddress(QueueDesc, descriptorArea);
         WriteAddress(QueueDriver, driverArea);
         WriteAddress(QueueDevice, deviceArea);
-        _notifyOffsets[(ushort)queue] = (ushort)ReadCommon(QueueNotifyOff, 2);
+        _notifyOffsets[queue] = (ushort)ReadCommon(QueueNotifyOff, 2);
         if (UsesMsix)
         {
             ushort vector = (ushort)(queue + 1);
@@ -200,9 +201,10 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
         _pci.WriteBar(Notifications.Bar, NotifyAddress(queue), 2, (ushort)queue);
 
     /// <summary>Queue <paramref name="queue"/>'s doorbell: the notification structure's offset plus queue_notify_off times the multiplier (§4.1.4.4).</summary>
-    /// <param name="queue">A queue configured with <see cref="ConfigureQueue"/>.</param>
+    /// <param name="queue">A queue configured with <see cref="ConfigureQueue"/> (for any other, queue_notify_off 0 is assumed).</param>
     /// <returns>The offset in the notification structure's BAR.</returns>
-    public ulong NotifyAddress(int queue) => Notifications.Offset + ((ulong)_notifyOffsets[(ushort)queue] * NotifyOffMultiplier);
+    public ulong NotifyAddress(int queue) =>
+        Notifications.Offset + ((ulong)(_notifyOffsets.TryGetValue(queue, out ushort off) ? off : (ushort)0) * NotifyOffMultiplier);
 
     /// <inheritdoc/>
     public override GuestVirtioInterrupts TakeInterrupts()

@@ -7,10 +7,11 @@ namespace IoreqSdk.Pci;
 /// <summary>
 /// A PCI function: a type-0 configuration header with read-only, read-write and write-1-to-clear bits, BARs with
 /// sizing, command-register gating of decode, INTx and bus mastering, and a capability list (MSI, MSI-X, PCI Express,
-/// power management, vendor-specific). Subclasses declare BARs and capabilities in their constructor and serve BAR
-/// accesses in <see cref="ReadBar"/> and <see cref="WriteBar"/> with BAR-relative offsets. The device never learns
-/// the architecture: the host bridge it sits behind maps its BARs, routes its interrupts and carries its
-/// configuration accesses.
+/// power management, vendor-specific, and capabilities of any id the device lays out itself: <see
+/// cref="PciCapability"/>). Subclasses declare BARs and capabilities in their constructor and serve BAR accesses in
+/// <see cref="ReadBar"/> and <see cref="WriteBar"/> with BAR-relative offsets. The device never learns the
+/// architecture: the host bridge it sits behind maps its BARs, routes its interrupts and carries its configuration
+/// accesses.
 /// </summary>
 public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 {
