@@ -55,10 +55,8 @@ public abstract partial class PciDevice
             ThrowHelper.ThrowArgumentOutOfRange(nameof(vectors), "One MSI capability with 1, 2, 4, 8, 16 or 32 vectors.");
         }
 
-        int length = 10 + (is64Bit ? 4 : 0) + (perVectorMasking ? 10 : 0);
-        int offset = AddCapability(PciConfigRegisters.CapabilityMsi, length);
-        _interrupts.Msi = PciMsi.Declare(_config, _interrupts, offset, vectors, is64Bit, perVectorMasking);
-        return offset;
+        _interrupts.Msi = AddCapability(new PciMsi(_interrupts, vectors, is64Bit, perVectorMasking));
+        return _interrupts.Msi.Offset;
     }
 
     /// <summary>
@@ -88,9 +86,8 @@ public abstract partial class PciDevice
         // both whatever the device implements (the SDK serves those offsets; elsewhere they are adapted to the BAR's widths).
         bar.Region.Accept(AccessWidths.DWord | AccessWidths.QWord);
 
-        int offset = AddCapability(PciConfigRegisters.CapabilityMsix, 12);
-        _interrupts.Msix = PciMsix.Declare(_config, _interrupts, offset, vectors, bar.Index, tableOffset, pendingOffset);
-        return offset;
+        _interrupts.Msix = AddCapability(new PciMsix(_interrupts, vectors, bar.Index, tableOffset, pendingOffset));
+        return _interrupts.Msix.Offset;
     }
 
     /// <summary>Adds a PCI Express capability (version 2) describing an endpoint on a x1 2.5 GT/s link.</summary>
@@ -170,6 +167,15 @@ public abstract partial class PciDevice
     {
         _config.UnlinkCapabilities(PciConfigRegisters.CapabilityMsi, PciConfigRegisters.CapabilityMsix);
         _interrupts.HideMessages();
+
+        // Their bytes stay where they were (a guest may still address them) but are inert: no hook runs for them.
+        for (int i = 0; i < _capabilityAt.Length; i++)
+        {
+            if (_capabilityAt[i] is PciMsi or PciMsix)
+            {
+                _capabilityAt[i] = null;
+            }
+        }
     }
 
     /// <summary>

@@ -302,7 +302,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         var copy = new byte[ConfigSpaceSize];
         for (int i = 0; i < ConfigSpaceSize; i++)
         {
+            // No hooks (a dump has no side effects), but MSI's pending bits, which are state rather than bytes.
             copy[i] = _interrupts.ReadConfigByte(i);
+            if (_interrupts.Msi is PciMsi msi && msi.TryReadPending(i - msi.Offset, out byte pending))
+            {
+                copy[i] = pending;
+            }
         }
 
         return copy;
