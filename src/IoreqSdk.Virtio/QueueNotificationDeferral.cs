@@ -14,10 +14,14 @@ namespace IoreqSdk.Virtio;
 /// </remarks>
 internal sealed class QueueNotificationDeferral
 {
+    /// <summary>Doorbells coalesced into a flush that has not run before it is taken as lost and posted again.</summary>
+    public const int StaleFlushThreshold = 1024;
+
     private readonly VirtioDevice _device;
     private readonly ulong[] _pending;
     private readonly Action _flush;
     private bool _posted;
+    private int _coalesced;
 
     public QueueNotificationDeferral(VirtioDevice device)
     {
@@ -44,10 +48,15 @@ internal sealed class QueueNotificationDeferral
         }
 
         _pending[queue >> 6] |= 1UL << (queue & 63);
-        if (_posted)
+        if (_posted && ++_coalesced < StaleFlushThreshold)
         {
             return; // One flush is queued already; it takes this queue too.
         }
+
+        // Nothing posted, or a flush so many doorbells behind that it was dropped (a server stopped with it queued,
+        // then started again: the loop runs posted work after every request, so a live flush is never that far
+        // behind). A second flush that does run finds nothing pending and costs one pass over the bits.
+        _coalesced = 0;
 
         _posted = true;
         if (!context.TryPost(_flush))
@@ -59,12 +68,18 @@ internal sealed class QueueNotificationDeferral
         }
     }
 
-    /// <summary>Forgets every pending doorbell (the device was reset: its queues are gone).</summary>
-    public void Clear() => Array.Clear(_pending, 0, _pending.Length);
+    /// <summary>Forgets every pending doorbell (the device was reset: its queues are gone), and any flush thought posted.</summary>
+    public void Clear()
+    {
+        Array.Clear(_pending, 0, _pending.Length);
+        _posted = false;
+        _coalesced = 0;
+    }
 
     private void Flush()
     {
         _posted = false;
+        _coalesced = 0;
         for (int word = 0; word < _pending.Length; word++)
         {
             while (_pending[word] != 0)

@@ -89,6 +89,31 @@ public sealed class VirtioPciDoorbellTests
     }
 
     [Test]
+    public void A_flush_that_never_ran_is_posted_again_after_the_stale_threshold()
+    {
+        var rig = new VirtioRig(0);
+        rig.StartSplit();
+        var context = new RecordingContext();
+        var doorbells = new QueueNotificationDeferral(rig.Device);
+        doorbells.Ring(0, context);
+        context.Posted.Clear(); // dropped, as by a server that stopped with it queued
+        for (int i = 0; i < QueueNotificationDeferral.StaleFlushThreshold - 1; i++)
+        {
+            doorbells.Ring(0, context);
+        }
+
+        int postsBeforeThreshold = context.Posted.Count;
+        doorbells.Ring(0, context);
+        context.RunPosted();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(postsBeforeThreshold, Is.Zero, "coalesced into the flush thought queued");
+            Assert.That(rig.Device.Notified, Is.EqualTo(1), "then posted again, and the queue served");
+        }
+    }
+
+    [Test]
     public void A_reset_forgets_pending_doorbells()
     {
         var rig = new VirtioRig(0);
@@ -98,7 +123,19 @@ public sealed class VirtioPciDoorbellTests
         doorbells.Ring(0, context);
         doorbells.Clear();
         context.RunPosted();
-        Assert.That(rig.Device.Notified, Is.Zero);
+        int afterReset = rig.Device.Notified;
+
+        doorbells.Ring(0, context);
+        doorbells.Clear();
+        context.Posted.Clear();       // that flush never runs (the server stopped with it queued)
+        doorbells.Ring(0, context);   // the flush thought posted was forgotten with the reset: this one posts
+        context.RunPosted();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(afterReset, Is.Zero);
+            Assert.That(rig.Device.Notified, Is.EqualTo(1));
+        }
     }
 
     [Test]
