@@ -42,7 +42,8 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
     private readonly ushort _deviceId;
     private readonly int _msix;
     private readonly Dictionary<int, ushort> _notifyOffsets = new();
-    private int _messagesSeen;
+    private int _messagesScanned;
+    private GuestVirtioInterrupts _messageCauses;
     private bool _configVectorAssigned;
 
     /// <summary>Probes the function <paramref name="pci"/> holds as a modern virtio-pci device.</summary>
@@ -98,7 +99,7 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
     public override ushort DeviceType => (ushort)(_deviceId - 0x1040);
 
     /// <inheritdoc/>
-    public override bool InterruptPending => UsesMsix ? NewMessages().Length != 0 : _pci.Intx?.IsAsserted == true;
+    public override bool InterruptPending => UsesMsix ? ScanMessages() != GuestVirtioInterrupts.None : _pci.Intx?.IsAsserted == true;
 
     /// <inheritdoc/>
     public override byte ReadStatus() => (byte)ReadCommon(DeviceStatus, 1);
@@ -215,14 +216,8 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
             return (GuestVirtioInterrupts)(_pci.ReadBar(Isr.Bar, Isr.Offset, 1) & 3);
         }
 
-        var causes = GuestVirtioInterrupts.None;
-        (ulong Address, uint Data)[] messages = NewMessages();
-        _messagesSeen += messages.Length;
-        foreach ((_, uint data) in messages)
-        {
-            causes |= data == MessageDataBase ? GuestVirtioInterrupts.ConfigChange : GuestVirtioInterrupts.UsedBuffers;
-        }
-
+        GuestVirtioInterrupts causes = ScanMessages();
+        _messageCauses = GuestVirtioInterrupts.None;
         return causes;
     }
 
@@ -249,9 +244,27 @@ public sealed class GuestVirtioPci : GuestVirtioTransport
         WriteCommon(field + 4, 4, value >> 32);
     }
 
-    private (ulong Address, uint Data)[] NewMessages() =>
-        _pci.Messages.Where(m => m.Address == MessageAddress && m.Data >= MessageDataBase && m.Data < MessageDataBase + 2048)
-            .Skip(_messagesSeen).ToArray();
+    /// <summary>The causes the messages received since the last <see cref="TakeInterrupts"/> carry: vector 0 a configuration change, any other a queue's used buffers.</summary>
+    private GuestVirtioInterrupts ScanMessages()
+    {
+        // The record only grows: look at what arrived since the last scan (other devices' messages are skipped).
+        if (_pci.Messages.Count != _messagesScanned)
+        {
+            (ulong Address, uint Data)[] all = _pci.Messages.ToArray();
+            for (int i = _messagesScanned; i < all.Length; i++)
+            {
+                (ulong address, uint data) = all[i];
+                if (address == MessageAddress && data >= MessageDataBase && data < MessageDataBase + 2048)
+                {
+                    _messageCauses |= data == MessageDataBase ? GuestVirtioInterrupts.ConfigChange : GuestVirtioInterrupts.UsedBuffers;
+                }
+            }
+
+            _messagesScanned = all.Length;
+        }
+
+        return _messageCauses;
+    }
 
     private void AssignConfigVector()
     {
