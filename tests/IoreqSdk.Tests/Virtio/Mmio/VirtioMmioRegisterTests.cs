@@ -261,4 +261,43 @@ public sealed class VirtioMmioRegisterTests
             Assert.That(device.Notified, Is.Zero, "and finds nothing to do after it");
         }
     }
+
+    [Test]
+    public void Arm64_slots_follow_libxl_from_GUEST_VIRTIO_MMIO_BASE_and_SPI_33()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(VirtioMmioTransport.Arm64Address(0), Is.EqualTo(0x0200_0000UL));
+            Assert.That(VirtioMmioTransport.Arm64Address(2), Is.EqualTo(0x0200_0400UL));
+            Assert.That(VirtioMmioTransport.Arm64Spi(0), Is.EqualTo(33u));
+            Assert.That(VirtioMmioTransport.Arm64Spi(10), Is.EqualTo(43u));
+            Assert.That(() => VirtioMmioTransport.Arm64Spi(11), Throws.TypeOf<System.ArgumentOutOfRangeException>(), "SPIs 33-43 only");
+            Assert.That(() => VirtioMmioTransport.Arm64Address(2048), Throws.TypeOf<System.ArgumentOutOfRangeException>(), "the 1 MiB window holds 2048 blocks");
+        }
+    }
+
+    [Test]
+    public void The_device_tree_node_is_the_one_libxl_writes()
+    {
+        string node = VirtioMmioTransport.DescribeDeviceTreeNodeAt(VirtioMmioTransport.Arm64Address(1), VirtioMmioTransport.Arm64Spi(1));
+        Assert.That(node, Is.EqualTo(
+            "virtio@2000200 {\n" +
+            "\tcompatible = \"virtio,mmio\";\n" +
+            "\treg = <0x0 0x2000200 0x0 0x200>;\n" +
+            "\tinterrupts = <0x0 0x2 0xf01>;\n" +
+            "\tinterrupt-parent = <0xfde8>;\n" +
+            "\tdma-coherent;\n" +
+            "};\n"));
+        Assert.That(() => VirtioMmioTransport.DescribeDeviceTreeNodeAt(0x0200_0000, 31), Throws.TypeOf<System.ArgumentOutOfRangeException>());
+    }
+
+    [Test]
+    public void A_block_off_its_0x200_boundary_or_a_device_on_another_transport_is_refused()
+    {
+        var line = IoreqSdk.Devices.InterruptLine.Create("x", _ => { });
+        var device = new EchoDevice(0);
+        _ = new VirtioMmioTransport(device, 0x0200_0000, line);
+        Assert.That(() => new VirtioMmioTransport(new EchoDevice(0), 0x0200_0100, line), Throws.TypeOf<System.ArgumentOutOfRangeException>());
+        Assert.That(() => new VirtioMmioTransport(device, 0x0200_0200, line), Throws.ArgumentException.With.Message.Contains("attached"));
+    }
 }
