@@ -1,5 +1,4 @@
 using System;
-using IoreqSdk.Hypervisor;
 using R = IoreqSdk.Virtio.Mmio.VirtioMmioRegisters;
 
 namespace IoreqSdk.Simulation.Virtio;
@@ -11,15 +10,14 @@ namespace IoreqSdk.Simulation.Virtio;
 /// the legacy interface, is refused here), a device id other than 0.
 /// </summary>
 /// <remarks>
-/// Interrupts are seen as the guest's interrupt controller sees the line: on x86 an ISA IRQ's level; on Arm64 each
-/// injection of the SPI (Xen 4.17's vGIC injects when the level rises), so an interrupt is pending from an injection
-/// until <see cref="TakeInterrupts"/> handles it.
+/// Interrupts are seen as the guest's interrupt controller sees the line, whichever the platform raised: an ISA IRQ
+/// while its level is high (x86's IO-APIC redelivers), or an SPI from each injection until <see cref="TakeInterrupts"/>
+/// handles it (Xen 4.17's vGIC on Arm64 injects when the level rises and ignores the fall).
 /// </remarks>
 public sealed class GuestVirtioMmio : GuestVirtioTransport
 {
     private readonly SimulatedVcpu _cpu;
     private readonly SimulatedInterrupts _interrupts;
-    private readonly bool _levelLine;
     private int _injectionsTaken;
 
     /// <summary>Probes the register block at <paramref name="address"/>.</summary>
@@ -37,7 +35,6 @@ public sealed class GuestVirtioMmio : GuestVirtioTransport
 
         _cpu = xen.Vcpu(vcpu);
         _interrupts = xen.Interrupts;
-        _levelLine = xen.Architecture == GuestArchitecture.X86;
         Address = address;
         Line = line;
 
@@ -81,7 +78,7 @@ public sealed class GuestVirtioMmio : GuestVirtioTransport
 
     /// <inheritdoc/>
     public override bool InterruptPending =>
-        _levelLine ? _interrupts.IsaIrq((int)Line) : _interrupts.SpiInjections(Line) != _injectionsTaken;
+        (Line < 16 && _interrupts.IsaIrq((int)Line)) || _interrupts.SpiInjections(Line) != _injectionsTaken;
 
     /// <summary>Reads a register as given (for tests that play a careless or hostile driver too).</summary>
     /// <param name="offset">The offset in the block.</param>
@@ -175,7 +172,7 @@ public sealed class GuestVirtioMmio : GuestVirtioTransport
     public override GuestVirtioInterrupts TakeInterrupts()
     {
         // The injection count first: one arriving after the status read is still pending afterwards.
-        int injections = _levelLine ? 0 : _interrupts.SpiInjections(Line);
+        int injections = _interrupts.SpiInjections(Line);
         uint status = ReadRegister(R.InterruptStatus);
         if (status != 0)
         {

@@ -17,18 +17,12 @@ namespace IoreqSdk.Simulation.Virtio;
 /// </code>
 /// </summary>
 /// <remarks>
-/// Where the device sits: on Arm64, Xen's first virtio-mmio slot (<see cref="VirtioMmioTransport.Arm64Address"/>,
-/// SPI <see cref="VirtioMmioTransport.Arm64Spi"/>); on x86, <see cref="X86MmioAddress"/> with ISA IRQ
-/// <see cref="X86MmioIrq"/>. The driver's rings and buffers come from guest RAM above its first MiB.
+/// Where the device sits: <see cref="SimulationOptions.VirtioMmioBase"/> and <see cref="SimulationOptions.VirtioMmioLine"/>
+/// (on Arm64, Xen's first virtio-mmio slot and SPI 33, unless set). The driver's rings and buffers come from guest RAM
+/// above its first MiB.
 /// </remarks>
 public sealed class SimulatedVirtioGuest : IDisposable
 {
-    /// <summary>Where the harness puts a virtio-mmio device on an x86 guest: below the IO-APIC, where QEMU's microvm puts its first.</summary>
-    public const ulong X86MmioAddress = 0xFEB0_0000;
-
-    /// <summary>The ISA IRQ of a virtio-mmio device on an x86 guest (free on Xen's HVM guests: no LPT2).</summary>
-    public const uint X86MmioIrq = 5;
-
     private SimulatedVirtioGuest(SimulatedHypervisor xen, IoreqServer server, VirtioDevice device, VirtioMmioTransport mmio, GuestVirtioTransport transport)
     {
         Xen = xen;
@@ -110,14 +104,14 @@ public sealed class SimulatedVirtioGuest : IDisposable
                 : $"{(int)transport} is not a virtio transport.");
         }
 
-        var xen = new SimulatedHypervisor(options ?? new SimulationOptions { Architecture = architecture });
+        SimulationOptions shape = options ?? new SimulationOptions { Architecture = architecture };
+        var xen = new SimulatedHypervisor(shape);
         IoreqServer? server = null;
         try
         {
             server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, Platform = GuestPlatform.For(architecture) });
-            bool arm = architecture == GuestArchitecture.Arm64;
-            ulong address = arm ? VirtioMmioTransport.Arm64Address(0) : X86MmioAddress;
-            uint line = arm ? VirtioMmioTransport.Arm64Spi(0) : X86MmioIrq;
+            ulong address = shape.VirtioMmioBase;
+            uint line = shape.VirtioMmioLine;
             var mmio = new VirtioMmioTransport(device, address, server.CreateInterruptLine(line));
             server.AddDevice(mmio);
             server.Start();

@@ -138,6 +138,23 @@ public sealed class VirtioMmioGuestTests
     }
 
     [Test]
+    public void The_device_goes_where_the_options_place_it_and_interrupts_on_their_line()
+    {
+        uint line = _architecture == GuestArchitecture.Arm64 ? 40u : 7u;
+        var options = new SimulationOptions { Architecture = _architecture, VirtioMmioBase = 0x0300_0000, VirtioMmioLine = line };
+        using var guest = SimulatedVirtioGuest.Create(new EchoDevice(0), VirtioTransportKind.Mmio, _architecture, options: options);
+        ulong output = guest.Driver.Allocate(4);
+        guest.Driver.Submit(0, new GuestBuffer[] { new(guest.Driver.Allocate(4), 4, false), new(output, 4, true) });
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(((GuestVirtioMmio)guest.Transport).Address, Is.EqualTo(0x0300_0000UL));
+            Assert.That(guest.MmioTransport!.Address, Is.EqualTo(0x0300_0000UL));
+            Assert.That(guest.Driver.WaitForInterrupt(), Is.EqualTo(GuestVirtioInterrupts.UsedBuffers));
+            Assert.That(guest.MmioTransport.Interrupt.Description, Does.Contain(line.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    [Test]
     public void The_pci_transport_is_not_in_the_harness_yet()
     {
         Assert.That(() => SimulatedVirtioGuest.Create(new EchoDevice(0), VirtioTransportKind.Pci, _architecture), Throws.TypeOf<NotSupportedException>());
