@@ -34,7 +34,7 @@ namespace IoreqSdk.Virtio.Mmio;
 /// <para>
 /// <b>Doorbells do not hold the vCPU.</b> A QueueNotify write is answered at once; the device processes the queue in
 /// posted work on the event loop, after the answer (coalesced, allocation-free: see
-/// <see cref="PendingNotifyPasses"/>). The transport also lets the device continue a long queue in a later pass
+/// <see cref="DeferredNotifyPasses"/>). The transport also lets the device continue a long queue in a later pass
 /// (<see cref="IVirtioQueueScheduler"/>).
 /// </para>
 /// <para>
@@ -140,7 +140,7 @@ public sealed partial class VirtioMmioTransport : DeviceModel, IVirtioTransport,
     public long IgnoredNotifies => _notifications.IgnoredNotifies;
 
     /// <summary>Notification passes that ran in posted work, after the guest's write was answered.</summary>
-    public long PendingNotifyPasses => _notifications.PostedPasses;
+    public long DeferredNotifyPasses => _notifications.PostedPasses;
 
     /// <summary>Notification passes that ran inside the guest's write because the loop refused the post (its queue was full).</summary>
     public long InlineNotifyPasses => _notifications.InlinePasses;

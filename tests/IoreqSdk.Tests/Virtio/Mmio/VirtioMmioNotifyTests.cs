@@ -86,7 +86,7 @@ public sealed class VirtioMmioNotifyTests
             Assert.That(notifiedDuringWrite, Is.Zero);
             Assert.That(waiting, Is.EqualTo(1));
             Assert.That(device.Notified, Is.EqualTo(1));
-            Assert.That(rig.Transport.PendingNotifyPasses, Is.EqualTo(1));
+            Assert.That(rig.Transport.DeferredNotifyPasses, Is.EqualTo(1));
         }
     }
 
