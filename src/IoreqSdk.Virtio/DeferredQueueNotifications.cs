@@ -60,10 +60,6 @@ internal sealed class DeferredQueueNotifications
     /// <summary>Notifies for a queue the device does not have (ignored).</summary>
     public long IgnoredNotifies { get; private set; }
 
-    /// <summary>Whether a queue is waiting for a pass.</summary>
-    public bool IsPending(int queueIndex) =>
-        (uint)queueIndex < (uint)_device.QueueCount && (_pending[queueIndex >> 6] & (1UL << queueIndex)) != 0;
-
     /// <summary>Marks <paramref name="queueIndex"/> pending (as the guest wrote it) and makes sure a pass will run.</summary>
     /// <param name="queueIndex">The queue the guest notified; out-of-range indices are counted and ignored.</param>
     /// <param name="context">The transport's device context, to post the pass with.</param>
@@ -76,7 +72,7 @@ internal sealed class DeferredQueueNotifications
         }
 
         _context = context;
-        _pending[queueIndex >> 6] |= 1UL << queueIndex;
+        _pending[queueIndex >> 6] |= 1UL << (queueIndex & 63);
         if (_posted && ++_coalesced < StalePassThreshold)
         {
             return;
@@ -108,7 +104,7 @@ internal sealed class DeferredQueueNotifications
         }
 
         _context = context;
-        _pending[queueIndex >> 6] |= 1UL << queueIndex;
+        _pending[queueIndex >> 6] |= 1UL << (queueIndex & 63);
         if (_posted && ++_coalesced < StalePassThreshold)
         {
             return true;
@@ -122,7 +118,7 @@ internal sealed class DeferredQueueNotifications
         }
 
         _posted = false;
-        _pending[queueIndex >> 6] &= ~(1UL << queueIndex);
+        _pending[queueIndex >> 6] &= ~(1UL << (queueIndex & 63));
         return false;
     }
 

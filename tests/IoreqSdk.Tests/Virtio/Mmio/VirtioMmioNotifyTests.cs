@@ -222,6 +222,30 @@ public sealed class VirtioMmioNotifyTests
     }
 
     [Test]
+    public void A_malformed_chain_breaks_the_queue_and_raises_a_config_change_interrupt()
+    {
+        var device = new EchoDevice(0);
+        var rig = new MmioRig(device);
+        rig.Start();
+        var driver = new GuestSplitVirtqueue(rig.Ram, 16, VirtioRig.DescriptorArea, VirtioRig.DriverArea, VirtioRig.DeviceArea, eventIndex: false);
+        driver.PublishHead(200);
+        rig.Write(R.QueueNotify, 0);
+        rig.Context.RunPosted();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(device.GetQueue(0).Error, Is.EqualTo(VirtioQueueError.DescriptorIndexOutOfRange));
+            Assert.That(rig.Read(R.Status) & (uint)VirtioDeviceStatus.DeviceNeedsReset, Is.EqualTo((uint)VirtioDeviceStatus.DeviceNeedsReset));
+            Assert.That(rig.Read(R.InterruptStatus), Is.EqualTo(R.InterruptConfigChange));
+            Assert.That(rig.Line.IsAsserted, Is.True);
+        }
+
+        // The driver's answer, a reset, clears it all.
+        rig.Write(R.Status, 0);
+        Assert.That(rig.Read(R.Status), Is.Zero);
+        Assert.That(rig.Line.IsAsserted, Is.False);
+    }
+
+    [Test]
     public void A_device_with_more_config_than_the_block_holds_is_refused()
     {
         Assert.That(() => new IoreqSdk.Virtio.Mmio.VirtioMmioTransport(new BigConfigDevice(), MmioRig.Base, IoreqSdk.Devices.InterruptLine.Create("x", _ => { })),
