@@ -68,10 +68,10 @@ internal static class DemuCommand
     {
         var device = new Option<string>("--device", "-d")
         {
-            Description = "The device to emulate: edu (QEMU's educational device) or serial (a PCI 16550A UART).",
+            Description = "The device to emulate: edu (QEMU's educational device), serial (a PCI 16550A UART) or virtio-rng (an entropy source over virtio-mmio, a platform device).",
             DefaultValueFactory = _ => "edu",
         };
-        device.AcceptOnlyFromAmong("edu", "serial");
+        device.AcceptOnlyFromAmong("edu", "serial", "virtio-rng");
 
         var platform = new Option<string>("--platform", "-p")
         {
@@ -139,12 +139,12 @@ internal static class DemuCommand
 
         var deviceTree = new Option<bool>("--device-tree")
         {
-            Description = "Arm64: print the device-tree node that describes the host bridge to the guest (for the toolstack), then exit.",
+            Description = "Arm64: print the device-tree node that describes the host bridge (or the virtio-mmio device) to the guest (for the toolstack), then exit.",
         };
 
         var root = new RootCommand(
-            "demu: one emulated PCI device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
-            + "simulated guest that enumerates the bus and drives the device, then prints what it saw.")
+            "demu: one emulated device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
+            + "simulated guest that finds the device (enumerating the bus, or probing virtio-mmio) and drives it, then prints what it saw.")
         {
             device, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
         };
@@ -175,7 +175,12 @@ internal static class DemuCommand
         DemuSettings Settings(ParseResult result)
         {
             var architecture = result.GetValue(platform) == "arm64" ? GuestArchitecture.Arm64 : GuestArchitecture.X86;
-            var kind = result.GetValue(device) == "serial" ? DeviceKind.Serial : DeviceKind.Edu;
+            var kind = result.GetValue(device) switch
+            {
+                "serial" => DeviceKind.Serial,
+                "virtio-rng" => DeviceKind.VirtioRng,
+                _ => DeviceKind.Edu,
+            };
             PciSbdf address = result.GetValue(bdf);
 
             // An option that the chosen platform, device or run would ignore is a mistake to report, not to skip.
@@ -192,6 +197,18 @@ internal static class DemuCommand
                 if (address.Segment != 0)
                 {
                     throw new UsageException("--bdf", $"{address}: an x86 guest reaches PCI segment 0 only (Xen decodes 0xCF8/0xCFC); write bb:dd.f or 0000:bb:dd.f.");
+                }
+            }
+
+            if (kind == DeviceKind.VirtioRng)
+            {
+                // A virtio-mmio device is a platform device: no function address, no host bridge to place.
+                foreach (Option option in new Option[] { bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase })
+                {
+                    if (result.GetResult(option) is { Implicit: false })
+                    {
+                        throw new UsageException(option.Name, "places a PCI function or its host bridge; virtio-rng is a virtio-mmio platform device with neither. Drop it.");
+                    }
                 }
             }
 

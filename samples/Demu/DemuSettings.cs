@@ -5,6 +5,7 @@ using IoreqSdk.Devices.PciSerial;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
+using IoreqSdk.Virtio.Mmio;
 
 namespace Demu;
 
@@ -16,6 +17,9 @@ internal enum DeviceKind
 
     /// <summary>A PCI 16550A UART (<see cref="PciSerialDevice"/>).</summary>
     Serial,
+
+    /// <summary>virtio-rng over virtio-mmio (<see cref="IoreqSdk.Devices.Virtio.Rng.VirtioRng"/>): a platform device, no bridge.</summary>
+    VirtioRng,
 }
 
 /// <summary>What the command line asked for, validated.</summary>
@@ -45,6 +49,15 @@ internal sealed record DemuSettings
     public bool Verbose { get; init; }
 
     public PciPlatform Platform => Architecture == GuestArchitecture.Arm64 ? Arm64 : new X86Platform();
+
+    /// <summary>
+    /// Where a virtio-mmio device goes: on Arm64 Xen's first slot (libxl's, 0x02000000 and SPI 33); on x86, which has
+    /// no toolstack convention, 0xFEB00000 and ISA IRQ 5, for the guest's <c>virtio_mmio.device=</c> parameter.
+    /// </summary>
+    public ulong VirtioMmioBase => Architecture == GuestArchitecture.Arm64 ? VirtioMmioTransport.Arm64Address(0) : 0xFEB0_0000;
+
+    /// <summary>The virtio-mmio device's interrupt line, as the platform numbers lines.</summary>
+    public uint VirtioMmioLine => Architecture == GuestArchitecture.Arm64 ? VirtioMmioTransport.Arm64Spi(0) : 5;
 
     public TextWriter Out { get; init; } = TextWriter.Null;
 

@@ -3,10 +3,12 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Devices.PciSerial;
+using IoreqSdk.Devices.Virtio.Rng;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Server;
+using IoreqSdk.Virtio.Mmio;
 using IoreqSdk.Xen;
 using Microsoft.Extensions.Logging;
 
@@ -47,18 +49,31 @@ internal static class XenRun
 
             // Off the loop: a stream that blocks must not stall the guest's accesses to the device.
             using var serialPump = new SerialOutputPump(serialOutput);
-            PciDevice device = DeviceFactory.Create(settings, serialPump.Write);
-
             var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging, RestrictHandlesToDomain = settings.Restrict });
+            PciDevice? device = null;
             try
             {
-                var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
-                if (!DeviceFactory.TryAdd(bridge, device, settings))
+                Served served;
+                if (settings.Device == DeviceKind.VirtioRng)
                 {
-                    return 2;
+                    served = AddVirtioRng(settings, server);
+                }
+                else
+                {
+                    device = DeviceFactory.Create(settings, serialPump.Write);
+                    var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+                    if (!DeviceFactory.TryAdd(bridge, device, settings))
+                    {
+                        return 2;
+                    }
+
+                    served = new Served(
+                        $"{device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address}",
+                        bridge.Platform is EcamPlatform ? "describe the host bridge to the guest with this device-tree node:\n" + bridge.DescribeDeviceTreeNode() : null,
+                        device as PciSerialDevice);
                 }
 
-                (int exitCode, abandoned) = await ServeAsync(settings, xen, server, bridge, device, cancellation).ConfigureAwait(false);
+                (int exitCode, abandoned) = await ServeAsync(settings, xen, server, served, cancellation).ConfigureAwait(false);
                 if (exitCode != 0 || abandoned)
                 {
                     return abandoned ? 1 : exitCode;
@@ -96,7 +111,7 @@ internal static class XenRun
 
     /// <summary>Serves until a signal, the guest's end or a failed restriction; then tears down, bounded.</summary>
     private static async Task<(int ExitCode, bool Abandoned)> ServeAsync(
-        DemuSettings settings, XenHypervisor xen, IoreqServer server, PciHostBridge bridge, PciDevice device, CancellationToken cancellation)
+        DemuSettings settings, XenHypervisor xen, IoreqServer server, Served served, CancellationToken cancellation)
     {
         ushort domain = settings.Domain!.Value;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -129,7 +144,7 @@ internal static class XenRun
         AppDomain.CurrentDomain.UnhandledException += lastResort;
         try
         {
-            settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {id}; Ctrl-C to stop");
+            settings.Error.WriteLine($"demu: {served.What} for domain {domain}, ioreq server {id}; Ctrl-C to stop");
             int exitCode = 0;
             if (settings.Restrict)
             {
@@ -142,13 +157,12 @@ internal static class XenRun
                 }
             }
 
-            if (bridge.Platform is EcamPlatform)
+            if (served.GuestHint is string hint)
             {
-                settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
-                settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+                settings.Error.WriteLine($"demu: {hint}");
             }
 
-            if (device is PciSerialDevice serial)
+            if (served.Serial is PciSerialDevice serial)
             {
                 StartInput(serial, settings.Error, stop.Token);
             }
@@ -172,6 +186,21 @@ internal static class XenRun
             AppDomain.CurrentDomain.UnhandledException -= lastResort;
         }
     }
+
+    /// <summary>virtio-rng behind virtio-mmio at the platform's slot: Xen's first on Arm64 (its SPI must be one libxl gave the guest).</summary>
+    private static Served AddVirtioRng(DemuSettings settings, IoreqServer server)
+    {
+        var transport = new VirtioMmioTransport(new VirtioRng(), settings.VirtioMmioBase, server.CreateInterruptLine(settings.VirtioMmioLine));
+        server.AddDevice(transport);
+        string hint = settings.Architecture == GuestArchitecture.Arm64
+            ? "the guest finds virtio-rng through this device-tree node (libxl writes it for a virtio disk in the same slot):\n"
+                + VirtioMmioTransport.DescribeDeviceTreeNodeAt(transport.Address, settings.VirtioMmioLine)
+            : FormattableString.Invariant($"give the guest's kernel virtio_mmio.device=512@0x{transport.Address:x}:{settings.VirtioMmioLine}");
+        return new Served(FormattableString.Invariant($"virtio-rng over virtio-mmio at 0x{transport.Address:x} ({transport.Interrupt.Description})"), hint, null);
+    }
+
+    /// <summary>What a run serves: how to name it, what to tell the user about the guest's side, the serial device if it is one.</summary>
+    private sealed record Served(string What, string? GuestHint, PciSerialDevice? Serial);
 
     /// <summary>
     /// Stops the run when the guest goes away. Killing a domain destroys its ioreq servers at once, while the domain

@@ -457,6 +457,16 @@ public abstract class VirtioDevice
         }
     }
 
+    /// <summary>
+    /// Asks to be notified about <paramref name="queue"/> again in a later turn of the event loop, once the requests
+    /// waiting meanwhile are answered: how a device that stops at a budget per pass continues, without holding the
+    /// loop (and the vCPUs) through a long queue. Needs a transport that implements <see cref="IVirtioQueueScheduler"/>.
+    /// </summary>
+    /// <param name="queue">One of the device's queues.</param>
+    /// <returns>Whether the later call was arranged; if not, the buffers left wait for the driver's next notification.</returns>
+    protected bool TryContinueLater(VirtioQueue queue) =>
+        queue is not null && _transport is IVirtioQueueScheduler scheduler && scheduler.TryScheduleQueue(queue.Index);
+
     /// <summary>The driver notified <paramref name="queue"/>: pop what it made available, process or start processing it, push it back, signal.</summary>
     /// <param name="queue">The queue (enabled, not broken, DRIVER_OK set).</param>
     protected abstract void OnQueueNotified(VirtioQueue queue);

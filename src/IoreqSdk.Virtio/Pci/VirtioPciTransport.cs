@@ -34,11 +34,13 @@ namespace IoreqSdk.Virtio.Pci;
 /// </para>
 /// <para>
 /// <b>Doorbells do not hold the vCPU.</b> A notify write is answered at once; the queue is processed afterwards on
-/// the loop, from one posted, coalesced flush. Everything else runs inside the guest's access, on the server's event
-/// loop. The device reaches guest memory as bus-master DMA: refused while the driver has bus mastering off.
+/// the loop, from one posted, coalesced pass (<c>DeferredQueueNotifications</c>, shared with virtio-mmio); a device
+/// that stops at its budget continues in a later pass (<see cref="IVirtioQueueScheduler"/>). Everything else runs
+/// inside the guest's access, on the server's event loop. The device reaches guest memory as bus-master DMA:
+/// refused while the driver has bus mastering off.
 /// </para>
 /// </remarks>
-public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
+public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IVirtioQueueScheduler
 {
     /// <summary>VIRTIO_MSI_NO_VECTOR: no MSI-X vector is assigned (and the value read back for a vector the device refused).</summary>
     public const ushort NoVector = 0xFFFF;
@@ -57,7 +59,7 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
     internal const uint DeviceConfigOffset = 0x2000;
     private const uint Page = 0x1000;
 
-    private readonly QueueNotificationDeferral _doorbells;
+    private readonly DeferredQueueNotifications _doorbells;
     private readonly DmaMemory _memory;
     private readonly ushort[] _queueVectors;
     private readonly uint _deviceConfigLength;
@@ -77,7 +79,7 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
         int queues = device.QueueCount;
         MsixVectors = Math.Min(queues + 1, 2048);
         _queueVectors = new ushort[queues];
-        _doorbells = new QueueNotificationDeferral(device);
+        _doorbells = new DeferredQueueNotifications(device);
         _memory = new DmaMemory(this);
         _deviceConfigLength = (uint)device.ConfigSize;
         _notifyOffset = DeviceConfigOffset + PageRound(Math.Max(_deviceConfigLength, 1));
@@ -108,10 +110,13 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
     public int MsixVectors { get; }
 
     /// <summary>Doorbells the guest rang for a queue the device does not have (ignored).</summary>
-    public long IgnoredNotifications => _doorbells.Ignored;
+    public long IgnoredNotifies => _doorbells.IgnoredNotifies;
 
-    /// <summary>Doorbells served inside the guest's write because the loop's work queue was full (none is dropped).</summary>
-    public long InlineNotifications => _doorbells.ProcessedInline;
+    /// <summary>Posted passes that processed the queues whose doorbells rang (each covers every doorbell rung before it ran).</summary>
+    public long DeferredNotifyPasses => _doorbells.PostedPasses;
+
+    /// <summary>Passes run inside the guest's doorbell write because the loop refused the post (no doorbell is dropped).</summary>
+    public long InlineNotifyPasses => _doorbells.InlinePasses;
 
     /// <inheritdoc/>
     IGuestMemory IVirtioTransport.Memory => _memory;
@@ -132,6 +137,9 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
 
     /// <inheritdoc/>
     void IVirtioTransport.NotifyConfigChange() => Interrupt(isrBit: 2, _configVector);
+
+    /// <inheritdoc/>
+    bool IVirtioQueueScheduler.TryScheduleQueue(int queueIndex) => _doorbells.TrySchedule(queueIndex, Context);
 
     /// <inheritdoc/>
     protected override void OnConfigWritten(int register, int size)
@@ -261,7 +269,7 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
         SetIntx(true);
     }
 
-    /// <summary>A doorbell write: answered now, the queue processed after it (see <see cref="QueueNotificationDeferral"/>).</summary>
+    /// <summary>A doorbell write: answered now, the queue processed after it (see <see cref="DeferredQueueNotifications"/>).</summary>
     private void Doorbell(uint offset, int size)
     {
         // The queue is named by where the driver wrote (its queue_notify_off times the multiplier), as QEMU does;
@@ -271,7 +279,7 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport
             return;
         }
 
-        _doorbells.Ring((int)(offset / NotifyOffMultiplier), Context);
+        _doorbells.Request((int)(offset / NotifyOffMultiplier), Context);
     }
 
     private ulong ReadDeviceConfig(int offset, int size)

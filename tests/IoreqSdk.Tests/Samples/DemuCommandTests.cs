@@ -13,6 +13,8 @@ public sealed class DemuCommandTests
     [TestCase("edu", "arm64", "7 passed, 0 failed", "(SPI 45)")]
     [TestCase("serial", "x86", "6 passed, 0 failed", "(IO-APIC level, INTA of 0000:00:05.0)")]
     [TestCase("serial", "arm64", "6 passed, 0 failed", "through the PIO aperture")]
+    [TestCase("virtio-rng", "x86", "7 passed, 0 failed", "virtio-mmio at 0xfeb00000, ISA IRQ 5")]
+    [TestCase("virtio-rng", "arm64", "7 passed, 0 failed", "virtio-mmio at 0x2000000, SPI 33")]
     public void RunsTheScriptedGuestDriverAndSummarises(string device, string platform, string checks, string detail)
     {
         var (exitCode, output, error) = Run("--device", device, "--platform", platform);
@@ -81,6 +83,20 @@ public sealed class DemuCommandTests
         {
             Assert.That(exitCode, Is.Zero);
             Assert.That(output, Does.Contain("0x43000000 0x1 0x40000000 0x1 0x40000000 0x0 0x40000000"), "the prefetchable range is the one asked for");
+        }
+    }
+
+    [Test]
+    public void TheDeviceTreeNodeOfVirtioRngIsLibxlsForTheFirstVirtioMmioSlot()
+    {
+        var (exitCode, output, _) = Run("--platform", "arm64", "--device", "virtio-rng", "--device-tree");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.Zero);
+            Assert.That(output, Does.StartWith("virtio@2000000 {"));
+            Assert.That(output, Does.Contain("compatible = \"virtio,mmio\";"));
+            Assert.That(output, Does.Contain("interrupts = <0x0 0x1 0xf01>;"), "SPI 33, rising edge");
         }
     }
 
@@ -154,6 +170,9 @@ public sealed class DemuCommandTests
     [TestCase("--edu-dma-bits", "--device serial --edu-dma-bits 32", "add --device edu")]
     [TestCase("--edu-dma-bits", "--edu-dma-bits 65", "1 to 64 bits")]
     [TestCase("--no-restrict", "--no-restrict", "add --domain")]
+    [TestCase("--bdf", "--device virtio-rng --bdf 00:06.0", "virtio-mmio platform device")]
+    [TestCase("--ecam-base", "--device virtio-rng --platform arm64 --ecam-base 0x20000000", "virtio-mmio platform device")]
+    [TestCase("--serial-output", "--device virtio-rng --serial-output /tmp/demu-unused", "add --device serial")]
     [TestCase("--device", "--device floppy", "'floppy' not recognized. Must be one of: 'edu' 'serial'")]
     [TestCase("--domain", "--domain", "Required argument missing")]
     public void EveryConfigurationErrorIsOneLineNamingTheOptionAndExitCodeTwo(string option, string commandLine, string rule)

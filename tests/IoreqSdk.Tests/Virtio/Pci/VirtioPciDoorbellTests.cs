@@ -1,9 +1,6 @@
 using System;
-using System.Collections.Generic;
 using System.Threading;
-using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
-using IoreqSdk.Memory;
 using IoreqSdk.Simulation;
 using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
@@ -11,7 +8,7 @@ using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Virtio.Pci;
 
-/// <summary>Doorbells do not hold the vCPU: answered first, the queue processed after from one coalesced, posted flush.</summary>
+/// <summary>Doorbells do not hold the vCPU: answered first, the queue processed after in a posted pass (DeferredQueueNotifications, tested with virtio-mmio).</summary>
 [TestFixture]
 public sealed class VirtioPciDoorbellTests
 {
@@ -44,97 +41,19 @@ public sealed class VirtioPciDoorbellTests
     }
 
     [Test]
-    public void Doorbells_rung_before_the_flush_are_coalesced_into_one_post_and_one_notification_per_queue()
+    public void Doorbells_go_through_the_shared_deferred_passes_one_pass_each_here()
     {
-        var rig = new VirtioRig(0);
-        rig.StartSplit();
-        var context = new RecordingContext();
-        var doorbells = new QueueNotificationDeferral(rig.Device);
-        doorbells.Ring(0, context);
-        doorbells.Ring(0, context);
-        doorbells.Ring(1, context);   // a queue that exists but is not enabled
-        doorbells.Ring(2, context);   // no such queue
-        doorbells.Ring(-1, context);
-        int posts = context.Posted.Count;
-        int notifiedBeforeFlush = rig.Device.Notified;
-        context.RunPosted();
+        using var rig = new VirtioPciRig(GuestArchitecture.X86);
+        GuestSplitVirtqueue queue = rig.Start();
+        for (uint i = 0; i < 5; i++)
+        {
+            Assert.That(rig.EchoOnce(queue, i, out _), Is.True);
+        }
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(posts, Is.EqualTo(1));
-            Assert.That(notifiedBeforeFlush, Is.Zero);
-            Assert.That(rig.Device.Notified, Is.EqualTo(1), "queue 0 once; queue 1 is not enabled");
-            Assert.That(doorbells.Ignored, Is.EqualTo(2));
-        }
-
-        doorbells.Ring(0, context);
-        Assert.That(context.Posted, Has.Count.EqualTo(1), "the next doorbell posts again");
-    }
-
-    [Test]
-    public void A_full_work_queue_serves_the_doorbell_inline_rather_than_lose_it()
-    {
-        var rig = new VirtioRig(0);
-        rig.StartSplit();
-        var context = new RecordingContext { Refuse = true };
-        var doorbells = new QueueNotificationDeferral(rig.Device);
-        doorbells.Ring(0, context);
-        doorbells.Ring(0, context);
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(rig.Device.Notified, Is.EqualTo(2));
-            Assert.That(doorbells.ProcessedInline, Is.EqualTo(2));
-        }
-    }
-
-    [Test]
-    public void A_flush_that_never_ran_is_posted_again_after_the_stale_threshold()
-    {
-        var rig = new VirtioRig(0);
-        rig.StartSplit();
-        var context = new RecordingContext();
-        var doorbells = new QueueNotificationDeferral(rig.Device);
-        doorbells.Ring(0, context);
-        context.Posted.Clear(); // dropped, as by a server that stopped with it queued
-        for (int i = 0; i < QueueNotificationDeferral.StaleFlushThreshold - 1; i++)
-        {
-            doorbells.Ring(0, context);
-        }
-
-        int postsBeforeThreshold = context.Posted.Count;
-        doorbells.Ring(0, context);
-        context.RunPosted();
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(postsBeforeThreshold, Is.Zero, "coalesced into the flush thought queued");
-            Assert.That(rig.Device.Notified, Is.EqualTo(1), "then posted again, and the queue served");
-        }
-    }
-
-    [Test]
-    public void A_reset_forgets_pending_doorbells()
-    {
-        var rig = new VirtioRig(0);
-        rig.StartSplit();
-        var context = new RecordingContext();
-        var doorbells = new QueueNotificationDeferral(rig.Device);
-        doorbells.Ring(0, context);
-        doorbells.Clear();
-        context.RunPosted();
-        int afterReset = rig.Device.Notified;
-
-        doorbells.Ring(0, context);
-        doorbells.Clear();
-        context.Posted.Clear();       // that flush never runs (the server stopped with it queued)
-        doorbells.Ring(0, context);   // the flush thought posted was forgotten with the reset: this one posts
-        context.RunPosted();
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(afterReset, Is.Zero);
-            Assert.That(rig.Device.Notified, Is.EqualTo(1));
+            Assert.That(rig.Transport.DeferredNotifyPasses, Is.EqualTo(5), "each doorbell answered, then its pass posted");
+            Assert.That(rig.Transport.InlineNotifyPasses, Is.Zero);
         }
     }
 
@@ -156,11 +75,11 @@ public sealed class VirtioPciDoorbellTests
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(rig.Transport.IgnoredNotifications, Is.EqualTo(2));
+            Assert.That(rig.Transport.IgnoredNotifies, Is.EqualTo(2));
             Assert.That(device.Notified, Is.Zero);
             Assert.That(rig.Guest.ReadBar(0, notify, 2), Is.Zero, "doorbells read 0");
             Assert.That(rig.EchoOnce(queue, 5, out _), Is.True);
-            Assert.That(rig.Transport.InlineNotifications, Is.Zero);
+            Assert.That(rig.Transport.InlineNotifyPasses, Is.Zero);
         }
     }
 
@@ -185,45 +104,6 @@ public sealed class VirtioPciDoorbellTests
             Entered.Set();
             Release.Wait(TimeSpan.FromSeconds(10));
             Interlocked.Increment(ref _completed);
-        }
-    }
-
-    /// <summary>A context that keeps what is posted for the test to run.</summary>
-    private sealed class RecordingContext : IDeviceContext
-    {
-        public List<Action> Posted { get; } = new();
-
-        public bool Refuse { get; set; }
-
-        public IGuestMemory Memory => throw new NotSupportedException();
-
-        public void MapRegion(DeviceRegion region, ulong address) => throw new NotSupportedException();
-
-        public void UnmapRegion(DeviceRegion region) => throw new NotSupportedException();
-
-        public void Post(Action work) => throw new NotSupportedException();
-
-        public bool TryPost(Action work)
-        {
-            if (Refuse)
-            {
-                return false;
-            }
-
-            Posted.Add(work);
-            return true;
-        }
-
-        public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) => false;
-
-        public void RunPosted()
-        {
-            Action[] work = Posted.ToArray();
-            Posted.Clear();
-            foreach (Action action in work)
-            {
-                action();
-            }
         }
     }
 }
