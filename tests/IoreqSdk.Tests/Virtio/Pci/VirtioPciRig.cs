@@ -9,51 +9,20 @@ using IoreqSdk.Virtio.Pci;
 
 namespace IoreqSdk.Tests.Virtio.Pci;
 
-/// <summary>The simulated guest's RAM as the guest's driver writes its rings and buffers.</summary>
+/// <summary>The simulated guest's RAM as the guest's driver writes its rings and buffers, with 32-bit helpers.</summary>
 internal sealed class SimulatedGuestRam : IGuestMemory
 {
-    private readonly SimulatedHypervisor _xen;
+    private readonly SimulatedGuestMemory _memory;
 
-    public SimulatedGuestRam(SimulatedHypervisor xen) => _xen = xen;
+    public SimulatedGuestRam(SimulatedHypervisor xen) => _memory = new SimulatedGuestMemory(xen);
 
-    public bool TryRead(ulong address, Span<byte> destination)
-    {
-        if (!TryOffset(address, destination.Length, out int offset))
-        {
-            return false;
-        }
+    public bool TryRead(ulong address, Span<byte> destination) => _memory.TryRead(address, destination);
 
-        _xen.Ram.Slice(offset, destination.Length).CopyTo(destination);
-        return true;
-    }
+    public bool TryWrite(ulong address, ReadOnlySpan<byte> source) => _memory.TryWrite(address, source);
 
-    public bool TryWrite(ulong address, ReadOnlySpan<byte> source)
-    {
-        if (!TryOffset(address, source.Length, out int offset))
-        {
-            return false;
-        }
+    public uint U32(ulong address) => BinaryPrimitives.ReadUInt32LittleEndian(_memory.Span(address, 4));
 
-        source.CopyTo(_xen.Ram.Slice(offset, source.Length));
-        return true;
-    }
-
-    public uint U32(ulong address) => BinaryPrimitives.ReadUInt32LittleEndian(_xen.Ram.Slice(checked((int)(address - _xen.RamBase)), 4));
-
-    public void SetU32(ulong address, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(_xen.Ram.Slice(checked((int)(address - _xen.RamBase)), 4), value);
-
-    private bool TryOffset(ulong address, int length, out int offset)
-    {
-        offset = 0;
-        ulong size = (ulong)_xen.Ram.Length;
-        if (address < _xen.RamBase || address - _xen.RamBase > size || (ulong)length > size - (address - _xen.RamBase))
-        {
-            return false;
-        }
-
-        offset = (int)(address - _xen.RamBase);
-        return true;
-    }
+    public void SetU32(ulong address, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(_memory.Span(address, 4), value);
 }
 
 /// <summary>
