@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Threading;
+using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 
 namespace IoreqSdk.Server;
@@ -23,7 +24,7 @@ internal sealed class LoopWork
     private int _postedCount;
     private volatile bool _acceptingPosts = true;
     private OffLoopWorker? _worker;
-    private ConcurrentQueue<OffLoopWorker.Item> _completions = new();
+    private ConcurrentQueue<OffLoopWork> _completions = new();
 
     public LoopWork(EventLoop loop, IoreqServerStatistics statistics, LoopDiagnostics diagnostics, int maxPostedWork)
     {
@@ -44,7 +45,7 @@ internal sealed class LoopWork
     /// <summary>Readies a run: a fresh off-loop worker and completion queue, posts accepted.</summary>
     public void Prepare(int maxOffLoopWork, string workerName)
     {
-        var completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        var completions = new ConcurrentQueue<OffLoopWork>();
         _completions = completions;
         EventLoop loop = _loop;
         _worker = new OffLoopWorker(maxOffLoopWork, workerName, item =>
@@ -80,7 +81,14 @@ internal sealed class LoopWork
         }
 
         Volatile.Write(ref _postedCount, 0);
-        _completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        // The worker is closed: nothing more reaches this queue (it hands items over under its lock, checking for the
+        // close). What waits here never completes: free it, so a device's pooled items are usable again.
+        ConcurrentQueue<OffLoopWork> completions = _completions;
+        _completions = new ConcurrentQueue<OffLoopWork>();
+        while (completions.TryDequeue(out OffLoopWork? item))
+        {
+            item.Free();
+        }
     }
 
     /// <summary>Runs the work posted so far and the completions of finished off-loop work — only what was there on
@@ -116,11 +124,14 @@ internal sealed class LoopWork
         }
 
         OffLoopWorker? worker = _worker;
-        ConcurrentQueue<OffLoopWorker.Item> completions = _completions;
-        while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWorker.Item? item))
+        ConcurrentQueue<OffLoopWork> completions = _completions;
+        while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWork? item))
         {
-            RunCompletion(item);
+            // Place and item are freed before the completion runs, so that the completion can queue its item again
+            // (the next step of a request) within the bound.
             worker?.Release();
+            item.Free();
+            RunCompletion(item);
         }
 
         return !_loop.IsStopping && !_posted.IsEmpty;
@@ -169,9 +180,25 @@ internal sealed class LoopWork
             throw new ArgumentNullException(nameof(completion));
         }
 
-        OffLoopWorker? worker = Volatile.Read(ref _worker);
-        if (worker is null || _loop.IsStopping || !worker.TryQueue(new OffLoopWorker.Item<TResult>(work, completion)))
+        return TryRunOffLoop(new DelegateOffLoopWork<TResult>(work, completion));
+    }
+
+    public bool TryRunOffLoop(OffLoopWork work)
+    {
+        if (work is null)
         {
+            throw new ArgumentNullException(nameof(work));
+        }
+
+        if (!work.TryClaim())
+        {
+            ThrowHelper.ThrowInvalidOperation("The off-loop work item is still in flight; queue it again once its completion has begun.");
+        }
+
+        OffLoopWorker? worker = Volatile.Read(ref _worker);
+        if (worker is null || _loop.IsStopping || !worker.TryQueue(work))
+        {
+            work.Free();
             Interlocked.Increment(ref _statistics.RefusedWork);
             return false;
         }
@@ -179,19 +206,26 @@ internal sealed class LoopWork
         return true;
     }
 
-    private void RunCompletion(OffLoopWorker.Item item)
+    private void RunCompletion(OffLoopWork item)
     {
-        if (item.Error is Exception error)
+        Exception? error = item.Error;
+        if (error is not null)
         {
             _statistics.Requests.DeviceFault++;
             _diagnostics.ReportFault("off-loop work", error);
-            return;
         }
 
         long start = LoopClock.Now;
         try
         {
-            item.Complete();
+            if (error is null)
+            {
+                item.Complete();
+            }
+            else
+            {
+                item.Fail(error);
+            }
         }
         catch (Exception e)
         {

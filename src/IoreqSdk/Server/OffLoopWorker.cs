@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using IoreqSdk.Devices;
 
 namespace IoreqSdk.Server;
 
@@ -14,10 +15,10 @@ namespace IoreqSdk.Server;
 internal sealed class OffLoopWorker : IDisposable
 {
     private readonly object _gate = new();
-    private readonly Queue<Item> _queue = new();
+    private readonly Queue<OffLoopWork> _queue = new();
     private readonly int _capacity;
     private readonly string _threadName;
-    private readonly Action<Item> _finished;
+    private readonly Action<OffLoopWork> _finished;
     private readonly CancellationTokenSource _cancel = new();
     private Thread? _thread;
     private int _outstanding;
@@ -26,17 +27,19 @@ internal sealed class OffLoopWorker : IDisposable
 
     /// <param name="capacity">Items queued, running or awaiting completion, at most.</param>
     /// <param name="threadName">The worker thread's name.</param>
-    /// <param name="finished">Called on the worker thread with each finished item; it must bring the item to the loop,
-    /// which runs <see cref="Item.Complete"/> and then <see cref="Release"/>.</param>
-    public OffLoopWorker(int capacity, string threadName, Action<Item> finished)
+    /// <param name="finished">Called on the worker thread with each finished item, under the worker's lock (so that a
+    /// close either comes before the hand-over, and the item is freed, or after it, and the item is in the loop's
+    /// queue for the teardown to drop); it must bring the item to the loop, which calls <see cref="Release"/> and then
+    /// runs the item's completion. Quick, and never calling back into the worker.</param>
+    public OffLoopWorker(int capacity, string threadName, Action<OffLoopWork> finished)
     {
         _capacity = capacity;
         _threadName = threadName;
         _finished = finished;
     }
 
-    /// <summary>Queues an item; <see langword="false"/> when the bound is reached or the worker was closed.</summary>
-    public bool TryQueue(Item item)
+    /// <summary>Queues an item the caller has claimed; <see langword="false"/> when the bound is reached or the worker was closed (the caller frees the item).</summary>
+    public bool TryQueue(OffLoopWork item)
     {
         lock (_gate)
         {
@@ -98,7 +101,13 @@ internal sealed class OffLoopWorker : IDisposable
         lock (_gate)
         {
             _closed = true;
-            _queue.Clear();
+
+            // Queued items never run: free them, so a device's pooled item can be used again (a restart of the server).
+            while (_queue.Count != 0)
+            {
+                _queue.Dequeue().Free();
+            }
+
             Monitor.PulseAll(_gate);
             if (_thread is null)
             {
@@ -115,7 +124,7 @@ internal sealed class OffLoopWorker : IDisposable
         CancellationToken token = _cancel.Token;
         while (true)
         {
-            Item item;
+            OffLoopWork item;
             lock (_gate)
             {
                 while (_queue.Count == 0 && !_closed)
@@ -133,58 +142,26 @@ internal sealed class OffLoopWorker : IDisposable
                 item = _queue.Dequeue();
             }
 
-            item.Execute(token);
-            try
+            item.Run(token);
+            lock (_gate)
             {
-                _finished(item);
-            }
-            catch (Exception)
-            {
-                // Handing the item back failed (the server's callback is not expected to throw): nothing may escape
-                // this thread, which would end the process. The item's place stays taken: the bound errs on the safe side.
-            }
-        }
-    }
+                if (_closing)
+                {
+                    // Its completion would be dropped: free the item now (the teardown never sees it).
+                    item.Free();
+                    continue;
+                }
 
-    /// <summary>One piece of work and its completion.</summary>
-    internal abstract class Item
-    {
-        /// <summary>What the work threw, if it did; then the completion does not run.</summary>
-        public Exception? Error { get; protected set; }
-
-        /// <summary>Runs the work (worker thread).</summary>
-        public abstract void Execute(CancellationToken token);
-
-        /// <summary>Runs the completion (loop thread).</summary>
-        public abstract void Complete();
-    }
-
-    /// <summary>Work producing a <typeparamref name="TResult"/>, and a completion consuming it.</summary>
-    internal sealed class Item<TResult> : Item
-    {
-        private readonly Func<CancellationToken, TResult> _work;
-        private readonly Action<TResult> _completion;
-        private TResult _result = default!;
-
-        public Item(Func<CancellationToken, TResult> work, Action<TResult> completion)
-        {
-            _work = work;
-            _completion = completion;
-        }
-
-        public override void Execute(CancellationToken token)
-        {
-            try
-            {
-                _result = _work(token);
-            }
-            catch (Exception e)
-            {
-                // Reported on the loop with the device faults; the worker thread goes on with the next item.
-                Error = e;
+                try
+                {
+                    _finished(item);
+                }
+                catch (Exception)
+                {
+                    // Handing the item back failed (the server's callback is not expected to throw): nothing may escape
+                    // this thread, which would end the process. The item's place stays taken: the bound errs on the safe side.
+                }
             }
         }
-
-        public override void Complete() => _completion(_result);
     }
 }
