@@ -48,17 +48,17 @@ public abstract class OffLoopWork
     /// stops. An exception is contained, counted as a device fault, and reported to <see cref="Fail"/> on the loop.
     /// </summary>
     /// <param name="cancellationToken">Cancelled when the server stops.</param>
-    protected internal abstract void Execute(CancellationToken cancellationToken);
+    protected abstract void Execute(CancellationToken cancellationToken);
 
     /// <summary>Applies the result, on the event loop (device state and guest memory may be touched); quick, as every loop callback. Not run if the server stops first.</summary>
-    protected internal abstract void Complete();
+    protected abstract void Complete();
 
     /// <summary>
     /// On the event loop, instead of <see cref="Complete"/>, when <see cref="Execute"/> threw (the fault is already
     /// counted and logged). The default does nothing; a pooled item returns itself to its pool here.
     /// </summary>
     /// <param name="error">What <see cref="Execute"/> threw.</param>
-    protected internal virtual void Fail(Exception error)
+    protected virtual void Fail(Exception error)
     {
     }
 
@@ -72,6 +72,12 @@ public abstract class OffLoopWork
         // Release: the completion's reads of the item come after this on the same thread; another thread that sees
         // Idle may queue it again, which is the device's own business once the completion began.
         Volatile.Write(ref _state, Idle);
+
+    /// <summary>Runs <see cref="Complete"/> (the loop, the SDK's own caller).</summary>
+    internal void RunComplete() => Complete();
+
+    /// <summary>Runs <see cref="Fail"/> (the loop, the SDK's own caller).</summary>
+    internal void RunFail(Exception error) => Fail(error);
 
     /// <summary>Runs <see cref="Execute"/> on the worker thread, containing what it throws.</summary>
     internal void Run(CancellationToken cancellationToken)

@@ -21,7 +21,7 @@ internal sealed class DelegateOffLoopWork<TResult> : OffLoopWork
         _completion = completion;
     }
 
-    protected internal override void Execute(CancellationToken cancellationToken) => _result = _work(cancellationToken);
+    protected override void Execute(CancellationToken cancellationToken) => _result = _work(cancellationToken);
 
-    protected internal override void Complete() => _completion(_result);
+    protected override void Complete() => _completion(_result);
 }

@@ -220,11 +220,11 @@ internal sealed class LoopWork
         {
             if (error is null)
             {
-                item.Complete();
+                item.RunComplete();
             }
             else
             {
-                item.Fail(error);
+                item.RunFail(error);
             }
         }
         catch (Exception e)

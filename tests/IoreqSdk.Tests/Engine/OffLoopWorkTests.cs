@@ -182,7 +182,7 @@ public sealed class OffLoopWorkTests
 
         public int InFlightInComplete { get; private set; }
 
-        protected internal override void Execute(CancellationToken cancellationToken)
+        protected override void Execute(CancellationToken cancellationToken)
         {
             Executions++;
             try
@@ -195,7 +195,7 @@ public sealed class OffLoopWorkTests
             }
         }
 
-        protected internal override void Complete()
+        protected override void Complete()
         {
             if (_context.Memory.TryRead(0x1000, _probe))
             {
@@ -229,7 +229,7 @@ public sealed class OffLoopWorkTests
 
         public int Completions => Volatile.Read(ref _completions);
 
-        protected internal override void Execute(CancellationToken cancellationToken)
+        protected override void Execute(CancellationToken cancellationToken)
         {
             _started = true;
             try
@@ -242,7 +242,7 @@ public sealed class OffLoopWorkTests
             }
         }
 
-        protected internal override void Complete() => Interlocked.Increment(ref _completions);
+        protected override void Complete() => Interlocked.Increment(ref _completions);
     }
 
     private sealed class ThrowingWork : OffLoopWork
@@ -259,11 +259,11 @@ public sealed class OffLoopWorkTests
 
         public Exception? Thrown { get; private set; }
 
-        protected internal override void Execute(CancellationToken cancellationToken) => throw new InvalidOperationException("the work failed");
+        protected override void Execute(CancellationToken cancellationToken) => throw new InvalidOperationException("the work failed");
 
-        protected internal override void Complete() => Completions++;
+        protected override void Complete() => Completions++;
 
-        protected internal override void Fail(Exception error)
+        protected override void Fail(Exception error)
         {
             Thrown = error;
             FailedOnLoop = _context.Memory.TryRead(0x1000, new byte[1]);
@@ -296,11 +296,11 @@ public sealed class OffLoopWorkTests
 
         public long[] Allocated => _allocated;
 
-        protected internal override void Execute(CancellationToken cancellationToken)
+        protected override void Execute(CancellationToken cancellationToken)
         {
         }
 
-        protected internal override void Complete()
+        protected override void Complete()
         {
             int round = _round++;
             if (round >= _warmUp && (round - _warmUp) % _rounds == 0)
