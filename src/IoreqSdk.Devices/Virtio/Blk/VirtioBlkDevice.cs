@@ -166,7 +166,8 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
 
     private static ulong Features(VirtioBlkOptions options, RawImageFile image)
     {
-        ulong features = VirtioBlkFeatures.SegMax | VirtioBlkFeatures.BlockSize | VirtioBlkFeatures.Flush;
+        // The ring features the core implements (packed, event index, indirect tables) and the block features asked for.
+        ulong features = VirtioFeatures.Supported | VirtioBlkFeatures.SegMax | VirtioBlkFeatures.BlockSize | VirtioBlkFeatures.Flush;
         if (options.ReadOnly || image.IsReadOnly)
         {
             features |= VirtioBlkFeatures.ReadOnly;
