@@ -25,7 +25,7 @@ internal sealed class BlkRig : IDisposable
 
     private readonly List<GuestVirtqueue> _drivers = new();
 
-    public BlkRig(long imageSize, VirtioBlkOptions? options = null, ulong? features = null, bool packed = false, bool readOnlyFile = false)
+    public BlkRig(long imageSize, VirtioBlkOptions? options = null, ulong? features = null, bool packed = false, bool readOnlyFile = false, IoreqSdk.Devices.IDeviceContext? context = null)
     {
         Path = System.IO.Path.Combine(TestContext.CurrentContext.WorkDirectory, $"blk-{Guid.NewGuid():N}.img");
         using (var file = new FileStream(Path, FileMode.CreateNew))
@@ -39,7 +39,7 @@ internal sealed class BlkRig : IDisposable
         Transport = new TestTransport(Ram);
         Context = new ManualDeviceContext(Ram);
         Device.Attach(Transport);
-        Device.AttachContext(Context);
+        Device.AttachContext(context ?? Context);
         Features = ((features ?? (Device.OfferedFeatures & ~VirtioFeatures.RingPacked)) | VirtioFeatures.Version1 | (packed ? VirtioFeatures.RingPacked : 0)) & Device.OfferedFeatures;
         Packed = packed;
         Start();
