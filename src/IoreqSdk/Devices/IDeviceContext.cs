@@ -102,4 +102,18 @@ public interface IDeviceContext
     /// <remarks>The server has one worker thread: every device's off-loop work of a server runs one item at a time, in
     /// the order queued. Blocking I/O of several devices (or several requests of one) is serialised there.</remarks>
     bool TryRunOffLoop(OffLoopWork work);
+
+    /// <summary>
+    /// Creates a worker of the device's own: <paramref name="threadCount"/> threads that run its items in parallel —
+    /// blocking I/O that the server's one worker would serialise — with each completion on the loop, as
+    /// <see cref="TryRunOffLoop(OffLoopWork)"/>'s. It is bounded by <paramref name="capacity"/> (not by
+    /// <see cref="Server.IoreqServerOptions.MaxOffLoopWork"/>), cancelled and dropped when the server stops, and
+    /// accepts work while the server runs. Create it once (when the device joins the server, or on the loop); its
+    /// threads start on first use.
+    /// </summary>
+    /// <param name="name">The threads' name.</param>
+    /// <param name="threadCount">Threads (1 to 64).</param>
+    /// <param name="capacity">Items queued, running or awaiting completion at once, at most (1 to 4096).</param>
+    /// <returns>The worker.</returns>
+    IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity);
 }

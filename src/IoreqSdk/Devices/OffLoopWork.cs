@@ -40,6 +40,9 @@ public abstract class OffLoopWork
     /// <summary>Whether the item was accepted and its completion has not started (nor been dropped) yet.</summary>
     public bool IsInFlight => Volatile.Read(ref _state) != Idle;
 
+    /// <summary>The worker the item was last queued on, whose place its completion frees.</summary>
+    internal Server.OffLoopWorker? Worker { get; set; }
+
     /// <summary>What <see cref="Execute"/> threw on its last run, if it did (then <see cref="Fail"/> runs instead of <see cref="Complete"/>).</summary>
     internal Exception? Error { get; private set; }
 

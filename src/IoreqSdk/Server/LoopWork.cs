@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Threading;
@@ -23,7 +24,9 @@ internal sealed class LoopWork
     private readonly ConcurrentQueue<Action> _posted = new();
     private int _postedCount;
     private volatile bool _acceptingPosts = true;
+    private readonly List<DeviceOffLoopWorker> _deviceWorkers = new();
     private OffLoopWorker? _worker;
+    private Action<OffLoopWork>? _finished;
     private ConcurrentQueue<OffLoopWork> _completions = new();
 
     public LoopWork(EventLoop loop, IoreqServerStatistics statistics, LoopDiagnostics diagnostics, int maxPostedWork)
@@ -48,7 +51,7 @@ internal sealed class LoopWork
         var completions = new ConcurrentQueue<OffLoopWork>();
         _completions = completions;
         EventLoop loop = _loop;
-        _worker = new OffLoopWorker(maxOffLoopWork, workerName, item =>
+        Action<OffLoopWork> finished = item =>
         {
             // A late item of a run that ended lands in that run's queue, which nobody reads any more.
             completions.Enqueue(item);
@@ -60,15 +63,54 @@ internal sealed class LoopWork
             {
                 // The channel failed: the loop finds the completion at its next wake, if it has one.
             }
-        });
+        };
+        _worker = new OffLoopWorker(maxOffLoopWork, workerName, threadCount: 1, finished);
+        lock (_deviceWorkers)
+        {
+            _finished = finished;
+            foreach (DeviceOffLoopWorker worker in _deviceWorkers)
+            {
+                worker.Open(finished);
+            }
+        }
 
         _acceptingPosts = true;
+    }
+
+    /// <summary>A device's own worker, open while the server runs (now, if it does).</summary>
+    public IOffLoopWorker CreateWorker(string name, int threadCount, int capacity)
+    {
+        if (threadCount < 1 || threadCount > 64)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(threadCount), "A device's worker has 1 to 64 threads.");
+        }
+
+        if (capacity < 1 || capacity > 4096)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), "A device's worker holds 1 to 4096 items.");
+        }
+
+        var worker = new DeviceOffLoopWorker(this, name ?? "device worker", threadCount, capacity);
+        lock (_deviceWorkers)
+        {
+            _deviceWorkers.Add(worker);
+            if (_finished is not null)
+            {
+                worker.Open(_finished);
+            }
+        }
+
+        return worker;
     }
 
     /// <summary>Work posted from now on would never run: refused until the server starts again.</summary>
     public void RefusePosts() => _acceptingPosts = false;
 
-    public void CloseWorker() => _worker?.Close();
+    public void CloseWorker()
+    {
+        _worker?.Close();
+        CloseDeviceWorkers();
+    }
 
     /// <summary>Teardown: work of this run never runs; drop what waits (and free the worker's places).</summary>
     public void Drop()
@@ -76,6 +118,7 @@ internal sealed class LoopWork
         _acceptingPosts = false;
         _worker?.Close();
         _worker = null;
+        CloseDeviceWorkers();
         while (_posted.TryDequeue(out _))
         {
         }
@@ -123,13 +166,13 @@ internal sealed class LoopWork
             _diagnostics.CheckCallbackOverrun(start, "posted work");
         }
 
-        OffLoopWorker? worker = _worker;
         ConcurrentQueue<OffLoopWork> completions = _completions;
         while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWork? item))
         {
             // Place and item are freed before the completion runs, so that the completion can queue its item again
-            // (the next step of a request) within the bound.
-            worker?.Release();
+            // (the next step of a request) within the bound. The place is the worker's that ran it (the server's or
+            // a device's).
+            item.Worker?.Release();
             item.Free();
             RunCompletion(item);
         }
@@ -185,6 +228,12 @@ internal sealed class LoopWork
 
     public bool TryRunOffLoop(OffLoopWork work)
     {
+        return TryQueue(Volatile.Read(ref _worker), work);
+    }
+
+    /// <summary>Queues a claimed item on <paramref name="worker"/> (the server's or a device's), or frees and counts a refusal.</summary>
+    public bool TryQueue(OffLoopWorker? worker, OffLoopWork work)
+    {
         if (work is null)
         {
             throw new ArgumentNullException(nameof(work));
@@ -195,7 +244,6 @@ internal sealed class LoopWork
             ThrowHelper.ThrowInvalidOperation("The off-loop work item is still in flight; queue it again once its completion has begun.");
         }
 
-        OffLoopWorker? worker = Volatile.Read(ref _worker);
         if (worker is null || _loop.IsStopping || !worker.TryQueue(work))
         {
             work.Free();
@@ -204,6 +252,18 @@ internal sealed class LoopWork
         }
 
         return true;
+    }
+
+    private void CloseDeviceWorkers()
+    {
+        lock (_deviceWorkers)
+        {
+            _finished = null;
+            foreach (DeviceOffLoopWorker worker in _deviceWorkers)
+            {
+                worker.Close();
+            }
+        }
     }
 
     private void RunCompletion(OffLoopWork item)

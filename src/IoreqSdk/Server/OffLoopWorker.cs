@@ -6,11 +6,12 @@ using IoreqSdk.Devices;
 namespace IoreqSdk.Server;
 
 /// <summary>
-/// Runs devices' long work away from the event loop, one item at a time on a thread of its own (QEMU's edu runs its
-/// factorial on a worker thread the same way), and hands each finished item back to the loop for its completion.
-/// Bounded: at most <c>capacity</c> items are queued, running or waiting for their completion at once, so a guest
-/// that keeps asking for work gets refusals, not an ever-growing queue. One thread per server isolates guests: a
-/// guest's long work delays only its own server's work, never the thread pool or another server.
+/// Runs devices' long work away from the event loop, on threads of its own (QEMU's edu runs its factorial on a worker
+/// thread the same way), and hands each finished item back to the loop for its completion. Bounded: at most
+/// <c>capacity</c> items are queued, running or waiting for their completion at once, so a guest that keeps asking
+/// for work gets refusals, not an ever-growing queue. The server's worker has one thread, which isolates guests: a
+/// guest's long work delays only its own server's work, never the thread pool or another server; a device that needs
+/// parallel blocking I/O gets a worker of its own (<see cref="IDeviceContext.CreateOffLoopWorker"/>).
 /// </summary>
 internal sealed class OffLoopWorker : IDisposable
 {
@@ -20,20 +21,24 @@ internal sealed class OffLoopWorker : IDisposable
     private readonly string _threadName;
     private readonly Action<OffLoopWork> _finished;
     private readonly CancellationTokenSource _cancel = new();
-    private Thread? _thread;
+    private readonly int _threadCount;
+    private Thread[]? _threads;
+    private int _liveThreads;
     private int _outstanding;
     private bool _closing;
     private bool _closed;
 
     /// <param name="capacity">Items queued, running or awaiting completion, at most.</param>
-    /// <param name="threadName">The worker thread's name.</param>
+    /// <param name="threadName">The worker threads' name.</param>
+    /// <param name="threadCount">How many threads run items (at once).</param>
     /// <param name="finished">Called on the worker thread with each finished item, under the worker's lock (so that a
     /// close either comes before the hand-over, and the item is freed, or after it, and the item is in the loop's
     /// queue for the teardown to drop); it must bring the item to the loop, which calls <see cref="Release"/> and then
     /// runs the item's completion. Quick, and never calling back into the worker.</param>
-    public OffLoopWorker(int capacity, string threadName, Action<OffLoopWork> finished)
+    public OffLoopWorker(int capacity, string threadName, int threadCount, Action<OffLoopWork> finished)
     {
         _capacity = capacity;
+        _threadCount = threadCount;
         _threadName = threadName;
         _finished = finished;
     }
@@ -49,12 +54,18 @@ internal sealed class OffLoopWorker : IDisposable
             }
 
             _outstanding++;
+            item.Worker = this;
             _queue.Enqueue(item);
-            if (_thread is null)
+            if (_threads is null)
             {
                 // Started on first use: a server whose devices never offload work has no extra thread.
-                _thread = new Thread(Run) { IsBackground = true, Name = _threadName };
-                _thread.Start();
+                _threads = new Thread[_threadCount];
+                for (int i = 0; i < _threads.Length; i++)
+                {
+                    _threads[i] = new Thread(Run) { IsBackground = true, Name = _threadName };
+                    _threads[i].Start();
+                    _liveThreads++;
+                }
             }
 
             Monitor.Pulse(_gate);
@@ -109,7 +120,7 @@ internal sealed class OffLoopWorker : IDisposable
             }
 
             Monitor.PulseAll(_gate);
-            if (_thread is null)
+            if (_threads is null)
             {
                 _cancel.Dispose();
             }
@@ -134,8 +145,13 @@ internal sealed class OffLoopWorker : IDisposable
 
                 if (_closed)
                 {
-                    // Work that read the token has finished (the thread runs one item at a time): nobody uses it any more.
-                    _cancel.Dispose();
+                    // The last thread out: work that read the token has finished (each thread runs one item at a
+                    // time, and every thread has left its item): nobody uses it any more.
+                    if (--_liveThreads == 0)
+                    {
+                        _cancel.Dispose();
+                    }
+
                     return;
                 }
 

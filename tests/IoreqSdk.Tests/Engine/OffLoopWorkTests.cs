@@ -160,6 +160,74 @@ public sealed class OffLoopWorkTests
         }
     }
 
+    [Test]
+    public void ADevicesOwnWorkerRunsItemsInParallelAndCompletesThemOnTheLoop()
+    {
+        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio);
+        using var xen = new SimulatedHypervisor();
+        using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, MaxOffLoopWork = 1 });
+        server.AddDevice(device);
+        IOffLoopWorker worker = device.Context.CreateOffLoopWorker("test io", threadCount: 2, capacity: 2);
+        bool beforeStart = worker.TryRun(new GatedWork(new ManualResetEventSlim(true)));
+        server.Start();
+
+        // Each item waits until both run: with one thread they never would (the token ends the wait at the stop).
+        using var both = new CountdownEvent(2);
+        var first = new RendezvousWork(both, device.Context);
+        var second = new RendezvousWork(both, device.Context);
+        bool a = worker.TryRun(first), b = worker.TryRun(second);
+        bool third = worker.TryRun(new GatedWork(new ManualResetEventSlim(true)));
+        using var serverGate = new ManualResetEventSlim();
+        bool serverWork = device.Context.TryRunOffLoop(new GatedWork(serverGate));
+        bool met = Wait.Until(() => first.Completed && second.Completed);
+        serverGate.Set();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(beforeStart, Is.False, "nothing is accepted before the server runs");
+            Assert.That((a, b, third), Is.EqualTo((true, true, false)), "the worker's own bound of two");
+            Assert.That(serverWork, Is.True, "the server's worker has its own bound: the device's items take none of its places");
+            Assert.That(met, Is.True, "both items ran at once");
+            Assert.That(first.MemoryUsableInComplete && second.MemoryUsableInComplete, Is.True, "completions on the loop");
+            Assert.That(Wait.Until(() => worker.TryRun(first)), Is.True, "places are freed as completions run");
+        }
+
+        server.Stop();
+        Assert.That(Wait.Until(() => !first.IsInFlight), Is.True, "the stop frees the item");
+        Assert.That(worker.TryRun(second), Is.False, "a stopped server's device worker takes no work");
+    }
+
+    private sealed class RendezvousWork : OffLoopWork
+    {
+        private readonly CountdownEvent _both;
+        private readonly IDeviceContext _context;
+        private volatile bool _completed;
+
+        public RendezvousWork(CountdownEvent both, IDeviceContext context)
+        {
+            _both = both;
+            _context = context;
+        }
+
+        public bool Completed => _completed;
+
+        public bool MemoryUsableInComplete { get; private set; }
+
+        protected override void Execute(CancellationToken cancellationToken)
+        {
+            if (_both.CurrentCount > 0)
+            {
+                _both.Signal();
+                _both.Wait(cancellationToken);
+            }
+        }
+
+        protected override void Complete()
+        {
+            MemoryUsableInComplete = _context.Memory.TryRead(0x1000, new byte[1]);
+            _completed = true;
+        }
+    }
+
     private sealed class SteppingWork : OffLoopWork
     {
         private readonly IDeviceContext _context;

@@ -170,8 +170,10 @@ public sealed partial class VirtioBlkDevice
 
     private void Submit(VirtioBlkRequest request)
     {
+        IOffLoopWorker? worker = _worker;
         IDeviceContext? context = _context;
-        if (context is null || !context.TryRunOffLoop(request))
+        bool accepted = worker is not null ? worker.TryRun(request) : context is not null && context.TryRunOffLoop(request);
+        if (!accepted)
         {
             RefusedRequests++;
             Finish(request, VirtioBlk.StatusIoError, 0);

@@ -33,6 +33,7 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     private readonly BlkQueue[] _queues;
     private readonly byte[] _id = new byte[VirtioBlk.IdBytes];
     private IDeviceContext? _context;
+    private IOffLoopWorker? _worker;
     private uint _epoch;
 
     /// <summary>Creates the device over an open image (which stays the caller's to dispose).</summary>
@@ -133,6 +134,11 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
         if (_context is not null)
         {
             throw new InvalidOperationException("The device already has a context.");
+        }
+
+        if (_options.IoThreads > 0)
+        {
+            _worker = context.CreateOffLoopWorker("virtio-blk io", _options.IoThreads, _options.QueueCount * _options.MaxRequestsInFlight);
         }
 
         _context = context;

@@ -33,6 +33,13 @@ public sealed class VirtioBlkOptions
     /// <summary>Data segments per request at most (<c>seg_max</c>; 1 to <see cref="QueueSize"/> − 2; 126 by default).</summary>
     public int MaxSegments { get; set; } = 126;
 
+    /// <summary>
+    /// Threads of the device's own that do its file I/O in parallel (0 to 16; 0 by default: the server's one worker,
+    /// shared with every device of the server and serialising all their off-loop work). With threads of its own the
+    /// device's requests in flight (<see cref="QueueCount"/> × <see cref="MaxRequestsInFlight"/>) bound its worker.
+    /// </summary>
+    public int IoThreads { get; set; }
+
     /// <summary>The logical block size reported (<c>blk_size</c>: 512 to 4096, a power of two; 512 by default).</summary>
     public int BlockSize { get; set; } = 512;
 
@@ -58,6 +65,7 @@ public sealed class VirtioBlkOptions
         Check(MaxRequestsInFlight is >= 1 and <= 64, nameof(MaxRequestsInFlight), "1 to 64");
         Check(BounceBufferSize is >= 4096 and <= 4 << 20 && BounceBufferSize % VirtioBlk.SectorSize == 0, nameof(BounceBufferSize), "4 KiB to 4 MiB, a multiple of 512");
         Check(MaxSegments >= 1 && MaxSegments <= QueueSize - 2, nameof(MaxSegments), "1 to QueueSize - 2");
+        Check(IoThreads is >= 0 and <= 16, nameof(IoThreads), "0 to 16");
         Check(BlockSize is >= 512 and <= 4096 && (BlockSize & (BlockSize - 1)) == 0, nameof(BlockSize), "a power of two, 512 to 4096");
         Check(Serial is not null && Serial.Length <= VirtioBlk.IdBytes && IsAscii(Serial), nameof(Serial), "ASCII, at most 20 characters");
         Check(MaxRangeSectors is >= 1 and <= 1u << 22, nameof(MaxRangeSectors), "1 to 2^22");

@@ -83,6 +83,15 @@ internal sealed class ManualDeviceContext : IDeviceContext
         return true;
     }
 
+    /// <summary>Workers the device created: their items join this context's single manual queue.</summary>
+    public int WorkersCreated { get; private set; }
+
+    public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity)
+    {
+        WorkersCreated++;
+        return new Worker(this, threadCount, capacity);
+    }
+
     /// <summary>Executes and completes everything queued, and what completions queue, until nothing is left.</summary>
     /// <returns>The items completed.</returns>
     public int RunUntilIdle(int limit = 1_000_000)
@@ -174,6 +183,24 @@ internal sealed class ManualDeviceContext : IDeviceContext
             work();
             ran++;
         }
+    }
+
+    private sealed class Worker : IOffLoopWorker
+    {
+        private readonly ManualDeviceContext _context;
+
+        public Worker(ManualDeviceContext context, int threadCount, int capacity)
+        {
+            _context = context;
+            ThreadCount = threadCount;
+            Capacity = capacity;
+        }
+
+        public int ThreadCount { get; }
+
+        public int Capacity { get; }
+
+        public bool TryRun(OffLoopWork work) => _context.TryRunOffLoop(work);
     }
 
     private static void Finish(OffLoopWork item)

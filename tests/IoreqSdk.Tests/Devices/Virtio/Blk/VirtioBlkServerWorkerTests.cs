@@ -2,6 +2,7 @@ using System;
 using System.Security.Cryptography;
 using System.Threading;
 using IoreqSdk.Devices;
+using IoreqSdk.Devices.Virtio.Blk;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Tests.Infrastructure;
@@ -10,18 +11,18 @@ using NUnit.Framework;
 namespace IoreqSdk.Tests.Devices.Virtio.Blk;
 
 /// <summary>
-/// virtio-blk with a real server's context: its file I/O on the server's worker thread, its completions on the event
-/// loop (every device call is made on the loop, as a transport would make it).
+/// virtio-blk with a real server's context: its file I/O on the server's worker thread or on threads of its own, its
+/// completions on the event loop (every device call is made on the loop, as a transport would make it).
 /// </summary>
 [TestFixture]
 public sealed class VirtioBlkServerWorkerTests
 {
     [Test]
-    public void IoRunsOnTheServersWorkerAndTheFlushedFileHashesEqual()
+    public void IoRunsOffTheLoopAndTheFlushedFileHashesEqual([Values(0, 3)] int ioThreads)
     {
         var host = new RegisterFile(RegionKind.Mmio, 0x1000, 0xFEB0_0000);
         using var guest = new SimulatedGuest(GuestArchitecture.X86, 1, host);
-        using var rig = new BlkRig(4 << 20, context: host.Context);
+        using var rig = new BlkRig(4 << 20, new VirtioBlkOptions { IoThreads = ioThreads }, context: host.Context);
         const int Length = 200 * 1024;
         byte[] pattern = BlkRig.Pattern(Length, 11);
         pattern.CopyTo(rig.Ram.Span(BlkRig.Data, Length));
