@@ -248,6 +248,7 @@ public sealed partial class VirtioQueue
         }
 
         _memory = memory;
+        ResetDirect(packed ? null : memory);
         IsPacked = packed;
         _eventIndex = eventIndex;
         _indirect = indirect;
@@ -266,6 +267,7 @@ public sealed partial class VirtioQueue
         DriverArea = 0;
         DeviceArea = 0;
         _memory = null;
+        ResetDirect(null);
         _eventIndex = false;
         _indirect = false;
         _notificationsEnabled = true;
