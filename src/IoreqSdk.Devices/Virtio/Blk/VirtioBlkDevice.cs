@@ -167,7 +167,12 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     {
         // Requests in flight finish on the worker; their completions see the old epoch and are dropped. Their slots
         // come back then, so a driver that starts again at once may find fewer slots for a moment (backpressure).
+        // Slots whose completion a stop of the server dropped never would: they come back here.
         _epoch++;
+        foreach (BlkQueue slots in _queues)
+        {
+            DroppedCompletions += slots.ReclaimDropped();
+        }
     }
 
     private static ulong Features(VirtioBlkOptions options, RawImageFile image)

@@ -150,16 +150,19 @@ internal sealed class VirtioBlkRequest : OffLoopWork
 /// <summary>A request queue's slots: the free ones on a stack, so the loop takes and returns them without allocating.</summary>
 internal sealed class BlkQueue
 {
+    private readonly VirtioBlkRequest[] _all;
     private readonly VirtioBlkRequest[] _free;
     private int _freeCount;
 
     public BlkQueue(VirtioBlkDevice device, RawImageFile image, VirtioQueue queue, int requests, int bounceSize)
     {
         Queue = queue;
+        _all = new VirtioBlkRequest[requests];
         _free = new VirtioBlkRequest[requests];
         for (int i = 0; i < requests; i++)
         {
-            _free[i] = new VirtioBlkRequest(device, image, this, bounceSize);
+            _all[i] = new VirtioBlkRequest(device, image, this, bounceSize);
+            _free[i] = _all[i];
         }
 
         _freeCount = requests;
@@ -176,4 +179,31 @@ internal sealed class BlkQueue
     public void Take() => _freeCount--;
 
     public void Return(VirtioBlkRequest request) => _free[_freeCount++] = request;
+
+    /// <summary>
+    /// Takes back the slots whose completion will never run: busy (an operation set) yet not in flight. On the loop no
+    /// request is half-way through its own callback, so such a slot is one whose completion a stop of the server
+    /// dropped. Its chain is stale; pushing it drops it without touching the ring.
+    /// </summary>
+    /// <returns>How many slots came back.</returns>
+    public int ReclaimDropped()
+    {
+        int reclaimed = 0;
+        foreach (VirtioBlkRequest request in _all)
+        {
+            if (request.Operation != BlkOperation.None && !request.IsInFlight)
+            {
+                if (request.Chain.IsOutstanding)
+                {
+                    Queue.Push(request.Chain, 0);
+                }
+
+                request.Operation = BlkOperation.None;
+                Return(request);
+                reclaimed++;
+            }
+        }
+
+        return reclaimed;
+    }
 }

@@ -143,6 +143,12 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
         }
 
         _transmitOffset = 0;
+
+        // A write whose completion a stop of the server dropped: the writer is free again (the bytes are lost).
+        if (_writing && _output is not null && !_output.IsInFlight)
+        {
+            _writing = false;
+        }
     }
 
     /// <summary>The writer finished (on the loop): the next buffer may go, and transmit buffers waiting may be taken.</summary>

@@ -236,6 +236,34 @@ public sealed class VirtioBlkDeviceTests
     }
 
     [Test]
+    public void SlotsWhoseCompletionsAStopDroppedComeBackAtTheNextReset()
+    {
+        using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { MaxRequestsInFlight = 2 });
+        rig.Read(0, BlkRig.Data, 512, slot: 0);
+        rig.Read(1, BlkRig.Data + 512, 512, slot: 1);
+
+        // The server stopped with both in flight: their completions never run, the items are freed (as its teardown does).
+        foreach (IoreqSdk.Devices.OffLoopWork item in rig.Context.ExecuteAllLeaveCompletions())
+        {
+            item.Free();
+        }
+
+        rig.Reset();
+        rig.Start();
+        rig.Read(2, BlkRig.Data, 512, slot: 2);
+        rig.Read(3, BlkRig.Data + 512, 512, slot: 3);
+        int inFlight = rig.Context.Pending;
+        rig.Context.RunUntilIdle();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(inFlight, Is.EqualTo(2), "both slots are back");
+            Assert.That(rig.Ram.Span(BlkRig.Status(2), 2).ToArray(), Is.All.EqualTo(VirtioBlkTypes.Ok));
+            Assert.That(rig.Device.DroppedCompletions, Is.EqualTo(2));
+        }
+    }
+
+    [Test]
     public void AQueueDisabledWhileIoIsInFlightGetsNothingWrittenBack()
     {
         using var rig = new BlkRig(ImageSize);
