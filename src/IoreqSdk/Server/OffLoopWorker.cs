@@ -48,12 +48,13 @@ internal sealed class OffLoopWorker : IDisposable
     {
         lock (_gate)
         {
-            if (_closing || _outstanding >= _capacity)
+            // Volatile: Release decrements without the lock; a decrement not yet seen only refuses an item early.
+            if (_closing || Volatile.Read(ref _outstanding) >= _capacity)
             {
                 return false;
             }
 
-            _outstanding++;
+            Interlocked.Increment(ref _outstanding);
             item.Worker = this;
             _queue.Enqueue(item);
             if (_threads is null)
@@ -74,13 +75,10 @@ internal sealed class OffLoopWorker : IDisposable
     }
 
     /// <summary>Frees an item's place once its completion ran or was dropped.</summary>
-    public void Release()
-    {
-        lock (_gate)
-        {
-            _outstanding--;
-        }
-    }
+    public void Release() =>
+        // Without the lock: the loop frees a place per completion, and the count is all a place is. Interlocked, as
+        // the increment under the lock races with it.
+        Interlocked.Decrement(ref _outstanding);
 
     /// <summary>
     /// Refuses further items, cancels the token passed to running work and drops queued items. Does not wait for the
