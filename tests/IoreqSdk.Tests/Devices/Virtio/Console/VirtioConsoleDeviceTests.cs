@@ -206,6 +206,79 @@ public sealed class VirtioConsoleDeviceTests
         }
     }
 
+    [Test]
+    [Category("Allocation")]
+    public void OutputAndInputAllocateNothingPerBuffer()
+    {
+        var sink = new CountingStream();
+        var rig = new ConsoleRig(sink);
+        GuestBuffer[] transmit = { new(Buffers + 0x2_0000, 64, false) };
+        GuestBuffer[] receive = { new(Buffers, 64, true) };
+        byte[] input = new byte[16];
+
+        int Rounds(int count)
+        {
+            int ok = 0;
+            for (int i = 0; i < count; i++)
+            {
+                rig.Post(1, transmit);
+                rig.Context.RunUntilIdle();
+                rig.Device.SendToGuest(input);
+                rig.Post(0, receive);
+                rig.Context.RunPosted();
+                ok += rig.DrainUsed(0) + rig.DrainUsed(1) == 2 ? 1 : 0;
+            }
+
+            return ok;
+        }
+
+        int warm = Rounds(64);
+        long[] allocated = new long[3];
+        int done = 0;
+        for (int pass = 0; pass < allocated.Length; pass++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            done += Rounds(1_000);
+            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(warm, Is.EqualTo(64));
+            Assert.That(done, Is.EqualTo(3_000));
+            Assert.That(sink.Written, Is.EqualTo(3_064 * 64));
+            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
+            Assert.That(allocated, Has.All.LessThan(1_000 * 24), "no pass allocates per buffer");
+        }
+    }
+
+    private sealed class CountingStream : Stream
+    {
+        public long Written { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => Written;
+
+        public override long Position { get => Written; set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => Written += count;
+    }
+
     private sealed class FailingStream : MemoryStream
     {
         public override void Write(byte[] buffer, int offset, int count) => throw new IOException("the sink is gone");
@@ -278,6 +351,18 @@ public sealed class VirtioConsoleDeviceTests
         }
 
         public void Receive(uint length, int slot = 0) => Post(0, new GuestBuffer(Buffers + ((ulong)slot * 0x1000), length, true));
+
+        /// <summary>Takes the used buffers of a queue without keeping them (no allocation).</summary>
+        public int DrainUsed(int queue)
+        {
+            int count = 0;
+            while (_drivers[queue].TryTakeUsed(out _, out _))
+            {
+                count++;
+            }
+
+            return count;
+        }
 
         public List<(ushort Id, uint Length)> TakeUsed(int queue)
         {
