@@ -43,6 +43,13 @@ public sealed class VirtioDescriptorChain
     /// <summary>Whether the chain holds a buffer that has not been pushed back yet.</summary>
     public bool IsOutstanding => Owner is not null;
 
+    /// <summary>
+    /// Whether the buffer still belongs to the driver's queue as it is now: outstanding, and the queue not reset or
+    /// disabled since the pop. A device whose request finishes later (off the loop) checks this before touching the
+    /// buffer's memory: the driver may have reused it after a reset; <see cref="VirtioQueue.Push"/> drops a stale chain.
+    /// </summary>
+    public bool IsCurrent => Owner is VirtioQueue owner && Epoch == owner.Epoch;
+
     /// <summary>The queue the buffer came from, while it is outstanding.</summary>
     internal VirtioQueue? Owner { get; private set; }
 

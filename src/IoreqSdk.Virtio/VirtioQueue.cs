@@ -89,6 +89,9 @@ public sealed partial class VirtioQueue
     /// <summary>Whether the queue is broken: it hands out no buffers until the driver resets the device.</summary>
     public bool IsBroken => Error != VirtioQueueError.None;
 
+    /// <summary>The reset epoch: moves on at every reset or disable, which makes the chains popped before stale.</summary>
+    internal uint Epoch => _epoch;
+
     private bool IsLive =>
         IsEnabled
         && Error == VirtioQueueError.None

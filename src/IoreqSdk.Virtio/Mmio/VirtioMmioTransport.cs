@@ -118,6 +118,17 @@ public sealed partial class VirtioMmioTransport : DeviceModel, IVirtioTransport,
         device.Attach(this);
     }
 
+    /// <inheritdoc/>
+    protected override void OnAttached()
+    {
+        // A device that runs its own I/O off the loop or takes input from another thread needs the server's context,
+        // not only the guest memory the transport gives (IDeviceContextConsumer); before the guest can reach it.
+        if (_device is IDeviceContextConsumer consumer)
+        {
+            consumer.AttachContext(Context);
+        }
+    }
+
     /// <summary>The virtio device behind the transport.</summary>
     public VirtioDevice Device => _device;
 

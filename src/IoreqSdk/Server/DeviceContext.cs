@@ -40,6 +40,10 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
     public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) =>
         _work.TryRunOffLoop(work, completion);
 
+    public bool TryRunOffLoop(OffLoopWork work) => _work.TryRunOffLoop(work);
+
+    public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => _work.CreateWorker(name, threadCount, capacity);
+
     /// <summary>
     /// Guest memory as devices see it: the loop's map cache, refused from any other thread. The cache is what the loop
     /// flushes on INVALIDATE; used concurrently from another thread, a mapping made after the flush would outlive the

@@ -275,5 +275,9 @@ public sealed class EduDeviceTests
         public bool TryPost(Action work) => false;
 
         public bool TryRunOffLoop<TResult>(Func<System.Threading.CancellationToken, TResult> work, Action<TResult> completion) => false;
+
+        public bool TryRunOffLoop(OffLoopWork work) => false;
+
+        public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => throw new NotSupportedException();
     }
 }

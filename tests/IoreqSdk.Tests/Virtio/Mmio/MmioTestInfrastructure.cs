@@ -57,6 +57,10 @@ internal sealed class TestDeviceContext : IDeviceContext
 
     public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) => false;
 
+    public bool TryRunOffLoop(OffLoopWork work) => false;
+
+    public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => throw new NotSupportedException();
+
     /// <summary>Runs what was posted before the call, as one turn of the loop does; returns how many ran.</summary>
     public int RunPosted()
     {
