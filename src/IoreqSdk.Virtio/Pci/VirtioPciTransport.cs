@@ -142,6 +142,17 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
     bool IVirtioQueueScheduler.TryScheduleQueue(int queueIndex) => _doorbells.TrySchedule(queueIndex, Context);
 
     /// <inheritdoc/>
+    protected override void OnAttached()
+    {
+        // A device that runs its own I/O off the loop or takes input from another thread needs the server's context,
+        // not only the guest memory the transport gives (IDeviceContextConsumer); before the guest can reach it.
+        if (Device is IDeviceContextConsumer consumer)
+        {
+            consumer.AttachContext(Context);
+        }
+    }
+
+    /// <inheritdoc/>
     protected override void OnConfigWritten(int register, int size)
     {
         if (BusMasterEnabled != _busMaster)

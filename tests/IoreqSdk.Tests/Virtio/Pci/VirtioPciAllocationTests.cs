@@ -155,6 +155,10 @@ public sealed class VirtioPciAllocationTests
 
         public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) => false;
 
+        public bool TryRunOffLoop(OffLoopWork work) => false;
+
+        public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => throw new NotSupportedException();
+
         public void RunPosted()
         {
             Action? work = _posted;

@@ -87,5 +87,9 @@ public sealed class VirtioPciDmaTests
         }
 
         public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) => false;
+
+        public bool TryRunOffLoop(OffLoopWork work) => false;
+
+        public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => throw new NotSupportedException();
     }
 }
