@@ -5,6 +5,7 @@ using IoreqSdk.Platforms;
 using IoreqSdk.Server;
 using IoreqSdk.Virtio;
 using IoreqSdk.Virtio.Mmio;
+using IoreqSdk.Virtio.Pci;
 
 namespace IoreqSdk.Simulation.Virtio;
 
@@ -17,18 +18,21 @@ namespace IoreqSdk.Simulation.Virtio;
 /// </code>
 /// </summary>
 /// <remarks>
-/// Where the device sits: <see cref="SimulationOptions.VirtioMmioBase"/> and <see cref="SimulationOptions.VirtioMmioLine"/>
-/// (on Arm64, Xen's first virtio-mmio slot and SPI 33, unless set). The driver's rings and buffers come from guest RAM
-/// above its first MiB.
+/// Where the device sits: for virtio-mmio, <see cref="SimulationOptions.VirtioMmioBase"/> and <see
+/// cref="SimulationOptions.VirtioMmioLine"/> (on Arm64, Xen's first virtio-mmio slot and SPI 33, unless set); for
+/// virtio-pci, 00:05.0 behind the platform's host bridge (<see cref="PciGuest"/>). The driver's rings and buffers come
+/// from guest RAM above its first MiB.
 /// </remarks>
 public sealed class SimulatedVirtioGuest : IDisposable
 {
-    private SimulatedVirtioGuest(SimulatedHypervisor xen, IoreqServer server, VirtioDevice device, VirtioMmioTransport mmio, GuestVirtioTransport transport)
+    private SimulatedVirtioGuest(SimulatedHypervisor xen, IoreqServer server, VirtioDevice device, VirtioMmioTransport? mmio, SimulatedPciGuest? pci, GuestVirtioTransport transport)
     {
         Xen = xen;
         Server = server;
         Device = device;
         MmioTransport = mmio;
+        PciGuest = pci;
+        PciTransport = pci?.Device as VirtioPciTransport;
         Transport = transport;
         Memory = new SimulatedGuestMemory(xen);
         ulong start = xen.RamBase + Math.Min(0x10_0000UL, Memory.Size / 2);
@@ -48,7 +52,13 @@ public sealed class SimulatedVirtioGuest : IDisposable
     /// <summary>The server's side of the virtio-mmio transport (null for other transports).</summary>
     public VirtioMmioTransport? MmioTransport { get; }
 
-    /// <summary>The transport as the guest's driver reaches it (a <see cref="GuestVirtioMmio"/> for virtio-mmio).</summary>
+    /// <summary>The server's side of the virtio-pci transport (null for other transports).</summary>
+    public VirtioPciTransport? PciTransport { get; }
+
+    /// <summary>The PCI view of a virtio-pci device: its configuration space, BARs, INTx line and messages (null for other transports).</summary>
+    public SimulatedPciGuest? PciGuest { get; }
+
+    /// <summary>The transport as the guest's driver reaches it (<see cref="GuestVirtioMmio"/>, <see cref="GuestVirtioPci"/>).</summary>
     public GuestVirtioTransport Transport { get; }
 
     /// <summary>The guest's driver (brought up by <see cref="Create"/> unless asked not to).</summary>
@@ -76,7 +86,7 @@ public sealed class SimulatedVirtioGuest : IDisposable
     /// <param name="initialize">Whether to bring the device up (false: leave it reset, for tests that drive the registers).</param>
     /// <param name="options">The simulated guest's shape; its architecture must be <paramref name="architecture"/>.</param>
     /// <returns>The running guest; dispose it to stop the server.</returns>
-    /// <exception cref="NotSupportedException"><see cref="VirtioTransportKind.Pci"/>: not available yet.</exception>
+    /// <exception cref="NotSupportedException"><paramref name="transport"/> is not a transport the harness knows.</exception>
     public static SimulatedVirtioGuest Create(
         VirtioDevice device,
         VirtioTransportKind transport = VirtioTransportKind.Mmio,
@@ -97,14 +107,17 @@ public sealed class SimulatedVirtioGuest : IDisposable
             throw new ArgumentException($"The options describe a {options.Architecture} guest and the harness was asked for {architecture}.", nameof(options));
         }
 
-        if (transport != VirtioTransportKind.Mmio)
+        if (transport is not (VirtioTransportKind.Mmio or VirtioTransportKind.Pci))
         {
-            throw new NotSupportedException(transport == VirtioTransportKind.Pci
-                ? "The virtio-pci transport is not in the harness yet; use VirtioTransportKind.Mmio."
-                : $"{(int)transport} is not a virtio transport.");
+            throw new NotSupportedException($"{(int)transport} is not a virtio transport.");
         }
 
         SimulationOptions shape = options ?? new SimulationOptions { Architecture = architecture };
+        if (transport == VirtioTransportKind.Pci)
+        {
+            return CreatePci(device, shape, features, queueCount, queueSize, initialize);
+        }
+
         var xen = new SimulatedHypervisor(shape);
         IoreqServer? server = null;
         try
@@ -115,7 +128,7 @@ public sealed class SimulatedVirtioGuest : IDisposable
             var mmio = new VirtioMmioTransport(device, address, server.CreateInterruptLine(line));
             server.AddDevice(mmio);
             server.Start();
-            var guest = new SimulatedVirtioGuest(xen, server, device, mmio, new GuestVirtioMmio(xen, address, line));
+            var guest = new SimulatedVirtioGuest(xen, server, device, mmio, null, new GuestVirtioMmio(xen, address, line));
             if (initialize)
             {
                 guest.Driver.Initialize(features, queueCount ?? device.QueueCount, queueSize);
@@ -127,6 +140,31 @@ public sealed class SimulatedVirtioGuest : IDisposable
         {
             server?.Dispose();
             xen.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The device behind <see cref="VirtioPciTransport"/> at <see cref="SimulatedPciGuest.DefaultDeviceNumber"/>,
+    /// enumerated by the simulated firmware; the guest's driver uses MSI-X where the platform delivers messages
+    /// (x86) and INTx with the ISR where it does not (Arm64).
+    /// </summary>
+    private static SimulatedVirtioGuest CreatePci(VirtioDevice device, SimulationOptions shape, ulong features, int? queueCount, ushort queueSize, bool initialize)
+    {
+        SimulatedPciGuest pci = SimulatedPciGuest.Create(new VirtioPciTransport(device), shape.Architecture, options: shape);
+        try
+        {
+            var guest = new SimulatedVirtioGuest(pci.Xen, pci.Server, device, null, pci, new GuestVirtioPci(pci));
+            if (initialize)
+            {
+                guest.Driver.Initialize(features, queueCount ?? device.QueueCount, queueSize);
+            }
+
+            return guest;
+        }
+        catch
+        {
+            pci.Dispose();
             throw;
         }
     }

@@ -6,6 +6,6 @@ public enum VirtioTransportKind
     /// <summary>virtio-mmio version 2 (virtio 1.2 §4.2): a platform device, a register block and one interrupt line.</summary>
     Mmio,
 
-    /// <summary>virtio-pci (virtio 1.2 §4.1): a PCI function behind a host bridge. Not available in the harness yet.</summary>
+    /// <summary>virtio-pci (virtio 1.2 §4.1): a PCI function behind a host bridge (MSI-X, or INTx and the ISR where the platform delivers no messages).</summary>
     Pci,
 }

@@ -155,9 +155,15 @@ public sealed class VirtioMmioGuestTests
     }
 
     [Test]
-    public void The_pci_transport_is_not_in_the_harness_yet()
+    public void The_harness_refuses_a_transport_it_does_not_know_and_a_device_virtio_pci_cannot_carry()
     {
-        Assert.That(() => SimulatedVirtioGuest.Create(new EchoDevice(0), VirtioTransportKind.Pci, _architecture), Throws.TypeOf<NotSupportedException>());
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(() => SimulatedVirtioGuest.Create(new EchoDevice(0), (VirtioTransportKind)7, _architecture), Throws.TypeOf<NotSupportedException>());
+
+            // The echo device's type (0x7F) is past virtio-pci's device ids (0x1040 + 0 to 63).
+            Assert.That(() => SimulatedVirtioGuest.Create(new EchoDevice(0), VirtioTransportKind.Pci, _architecture), Throws.TypeOf<ArgumentOutOfRangeException>());
+        }
     }
 
     [Test]

@@ -18,6 +18,8 @@ namespace IoreqSdk.Tests.Devices.Virtio.OnGuest;
 /// </summary>
 [TestFixture(GuestArchitecture.X86, VirtioTransportKind.Mmio)]
 [TestFixture(GuestArchitecture.Arm64, VirtioTransportKind.Mmio)]
+[TestFixture(GuestArchitecture.X86, VirtioTransportKind.Pci)]
+[TestFixture(GuestArchitecture.Arm64, VirtioTransportKind.Pci)]
 public sealed class VirtioDevicesOnGuestTests
 {
     private const uint BlkIn = 0;

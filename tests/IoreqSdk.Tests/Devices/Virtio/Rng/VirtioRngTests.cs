@@ -8,18 +8,27 @@ using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Devices.Virtio.Rng;
 
-/// <summary>virtio-rng (virtio 1.2 §5.4) end to end over virtio-mmio, on x86 and Arm64 guests, split and packed rings.</summary>
-[TestFixture(GuestArchitecture.X86, 0ul)]
-[TestFixture(GuestArchitecture.Arm64, 0ul)]
-[TestFixture(GuestArchitecture.X86, VirtioFeatures.RingPacked | VirtioFeatures.EventIndex)]
-[TestFixture(GuestArchitecture.Arm64, VirtioFeatures.RingPacked | VirtioFeatures.EventIndex)]
+/// <summary>
+/// virtio-rng (virtio 1.2 §5.4) end to end over virtio-mmio and virtio-pci (MSI-X on x86, INTx and the ISR on Arm64),
+/// on x86 and Arm64 guests, split and packed rings.
+/// </summary>
+[TestFixture(VirtioTransportKind.Mmio, GuestArchitecture.X86, 0ul)]
+[TestFixture(VirtioTransportKind.Mmio, GuestArchitecture.Arm64, 0ul)]
+[TestFixture(VirtioTransportKind.Mmio, GuestArchitecture.X86, VirtioFeatures.RingPacked | VirtioFeatures.EventIndex)]
+[TestFixture(VirtioTransportKind.Mmio, GuestArchitecture.Arm64, VirtioFeatures.RingPacked | VirtioFeatures.EventIndex)]
+[TestFixture(VirtioTransportKind.Pci, GuestArchitecture.X86, 0ul)]
+[TestFixture(VirtioTransportKind.Pci, GuestArchitecture.Arm64, 0ul)]
+[TestFixture(VirtioTransportKind.Pci, GuestArchitecture.X86, VirtioFeatures.RingPacked | VirtioFeatures.EventIndex)]
+[TestFixture(VirtioTransportKind.Pci, GuestArchitecture.Arm64, VirtioFeatures.RingPacked | VirtioFeatures.EventIndex)]
 public sealed class VirtioRngTests
 {
+    private readonly VirtioTransportKind _transport;
     private readonly GuestArchitecture _architecture;
     private readonly ulong _features;
 
-    public VirtioRngTests(GuestArchitecture architecture, ulong features)
+    public VirtioRngTests(VirtioTransportKind transport, GuestArchitecture architecture, ulong features)
     {
+        _transport = transport;
         _architecture = architecture;
         _features = features;
     }
@@ -198,7 +207,7 @@ public sealed class VirtioRngTests
     }
 
     private SimulatedVirtioGuest Create(VirtioRng rng) =>
-        SimulatedVirtioGuest.Create(rng, VirtioTransportKind.Mmio, _architecture, features: _features);
+        SimulatedVirtioGuest.Create(rng, _transport, _architecture, features: _features);
 
     /// <summary>Bytes 1, 2, 3, … across calls: what arrived where can be checked.</summary>
     private sealed class CountingSource : IRandomSource
