@@ -17,7 +17,7 @@ internal static class DeviceTree
             return 2;
         }
 
-        if (settings.Device == DeviceKind.VirtioRng)
+        if (settings.IsVirtio && settings.Transport == VirtioTransport.Mmio)
         {
             // The node libxl itself writes for a virtio-mmio device in its first slot.
             settings.Out.WriteLine(VirtioMmioTransport.DescribeDeviceTreeNodeAt(settings.VirtioMmioBase, settings.VirtioMmioLine));

@@ -3,12 +3,16 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Devices.PciSerial;
+using IoreqSdk.Devices.Virtio.Blk;
+using IoreqSdk.Devices.Virtio.Console;
 using IoreqSdk.Devices.Virtio.Rng;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Server;
+using IoreqSdk.Virtio;
 using IoreqSdk.Virtio.Mmio;
+using IoreqSdk.Virtio.Pci;
 using IoreqSdk.Xen;
 using Microsoft.Extensions.Logging;
 
@@ -51,12 +55,19 @@ internal static class XenRun
             using var serialPump = new SerialOutputPump(serialOutput);
             var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging, RestrictHandlesToDomain = settings.Restrict });
             PciDevice? device = null;
+            VirtioDevice? virtio = null;
             try
             {
                 Served served;
-                if (settings.Device == DeviceKind.VirtioRng)
+                if (settings.IsVirtio)
                 {
-                    served = AddVirtioRng(settings, server);
+                    virtio = CreateVirtio(settings);
+                    if (AddVirtio(settings, server, virtio) is not Served added)
+                    {
+                        return 2;
+                    }
+
+                    served = added;
                 }
                 else
                 {
@@ -93,10 +104,20 @@ internal static class XenRun
                 if (!abandoned)
                 {
                     server.Dispose();
+
+                    // After the server: no request reaches the device any more (blk's image closes here).
+                    (virtio as IDisposable)?.Dispose();
                 }
             }
 
             string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
+            serialBytes += virtio switch
+            {
+                VirtioBlkDevice blk => $" Disk: {blk.CompletedRequests} requests completed, {blk.FailedRequests} failed, {blk.UnsupportedRequests} unsupported, {blk.MalformedRequests} malformed.",
+                VirtioConsoleDevice console => $" Console: {console.BytesWritten} bytes from the guest, {console.BytesReceived} to it.",
+                VirtioRng rng => $" Entropy: {rng.BytesDelivered} bytes in {rng.BuffersReturned} buffers.",
+                _ => string.Empty,
+            };
             settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
             return 0;
         }
@@ -187,16 +208,51 @@ internal static class XenRun
         }
     }
 
-    /// <summary>virtio-rng behind virtio-mmio at the platform's slot: Xen's first on Arm64 (its SPI must be one libxl gave the guest).</summary>
-    private static Served AddVirtioRng(DemuSettings settings, IoreqServer server)
+    /// <summary>The virtio device --device names: blk over --disk, console on standard output and input, rng.</summary>
+    private static VirtioDevice CreateVirtio(DemuSettings settings)
     {
-        var transport = new VirtioMmioTransport(new VirtioRng(), settings.VirtioMmioBase, server.CreateInterruptLine(settings.VirtioMmioLine));
-        server.AddDevice(transport);
-        string hint = settings.Architecture == GuestArchitecture.Arm64
-            ? "the guest finds virtio-rng through this device-tree node (libxl writes it for a virtio disk in the same slot):\n"
-                + VirtioMmioTransport.DescribeDeviceTreeNodeAt(transport.Address, settings.VirtioMmioLine)
-            : FormattableString.Invariant($"give the guest's kernel virtio_mmio.device=512@0x{transport.Address:x}:{settings.VirtioMmioLine}");
-        return new Served(FormattableString.Invariant($"virtio-rng over virtio-mmio at 0x{transport.Address:x} ({transport.Interrupt.Description})"), hint, null);
+        switch (settings.Device)
+        {
+            case DeviceKind.VirtioBlk:
+                // The command line checked the image (DemuCommand.CheckDisk); a change since then fails here, before the server runs.
+                return VirtioBlkDevice.Open(settings.Disk!, new VirtioBlkOptions { ReadOnly = settings.ReadOnly });
+            case DeviceKind.VirtioConsole:
+                var console = new VirtioConsoleDevice(Console.OpenStandardOutput());
+                console.StartInput(Console.OpenStandardInput());
+                return console;
+            default:
+                return new VirtioRng();
+        }
+    }
+
+    /// <summary>
+    /// Puts the virtio device on its transport: virtio-mmio at the platform's slot (Xen's first on Arm64, whose SPI must
+    /// be one libxl gave the guest), or virtio-pci at --bdf behind the host bridge. Null (reason printed) when refused.
+    /// </summary>
+    private static Served? AddVirtio(DemuSettings settings, IoreqServer server, VirtioDevice device)
+    {
+        if (settings.Transport == VirtioTransport.Mmio)
+        {
+            var mmio = new VirtioMmioTransport(device, settings.VirtioMmioBase, server.CreateInterruptLine(settings.VirtioMmioLine));
+            server.AddDevice(mmio);
+            string hint = settings.Architecture == GuestArchitecture.Arm64
+                ? $"the guest finds {settings.VirtioName} through this device-tree node (libxl writes it for a virtio disk in the same slot):\n"
+                    + VirtioMmioTransport.DescribeDeviceTreeNodeAt(mmio.Address, settings.VirtioMmioLine)
+                : FormattableString.Invariant($"give the guest's kernel virtio_mmio.device=512@0x{mmio.Address:x}:{settings.VirtioMmioLine}");
+            return new Served(FormattableString.Invariant($"{settings.VirtioName} over virtio-mmio at 0x{mmio.Address:x} ({mmio.Interrupt.Description})"), hint, null);
+        }
+
+        var pci = new VirtioPciTransport(device);
+        var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+        if (!DeviceFactory.TryAdd(bridge, pci, settings))
+        {
+            return null;
+        }
+
+        return new Served(
+            $"{settings.VirtioName} over virtio-pci ({pci.Identity.VendorId:x4}:{pci.Identity.DeviceId:x4}) at {settings.Address}",
+            bridge.Platform is EcamPlatform ? "describe the host bridge to the guest with this device-tree node:\n" + bridge.DescribeDeviceTreeNode() : null,
+            null);
     }
 
     /// <summary>What a run serves: how to name it, what to tell the user about the guest's side, the serial device if it is one.</summary>

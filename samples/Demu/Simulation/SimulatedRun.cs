@@ -25,9 +25,9 @@ internal static class SimulatedRun
 
     public static int Run(DemuSettings settings)
     {
-        if (settings.Device == DeviceKind.VirtioRng)
+        if (settings.IsVirtio)
         {
-            return VirtioRngRun.Run(settings);
+            return Virtio.VirtioRun.Run(settings);
         }
 
         TextWriter output = settings.Out;

@@ -47,6 +47,15 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     private VirtioBlkDevice(RawImageFile image, VirtioBlkOptions options, bool ownsImage)
         : base(VirtioBlk.DeviceId, Features(options, image), QueueSizes(options), VirtioBlk.ConfigSize)
     {
+        // The guest sees whole 512-byte sectors only: an image that is not made of them would lose its tail unseen,
+        // and an empty one is a disk of no sectors. Said here, where the device is built, for every caller.
+        if (image.Length < 1 << VirtioBlk.SectorShift || (image.Length & ((1 << VirtioBlk.SectorShift) - 1)) != 0)
+        {
+            throw new ArgumentException(
+                FormattableString.Invariant($"The image '{image.Path}' is {image.Length} bytes; a virtio-blk disk is whole 512-byte sectors, at least one (resize it, e.g. truncate -s 64M)."),
+                nameof(image));
+        }
+
         _image = image;
         _ownsImage = ownsImage;
         _options = options;
