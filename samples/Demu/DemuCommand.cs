@@ -83,8 +83,8 @@ internal static class DemuCommand
 
         var disk = new Option<string?>("--disk")
         {
-            Description = "virtio-blk: the raw image file to serve (its size is the disk's capacity, a multiple of 512 bytes). On the simulated guest, "
-                + "demu uses a scratch image when none is given.",
+            Description = "virtio-blk: the raw image file to serve (its whole 512-byte sectors are the disk). On the simulated guest the scripted "
+                + "driver WRITES test patterns into it (give a scratch copy, or --read-only); without --disk it uses a scratch image of its own.",
         };
 
         var readOnly = new Option<bool>("--read-only") { Description = "virtio-blk: serve the image read-only (the guest sees VIRTIO_BLK_F_RO)." };

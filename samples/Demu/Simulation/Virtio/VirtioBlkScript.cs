@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
 using IoreqSdk.Devices.Virtio.Blk;
@@ -61,7 +62,10 @@ internal sealed class VirtioBlkScript : VirtioScript
         Check("get id", status == StatusOk, $"serial \"{Encoding.ASCII.GetString(id).TrimEnd('\0')}\"");
 
         // Sector 1 (the chunk crosses guest pages), beyond 1 MiB at an odd sector, and the last chunk of the disk.
-        long[] sectors = [1, 2048 + 7, (long)capacity - (Chunk / SectorSize)];
+        // (Those that fit: a small image gets fewer; one smaller than a chunk gets none, and the check says so.)
+        const long ChunkSectors = Chunk / SectorSize;
+        long[] sectors = new long[] { 1, 2048 + 7, (long)capacity - ChunkSectors }
+            .Where(s => s >= 0 && (ulong)(s + ChunkSectors) <= capacity).Distinct().ToArray();
         var random = new Random(2026);
         bool allWritten = true;
         foreach (long sector in sectors)
@@ -74,6 +78,12 @@ internal sealed class VirtioBlkScript : VirtioScript
             {
                 _written.Add((sector * SectorSize, pattern));
             }
+        }
+
+        if (sectors.Length == 0)
+        {
+            Check("write", false, $"the disk ({capacity} sectors) is smaller than one {Chunk / 1024} KiB pattern: give demu an image of at least 1 MiB");
+            return;
         }
 
         Check("write", allWritten, _readOnly

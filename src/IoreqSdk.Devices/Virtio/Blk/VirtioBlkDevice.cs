@@ -47,12 +47,12 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     private VirtioBlkDevice(RawImageFile image, VirtioBlkOptions options, bool ownsImage)
         : base(VirtioBlk.DeviceId, Features(options, image), QueueSizes(options), VirtioBlk.ConfigSize)
     {
-        // The guest sees whole 512-byte sectors only: an image that is not made of them would lose its tail unseen,
-        // and an empty one is a disk of no sectors. Said here, where the device is built, for every caller.
-        if (image.Length < 1 << VirtioBlk.SectorShift || (image.Length & ((1 << VirtioBlk.SectorShift) - 1)) != 0)
+        // The guest sees whole 512-byte sectors: a tail shorter than one is not part of the disk (as QEMU rounds a raw
+        // image down), and an image shorter than one sector is no disk at all. Said here, where the device is built.
+        if (image.Length < 1 << VirtioBlk.SectorShift)
         {
             throw new ArgumentException(
-                FormattableString.Invariant($"The image '{image.Path}' is {image.Length} bytes; a virtio-blk disk is whole 512-byte sectors, at least one (resize it, e.g. truncate -s 64M)."),
+                FormattableString.Invariant($"The image '{image.Path}' is {image.Length} bytes, less than one 512-byte sector: give a disk image (e.g. truncate -s 64M FILE)."),
                 nameof(image));
         }
 
