@@ -1,5 +1,6 @@
 using System;
 using IoreqSdk.Simulation.Virtio;
+using IoreqSdk.Tests.Infrastructure;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
 using R = IoreqSdk.Virtio.Mmio.VirtioMmioRegisters;
@@ -280,25 +281,7 @@ public sealed class VirtioMmioNotifyTests
             return done;
         }
 
-        int warm = Rounds(64);
-
-        // As the queue's own allocation test: of three passes at least one allocates 0 bytes, none per round.
-        long[] allocated = new long[3];
-        int done = 0;
-        for (int pass = 0; pass < allocated.Length; pass++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            done += Rounds(10_000);
-            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(warm, Is.EqualTo(64));
-            Assert.That(done, Is.EqualTo(30_000));
-            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
-            Assert.That(allocated, Has.All.LessThan(10_000 * 24));
-        }
+        SteadyStateAllocations.AssertNone(Rounds, 10_000, "round");
     }
 
     private sealed class BigConfigDevice : VirtioDevice

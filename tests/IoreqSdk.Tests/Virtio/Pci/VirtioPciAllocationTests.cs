@@ -4,6 +4,7 @@ using IoreqSdk.Devices;
 using IoreqSdk.Memory;
 using IoreqSdk.Pci;
 using IoreqSdk.Simulation.Virtio;
+using IoreqSdk.Tests.Infrastructure;
 using IoreqSdk.Virtio.Pci;
 using NUnit.Framework;
 
@@ -83,25 +84,7 @@ public sealed class VirtioPciAllocationTests
             return done;
         }
 
-        int warm = Rounds(64);
-        long[] allocated = new long[3];
-        int done = 0;
-        for (int pass = 0; pass < allocated.Length; pass++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            done += Rounds(10_000);
-            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        // As VirtioAllocationTests: a per-round allocation shows in every pass, a runtime one-off in one.
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(warm, Is.EqualTo(64));
-            Assert.That(done, Is.EqualTo(30_000));
-            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
-            Assert.That(allocated, Has.All.LessThan(10_000 * 24), "no pass allocates per round");
-            Assert.That(context.Posts, Is.EqualTo(30_064), "one posted flush per doorbell");
-        }
+        SteadyStateAllocations.AssertNone(Rounds, 10_000, "round");
     }
 
     private static int FindWindow(VirtioPciTransport transport)

@@ -1,5 +1,6 @@
 using System;
 using IoreqSdk.Simulation.Virtio;
+using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Devices.Virtio.Blk;
@@ -50,22 +51,6 @@ public sealed class VirtioBlkAllocationTests
             return ok;
         }
 
-        int warm = Rounds(64);
-        long[] allocated = new long[3];
-        int done = 0;
-        for (int pass = 0; pass < allocated.Length; pass++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            done += Rounds(1_000);
-            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(warm, Is.EqualTo(64));
-            Assert.That(done, Is.EqualTo(3_000));
-            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
-            Assert.That(allocated, Has.All.LessThan(1_000 * 24), "no pass allocates per request");
-        }
+        SteadyStateAllocations.AssertNone(Rounds, 1_000, "request");
     }
 }

@@ -5,6 +5,7 @@ using System.IO;
 using System.Text;
 using IoreqSdk.Devices.Virtio.Console;
 using IoreqSdk.Simulation.Virtio;
+using IoreqSdk.Tests.Infrastructure;
 using IoreqSdk.Tests.Virtio;
 using IoreqSdk.Virtio;
 using NUnit.Framework;
@@ -232,24 +233,8 @@ public sealed class VirtioConsoleDeviceTests
             return ok;
         }
 
-        int warm = Rounds(64);
-        long[] allocated = new long[3];
-        int done = 0;
-        for (int pass = 0; pass < allocated.Length; pass++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            done += Rounds(1_000);
-            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(warm, Is.EqualTo(64));
-            Assert.That(done, Is.EqualTo(3_000));
-            Assert.That(sink.Written, Is.EqualTo(3_064 * 64));
-            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
-            Assert.That(allocated, Has.All.LessThan(1_000 * 24), "no pass allocates per buffer");
-        }
+        SteadyStateAllocations.AssertNone(Rounds, 1_000, "buffer");
+        Assert.That(sink.Written, Is.EqualTo(SteadyStateAllocations.TotalRounds(1_000) * 64));
     }
 
     private sealed class CountingStream : Stream

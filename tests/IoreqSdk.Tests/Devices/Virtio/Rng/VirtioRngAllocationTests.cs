@@ -1,6 +1,7 @@
 using System;
 using IoreqSdk.Devices.Virtio.Rng;
 using IoreqSdk.Simulation.Virtio;
+using IoreqSdk.Tests.Infrastructure;
 using IoreqSdk.Tests.Virtio;
 using IoreqSdk.Tests.Virtio.Mmio;
 using NUnit.Framework;
@@ -40,23 +41,7 @@ public sealed class VirtioRngAllocationTests
             return done;
         }
 
-        int warm = Rounds(64);
-        long[] allocated = new long[3];
-        int done = 0;
-        for (int pass = 0; pass < allocated.Length; pass++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            done += Rounds(5_000);
-            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        using (Assert.EnterMultipleScope())
-        {
-            Assert.That(warm, Is.EqualTo(64));
-            Assert.That(done, Is.EqualTo(15_000));
-            Assert.That(allocated, Has.Some.Zero, $"bytes per pass: {string.Join(", ", allocated)}");
-            Assert.That(allocated, Has.All.LessThan(5_000 * 24));
-            Assert.That(rng.BytesDelivered, Is.EqualTo(15_064 * 64L));
-        }
+        SteadyStateAllocations.AssertNone(Rounds, 5_000, "request");
+        Assert.That(rng.BytesDelivered, Is.EqualTo(SteadyStateAllocations.TotalRounds(5_000) * 64L));
     }
 }
