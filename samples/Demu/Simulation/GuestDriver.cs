@@ -17,18 +17,21 @@ namespace Demu.Simulation;
 /// </summary>
 internal abstract class GuestDriver
 {
+    private readonly ScriptChecks _checks;
+
     protected GuestDriver(SimulatedHypervisor xen, PciPlatform platform, EnumeratedFunction function, InterruptLine intx, TextWriter transcript)
     {
         Xen = xen;
         Function = function;
         Transcript = transcript;
+        _checks = new ScriptChecks(transcript);
         Pci = new GuestPci(xen.Vcpu(0), platform);
         Interrupts = new InterruptObserver(xen, intx);
     }
 
-    public int Passed { get; private set; }
+    public int Passed => _checks.Passed;
 
-    public int Failed { get; private set; }
+    public int Failed => _checks.Failed;
 
     /// <summary>What the summary prints for this device: label, text.</summary>
     public abstract IEnumerable<(string Label, string Text)> Summary { get; }
@@ -48,21 +51,9 @@ internal abstract class GuestDriver
     public abstract void Run();
 
     /// <summary>Prints a step and counts it.</summary>
-    protected void Check(string step, bool ok, string detail)
-    {
-        if (ok)
-        {
-            Passed++;
-        }
-        else
-        {
-            Failed++;
-        }
+    protected void Check(string step, bool ok, string detail) => _checks.Check(step, ok, detail);
 
-        Transcript.WriteLine($"  driver    {(ok ? "ok" : "FAIL"),-4}  {step,-21} {detail}");
-    }
-
-    protected void Note(string step, string detail) => Transcript.WriteLine($"  driver          {step,-21} {detail}");
+    protected void Note(string step, string detail) => _checks.Note(step, detail);
 
     /// <summary>One cheap register read with no side effect, for timing the request path once the script is done.</summary>
     public abstract void ReadIdleRegister();

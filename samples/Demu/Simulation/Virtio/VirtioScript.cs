@@ -12,13 +12,13 @@ namespace Demu.Simulation.Virtio;
 /// </summary>
 internal abstract class VirtioScript
 {
-    private readonly TextWriter _transcript;
+    private readonly ScriptChecks _checks;
 
-    protected VirtioScript(TextWriter transcript) => _transcript = transcript;
+    protected VirtioScript(TextWriter transcript) => _checks = new ScriptChecks(transcript);
 
-    public int Passed { get; private set; }
+    public int Passed => _checks.Passed;
 
-    public int Failed { get; private set; }
+    public int Failed => _checks.Failed;
 
     /// <summary>The device features the driver accepts (VERSION_1 always).</summary>
     public abstract ulong Features { get; }
@@ -37,19 +37,7 @@ internal abstract class VirtioScript
     {
     }
 
-    public void Check(string step, bool ok, string detail)
-    {
-        if (ok)
-        {
-            Passed++;
-        }
-        else
-        {
-            Failed++;
-        }
-
-        _transcript.WriteLine($"  driver    {(ok ? "ok" : "FAIL"),-4}  {step,-21} {detail}");
-    }
+    public void Check(string step, bool ok, string detail) => _checks.Check(step, ok, detail);
 
     /// <summary>One buffer on one queue, as a Linux driver posts it: submit, kick, take it back (bounded), noting whether the device interrupted.</summary>
     /// <returns>The used length, or <see cref="uint.MaxValue"/> when the device did not return it.</returns>
