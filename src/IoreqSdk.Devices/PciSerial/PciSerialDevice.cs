@@ -24,14 +24,9 @@ public sealed class PciSerialDevice : PciDevice
     private readonly Action<byte> _output;
     private readonly Action _feedPosted;
 
-    // Bytes from the host waiting for room in the receive FIFO: a ring filled by any thread (SendToGuest), drained on
-    // the device's thread (Feed), under _hostLock. _hostCount is read without the lock on the BAR path only to skip
-    // the lock when nothing waits.
-    private readonly byte[] _hostQueue = new byte[HostQueueCapacity];
-    private readonly object _hostLock = new();
-    private int _hostHead;
-    private int _hostCount;
-    private bool _feedQueued;
+    // Bytes from the host waiting for room in the receive FIFO: filled by any thread (SendToGuest), drained on the
+    // device's thread (Feed).
+    private readonly HostByteQueue _host = new(HostQueueCapacity);
 
     /// <summary>Creates the port.</summary>
     /// <param name="output">Receives every byte the guest transmits, on the server's event loop, inside the guest's
@@ -56,7 +51,7 @@ public sealed class PciSerialDevice : PciDevice
     public long BytesReceived { get; private set; }
 
     /// <summary>Bytes from the host waiting for the guest (at most <see cref="HostQueueCapacity"/>).</summary>
-    public int BytesWaiting => Volatile.Read(ref _hostCount);
+    public int BytesWaiting => _host.Count;
 
     /// <summary>The UART, for diagnostics (<see cref="Uart16550.Overruns"/>, <see cref="Uart16550.Divisor"/>): its
     /// registers belong to the guest, on the server's event loop.</summary>
@@ -72,30 +67,12 @@ public sealed class PciSerialDevice : PciDevice
     /// <returns>How many were taken, from the start of <paramref name="bytes"/>; 0 while the queue is full.</returns>
     public int SendToGuest(ReadOnlySpan<byte> bytes)
     {
-        int taken;
-        bool post;
-        lock (_hostLock)
-        {
-            taken = Math.Min(bytes.Length, HostQueueCapacity - _hostCount);
-            int tail = (_hostHead + _hostCount) % HostQueueCapacity;
-            int first = Math.Min(taken, HostQueueCapacity - tail);
-            bytes.Slice(0, first).CopyTo(_hostQueue.AsSpan(tail));
-            bytes.Slice(first, taken - first).CopyTo(_hostQueue);
-            _hostCount += taken;
-
-            // One feed waits in the device's work queue at most, however often the host sends.
-            post = taken > 0 && !_feedQueued;
-            _feedQueued |= post;
-        }
-
-        if (post && !(IsAttached && Context.TryPost(_feedPosted)))
+        int taken = _host.Enqueue(bytes, out bool schedule);
+        if (schedule && !(IsAttached && Context.TryPost(_feedPosted)))
         {
             // Not on a server yet, or its work queue is full or stopped: nothing was posted, so let the next send try
             // again. The bytes wait; the guest's next register access feeds them (its driver's start-up writes FCR).
-            lock (_hostLock)
-            {
-                _feedQueued = false;
-            }
+            _host.Unschedule();
         }
 
         return taken;
@@ -116,24 +93,9 @@ public sealed class PciSerialDevice : PciDevice
             return sent;
         }
 
-        using CancellationTokenRegistration wake = cancellationToken.Register(static state =>
-        {
-            var device = (PciSerialDevice)state!;
-            lock (device._hostLock)
-            {
-                Monitor.PulseAll(device._hostLock);
-            }
-        }, this);
         while (sent < bytes.Length && !cancellationToken.IsCancellationRequested)
         {
-            lock (_hostLock)
-            {
-                while (_hostCount == HostQueueCapacity && !cancellationToken.IsCancellationRequested)
-                {
-                    Monitor.Wait(_hostLock);
-                }
-            }
-
+            _host.WaitForRoom(cancellationToken);
             sent += SendToGuest(bytes.Slice(sent));
         }
 
@@ -144,7 +106,7 @@ public sealed class PciSerialDevice : PciDevice
     protected override ulong ReadBar(PciBar bar, ulong offset, int size)
     {
         byte value = _uart.Read((int)offset);
-        if (offset == 0 && Volatile.Read(ref _hostCount) > 0)
+        if (offset == 0 && _host.Count > 0)
         {
             // A receive-buffer read (or a divisor read, which costs nothing here) may have made room.
             Feed();
@@ -157,7 +119,7 @@ public sealed class PciSerialDevice : PciDevice
     protected override void WriteBar(PciBar bar, ulong offset, int size, ulong value)
     {
         _uart.Write((int)offset, (byte)value);
-        if (Volatile.Read(ref _hostCount) > 0)
+        if (_host.Count > 0)
         {
             // A FIFO reset or enable (the driver's start-up does both) may have made room for waiting bytes.
             Feed();
@@ -166,11 +128,7 @@ public sealed class PciSerialDevice : PciDevice
 
     private void FeedPosted()
     {
-        lock (_hostLock)
-        {
-            _feedQueued = false;
-        }
-
+        _host.Unschedule();
         Feed();
     }
 
@@ -183,24 +141,10 @@ public sealed class PciSerialDevice : PciDevice
         }
 
         Span<byte> chunk = stackalloc byte[Uart16550.FifoSize];
-        int n = 0;
-        lock (_hostLock)
-        {
-            while (n < room && n < chunk.Length && _hostCount > 0)
-            {
-                chunk[n++] = _hostQueue[_hostHead];
-                _hostHead = (_hostHead + 1) % HostQueueCapacity;
-                _hostCount--;
-            }
+        int n = _host.Peek(chunk.Slice(0, Math.Min(room, chunk.Length)));
+        _host.Consume(n);
 
-            if (n > 0)
-            {
-                // A sender waiting for room may go on.
-                Monitor.PulseAll(_hostLock);
-            }
-        }
-
-        // Outside the lock: the receiver raises the interrupt line, a call into the hypervisor.
+        // Outside the queue's lock: the receiver raises the interrupt line, a call into the hypervisor.
         _uart.Receive(chunk.Slice(0, n));
         BytesReceived += n;
     }

@@ -8,20 +8,18 @@ namespace IoreqSdk.Devices.Virtio.Console;
 /// <summary>Host input: a bounded queue any thread fills, delivered into the guest's receive buffers on the loop.</summary>
 public sealed partial class VirtioConsoleDevice
 {
-    // Bytes from the host waiting for receive buffers: a ring filled by any thread (SendToGuest, the input thread) and
-    // drained on the loop (Deliver), under _inputLock — as the PCI serial port's host queue. _inputCount is read
-    // without the lock only to skip the lock when nothing waits.
-    private readonly byte[] _input = new byte[BufferSize];
-    private readonly object _inputLock = new();
-    private int _inputHead;
-    private int _inputCount;
-    private bool _deliverQueued;
+    // Bytes from the host waiting for receive buffers: filled by any thread (SendToGuest, the input thread), drained on
+    // the loop (Deliver) — the PCI serial port's host queue, the same class.
+    private readonly HostByteQueue _input = new(BufferSize);
+
+    // Deliver copies through this (one receive buffer's worth at most) and takes the bytes only once the guest has them.
+    private readonly byte[] _delivering = new byte[BufferSize];
     private long _droppedInput;
     private Thread? _inputThread;
     private volatile bool _stopInput;
 
     /// <summary>Host bytes waiting for the guest's receive buffers (at most <see cref="BufferSize"/>).</summary>
-    public int BytesWaiting => Volatile.Read(ref _inputCount);
+    public int BytesWaiting => _input.Count;
 
     /// <summary>Host input dropped because <see cref="BufferSize"/> bytes were already waiting (the guest posted no receive buffers).</summary>
     public long DroppedInputBytes => Interlocked.Read(ref _droppedInput);
@@ -34,29 +32,11 @@ public sealed partial class VirtioConsoleDevice
     /// <returns>How many were taken, from the start of <paramref name="bytes"/>; the rest is the caller's to drop or retry.</returns>
     public int SendToGuest(ReadOnlySpan<byte> bytes)
     {
-        int taken;
-        bool post;
-        lock (_inputLock)
-        {
-            taken = Math.Min(bytes.Length, BufferSize - _inputCount);
-            int tail = (_inputHead + _inputCount) % BufferSize;
-            int first = Math.Min(taken, BufferSize - tail);
-            bytes.Slice(0, first).CopyTo(_input.AsSpan(tail));
-            bytes.Slice(first, taken - first).CopyTo(_input);
-            _inputCount += taken;
-
-            // One delivery waits in the loop's work queue at most, however often the host sends.
-            post = taken > 0 && !_deliverQueued;
-            _deliverQueued |= post;
-        }
-
-        if (post && !(_context is IDeviceContext context && context.TryPost(_deliverPosted)))
+        int taken = _input.Enqueue(bytes, out bool schedule);
+        if (schedule && !(_context is IDeviceContext context && context.TryPost(_deliverPosted)))
         {
             // Not on a server yet, or its work queue is full: the bytes wait for the guest's next receive kick.
-            lock (_inputLock)
-            {
-                _deliverQueued = false;
-            }
+            _input.Unschedule();
         }
 
         return taken;
@@ -119,25 +99,21 @@ public sealed partial class VirtioConsoleDevice
 
     private void DeliverPosted()
     {
-        lock (_inputLock)
-        {
-            _deliverQueued = false;
-        }
-
+        _input.Unschedule();
         Deliver();
     }
 
     /// <summary>Fills the guest's receive buffers with waiting input, on the loop.</summary>
     private void Deliver()
     {
-        if (Volatile.Read(ref _inputCount) == 0)
+        if (_input.Count == 0)
         {
             return;
         }
 
         VirtioQueue queue = GetQueue(ReceiveQueue);
         bool pushed = false;
-        while (Volatile.Read(ref _inputCount) > 0 && queue.TryPop(_receive))
+        while (_input.Count > 0 && queue.TryPop(_receive))
         {
             if (_receive.WritableLength == 0)
             {
@@ -147,20 +123,14 @@ public sealed partial class VirtioConsoleDevice
                 continue;
             }
 
+            // Copied out, written into the buffer, and taken from the queue only once it is in guest memory.
+            int count = _input.Peek(_delivering.AsSpan(0, (int)Math.Min((ulong)_delivering.Length, _receive.WritableLength)));
+            bool failed = !_receive.TryWrite(0, _delivering.AsSpan(0, count));
             uint delivered = 0;
-            bool failed = false;
-            lock (_inputLock)
+            if (!failed)
             {
-                int count = (int)Math.Min((ulong)_inputCount, _receive.WritableLength);
-                int first = Math.Min(count, BufferSize - _inputHead);
-                failed = !_receive.TryWrite(0, _input.AsSpan(_inputHead, first))
-                    || !_receive.TryWrite((ulong)first, _input.AsSpan(0, count - first));
-                if (!failed)
-                {
-                    _inputHead = (_inputHead + count) % BufferSize;
-                    _inputCount -= count;
-                    delivered = (uint)count;
-                }
+                _input.Consume(count);
+                delivered = (uint)count;
             }
 
             if (failed)
