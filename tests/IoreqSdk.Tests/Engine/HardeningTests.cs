@@ -486,7 +486,7 @@ public sealed class HardeningTests
             guest.Server.Stop();
             posting.Cancel();
             poster.Wait(TimeSpan.FromSeconds(30));
-            Assert.That(guest.Xen.InterruptsAfterClose, Is.Zero, $"round {round}");
+            Assert.That(guest.Xen.Diagnostics.InterruptsAfterClose, Is.Zero, $"round {round}");
         }
     }
 
