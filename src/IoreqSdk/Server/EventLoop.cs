@@ -258,7 +258,7 @@ internal sealed class EventLoop
             // threshold, and the overrun is counted and logged here, on the loop, once it returns.
             long sequence = _stallWatch.Enter();
             data = _dispatcher.Dispatch(in request);
-            if (_stallWatch.Exit())
+            if (_stallWatch.Exit(sequence))
             {
                 ReportRequestOverrun(in request, sequence);
             }

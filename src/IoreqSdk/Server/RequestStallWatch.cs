@@ -8,10 +8,11 @@ namespace IoreqSdk.Server;
 
 /// <summary>
 /// Sees a request's handler holding the event loop without a clock on the request path. The loop marks the request
-/// it serves with its sequence number (<see cref="Enter"/>) and clears the mark when the handler returns
-/// (<see cref="Exit"/>): two plain stores and one load of a line nobody else writes while nothing stalls. The
-/// <see cref="StallSampler"/> thread reads the mark every sampling period; a mark it finds unchanged for the stall
-/// threshold belongs to one request that held the loop at least that long, and it flags that request. The loop
+/// it serves with its sequence number (<see cref="Enter"/>) and marks it done, with the number negated, when the
+/// handler returns (<see cref="Exit"/>): two plain stores and two loads of lines nobody else writes while nothing
+/// stalls. The <see cref="StallSampler"/> thread reads the mark every sampling period; a positive mark it finds
+/// unchanged for the stall threshold belongs to one request that held the loop at least that long, and it flags
+/// that request; a mark that did not move at all since its last look says the loop served nothing meanwhile. The loop
 /// counts and logs the overrun itself when the handler returns (loop-only diagnostics, as for every other
 /// callback). Reading the coarse clock twice per request instead cost a cache miss per request in some states of
 /// this project's machines (busy-poll round trips 1.5-1.8x C's instead of about 1.0x).
@@ -27,7 +28,9 @@ internal sealed class RequestStallWatch
     private long _sequence;
     private long _accountedThrough;
 
-    // The sampler's own: the mark it saw last, since when, and the last mark it flagged.
+    // The sampler's own: the mark it saw at its last look, the request it saw in progress, since when, and the last
+    // request it flagged.
+    private long _lastLook;
     private long _lastSeen;
     private long _lastSeenSince;
     private long _lastFlagged;
@@ -56,17 +59,27 @@ internal sealed class RequestStallWatch
         // itself, one sample later, and a store becomes visible within nanoseconds, far below any threshold. The
         // handler's call that follows is opaque to the JIT, so the store is made before the handler runs.
         _shared.Busy = sequence;
+
+        // A plain load of a flag that changes only when every loop was idle for a while: after such a rest, the first
+        // request wakes the sampler. Without a fence the load may pass the store above; if the sampler went to rest in
+        // that instant, it looks again within its resting period (StallSampler.RestingPeriodMilliseconds) anyway.
+        if (StallSampler.IsResting)
+        {
+            StallSampler.Rouse();
+        }
+
         return sequence;
     }
 
-    /// <summary>The handler returned: clears the mark. Whether a stall was flagged that the loop has not accounted for.</summary>
+    /// <summary>The handler of <paramref name="sequence"/> returned. Whether a stall was flagged that the loop has not accounted for.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool Exit()
+    public bool Exit(long sequence)
     {
-        // Plain store, then a plain load of the sampler's line, which it writes only when it flags a stall. A flag
-        // raised for this request just after this load (the sampler read the mark just before the store above) is
-        // seen at a later exit: Stalled only grows, and anything above _accountedThrough is accounted once.
-        _shared.Busy = 0;
+        // Plain store (done: the number negated, so the sampler still sees that the loop moved), then a plain load of
+        // the sampler's line, which it writes only when it flags a stall. A flag raised for this request just after
+        // this load (the sampler read the mark just before the store above) is seen at a later exit: Stalled only
+        // grows, and anything above _accountedThrough is accounted once.
+        _shared.Busy = -sequence;
         return _shared.Stalled > _accountedThrough;
     }
 
@@ -87,24 +100,26 @@ internal sealed class RequestStallWatch
         return stalled == sequence;
     }
 
-    /// <summary>The sampler's look at the mark (sampler thread only).</summary>
-    public void Sample(long now)
+    /// <summary>The sampler's look at the mark (sampler thread only). Whether the loop served anything since the last look.</summary>
+    public bool Sample(long now)
     {
         // Volatile: a fresh read on every look (the loop's stores are plain; coherence brings them here).
-        Judge(Volatile.Read(ref _shared.Busy), now);
+        return Judge(Volatile.Read(ref _shared.Busy), now);
     }
 
     /// <summary>
     /// The second half of a look: what the sampler concludes from the mark <paramref name="busy"/> it read at
     /// <paramref name="now"/>. The loop may have moved on in between; a flag it raises then is seen at a later exit.
     /// </summary>
-    public void Judge(long busy, long now)
+    public bool Judge(long busy, long now)
     {
-        if (busy == 0 || busy != _lastSeen)
+        bool moved = busy != _lastLook || busy > 0;
+        _lastLook = busy;
+        if (busy <= 0 || busy != _lastSeen)
         {
             _lastSeen = busy;
             _lastSeenSince = now;
-            return;
+            return moved;
         }
 
         // The same request at two looks at least the threshold apart: it held the loop for at least that long (it
@@ -117,6 +132,8 @@ internal sealed class RequestStallWatch
             // Release: the loop that sees this flag (after its fence) sees StalledSince stored above.
             Volatile.Write(ref _shared.Stalled, busy);
         }
+
+        return moved;
     }
 
     // The mark the loop writes per request and the flag the sampler writes per stall, on lines of their own (as

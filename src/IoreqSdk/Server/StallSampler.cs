@@ -11,11 +11,42 @@ namespace IoreqSdk.Server;
 /// a look at a loop that has just ended is harmless; with no loop running it blocks until one starts. A background
 /// thread: it never keeps the process alive.
 /// </summary>
+/// <remarks>
+/// An idle device model must not wake hundreds of times a second: on an oversubscribed or emulated host each wakeup
+/// of a dom0 process is expensive (a PV dom0 takes every timer and wakeup through the hypervisor). So once no loop
+/// served anything for <see cref="RestAfterIdleMilliseconds"/>, the sampler rests: it looks once every
+/// <see cref="RestingPeriodMilliseconds"/> only, until a loop's next request rouses it (<see cref="Rouse"/>, taken on
+/// the first request after the rest only).
+/// </remarks>
 internal static class StallSampler
 {
+    /// <summary>How long every loop must have served nothing before the sampler rests.</summary>
+    public const int RestAfterIdleMilliseconds = 100;
+
+    /// <summary>How often a resting sampler still looks (bounds a rest begun just as a request started).</summary>
+    public const int RestingPeriodMilliseconds = 1000;
+
     private static readonly object s_gate = new();
     private static RequestStallWatch[] s_watches = [];
     private static Thread? s_thread;
+    private static int s_resting;
+
+    /// <summary>Whether the sampler rests (every loop was idle); the next request should <see cref="Rouse"/> it.</summary>
+    public static bool IsResting => s_resting != 0;
+
+    /// <summary>A loop got a request while the sampler rested: back to looking every sampling period.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void Rouse()
+    {
+        // One rouser per rest: the others see the flag cleared and go on.
+        if (Interlocked.Exchange(ref s_resting, 0) != 0)
+        {
+            lock (s_gate)
+            {
+                Monitor.PulseAll(s_gate);
+            }
+        }
+    }
 
     /// <summary>A loop starts: its watch is looked at from the next sample on.</summary>
     public static void Watch(RequestStallWatch watch)
@@ -62,6 +93,7 @@ internal static class StallSampler
 
     private static void Run()
     {
+        int idleMilliseconds = 0;
         while (true)
         {
             try
@@ -86,11 +118,38 @@ internal static class StallSampler
                     period = Math.Min(period, watch.SamplingPeriodMilliseconds);
                 }
 
-                Thread.Sleep(period);
+                if (Volatile.Read(ref s_resting) != 0)
+                {
+                    lock (s_gate)
+                    {
+                        // Rouse clears the flag before it pulses, under this lock: checked again here, no pulse is lost.
+                        if (s_resting != 0)
+                        {
+                            Monitor.Wait(s_gate, RestingPeriodMilliseconds);
+                        }
+                    }
+                }
+                else
+                {
+                    Thread.Sleep(period);
+                }
+
                 long now = Stopwatch.GetTimestamp();
+                bool served = false;
                 foreach (RequestStallWatch watch in Volatile.Read(ref s_watches))
                 {
-                    watch.Sample(now);
+                    served |= watch.Sample(now);
+                }
+
+                if (served)
+                {
+                    idleMilliseconds = 0;
+                    Volatile.Write(ref s_resting, 0);
+                }
+                else if (s_resting == 0 && (idleMilliseconds += period) >= RestAfterIdleMilliseconds)
+                {
+                    idleMilliseconds = 0;
+                    Volatile.Write(ref s_resting, 1);
                 }
             }
             catch (Exception)

@@ -1,6 +1,10 @@
 using System;
 using System.Diagnostics;
+using System.Threading;
+using IoreqSdk.Devices;
+using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
+using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Engine;
@@ -22,17 +26,16 @@ public sealed class RequestStallWatchTests
         long sequence = watch.Enter();
         watch.Sample(1000);
         watch.Sample(1000 + s_thresholdTicks - 1);
-        bool early = watch.Exit();
+        bool early = watch.Exit(sequence);
         Assert.That(early, Is.False, "seen for less than the threshold");
 
         long stalled = watch.Enter();
         watch.Sample(5000);
         watch.Sample(5000 + s_thresholdTicks);
         watch.Sample(5000 + (3 * s_thresholdTicks));
-        bool flagged = watch.Exit();
+        bool flagged = watch.Exit(stalled);
         bool forThisRequest = watch.TakeOverrun(stalled, out long held);
-        watch.Enter();
-        bool again = watch.Exit();
+        bool again = watch.Exit(watch.Enter());
 
         using (Assert.EnterMultipleScope())
         {
@@ -48,21 +51,26 @@ public sealed class RequestStallWatchTests
     public void DifferentRequestsAtEachLookAndAnIdleLoopAreNeverFlagged()
     {
         var watch = new RequestStallWatch(s_threshold);
-        bool any = false;
+        bool flagged = false;
+        bool servedAtEveryLook = true;
         for (int i = 0; i < 100; i++)
         {
-            // A busy loop serving short requests: each look sees another request's mark.
-            watch.Enter();
-            watch.Sample(i * s_thresholdTicks);
-            any |= watch.Exit();
+            // A busy loop serving short requests: each look sees another request's mark (in progress, or done).
+            long sequence = watch.Enter();
+            servedAtEveryLook &= watch.Sample(i * s_thresholdTicks);
+            flagged |= watch.Exit(sequence);
+            servedAtEveryLook &= watch.Sample((i * s_thresholdTicks) + 1);
         }
 
-        // Waiting for events: no mark at all, however long.
-        watch.Sample(200 * s_thresholdTicks);
-        watch.Sample(400 * s_thresholdTicks);
-        watch.Enter();
-        any |= watch.Exit();
-        Assert.That(any, Is.False);
+        // Waiting for events: the last request's done mark, however long.
+        bool servedWhileIdle = watch.Sample(200 * s_thresholdTicks) | watch.Sample(400 * s_thresholdTicks);
+        flagged |= watch.Exit(watch.Enter());
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(flagged, Is.False);
+            Assert.That(servedAtEveryLook, Is.True, "a look that finds another mark sees a loop at work");
+            Assert.That(servedWhileIdle, Is.False, "a mark that did not move is an idle loop");
+        }
     }
 
     [Test]
@@ -74,10 +82,10 @@ public sealed class RequestStallWatchTests
 
         // The sampler's second look reads the mark just before the loop clears it, and flags after the loop's check.
         const long ReadJustBeforeTheExit = 1;
-        bool missed = watch.Exit();
+        bool missed = watch.Exit(stalled);
         watch.Judge(ReadJustBeforeTheExit, s_thresholdTicks);
         long later = watch.Enter();
-        bool seen = watch.Exit();
+        bool seen = watch.Exit(later);
         bool forLater = watch.TakeOverrun(later, out long held);
 
         using (Assert.EnterMultipleScope())
@@ -98,6 +106,38 @@ public sealed class RequestStallWatchTests
             Assert.That(new RequestStallWatch(TimeSpan.FromMilliseconds(10)).SamplingPeriodMilliseconds, Is.EqualTo(5));
             Assert.That(new RequestStallWatch(TimeSpan.FromTicks(1)).SamplingPeriodMilliseconds, Is.EqualTo(1));
             Assert.That(new RequestStallWatch(TimeSpan.FromDays(1)).SamplingPeriodMilliseconds, Is.EqualTo(500));
+        }
+    }
+
+    // An idle device model must not keep a thread waking hundreds of times a second: the sampler rests once every loop
+    // was idle for a while. The first request after the rest rouses it before its handler runs, so a handler that
+    // then holds the loop is still seen at the sampling period, not at the resting one.
+    [Test]
+    public void TheSamplerRestsWhileTheLoopIsIdleAndTheNextRequestRousesIt()
+    {
+        const ulong Mmio = 0xFEB0_0000;
+        bool restingInHandler = true;
+        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio)
+        {
+            OnRead = (offset, _) =>
+            {
+                restingInHandler = StallSampler.IsResting;
+                Thread.Sleep(offset == 0x40 ? 200 : 0);
+            },
+        };
+        using var xen = new IoreqSdk.Simulation.SimulatedHypervisor();
+        using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, LoopStallThreshold = TimeSpan.FromMilliseconds(20) });
+        server.AddDevice(device);
+        server.Start();
+        xen.Vcpu(0).ReadMmio(Mmio, 4);
+
+        bool rested = Wait.Until(() => StallSampler.IsResting);
+        xen.Vcpu(0).ReadMmio(Mmio + 0x40, 4);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(rested, Is.True, "an idle loop lets the sampler rest");
+            Assert.That(restingInHandler, Is.False, "the request roused it before its handler ran");
+            Assert.That(server.Statistics.LoopOverruns, Is.GreaterThanOrEqualTo(1), "a 200 ms handler after the rest, against 20 ms, seen at the sampling period");
         }
     }
 }
