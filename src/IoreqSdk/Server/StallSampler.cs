@@ -98,65 +98,71 @@ internal static class StallSampler
         {
             try
             {
-                RequestStallWatch[] watches = Volatile.Read(ref s_watches);
-                if (watches.Length == 0)
-                {
-                    lock (s_gate)
-                    {
-                        while (s_watches.Length == 0)
-                        {
-                            Monitor.Wait(s_gate);
-                        }
-                    }
-
-                    continue;
-                }
-
-                int period = int.MaxValue;
-                foreach (RequestStallWatch watch in watches)
-                {
-                    period = Math.Min(period, watch.SamplingPeriodMilliseconds);
-                }
-
-                if (Volatile.Read(ref s_resting) != 0)
-                {
-                    lock (s_gate)
-                    {
-                        // Rouse clears the flag before it pulses, under this lock: checked again here, no pulse is lost.
-                        if (s_resting != 0)
-                        {
-                            Monitor.Wait(s_gate, RestingPeriodMilliseconds);
-                        }
-                    }
-                }
-                else
-                {
-                    Thread.Sleep(period);
-                }
-
-                long now = Stopwatch.GetTimestamp();
-                bool served = false;
-                foreach (RequestStallWatch watch in Volatile.Read(ref s_watches))
-                {
-                    served |= watch.Sample(now);
-                }
-
-                if (served)
-                {
-                    idleMilliseconds = 0;
-                    Volatile.Write(ref s_resting, 0);
-                }
-                else if (s_resting == 0 && (idleMilliseconds += period) >= RestAfterIdleMilliseconds)
-                {
-                    idleMilliseconds = 0;
-                    Volatile.Write(ref s_resting, 1);
-                }
+                LookOnce(ref idleMilliseconds);
             }
             catch (Exception)
             {
-                // Nothing above throws; should anything, an exception escaping this thread would end the process,
+                // Nothing in a look throws; should anything, an exception escaping this thread would end the process,
                 // while a missed look only delays an overrun's count. Go on sampling.
             }
+        }
+    }
+
+    /// <summary>Waits for the next look (a loop to watch, the sampling period, or a rest), then looks at every loop.</summary>
+    private static void LookOnce(ref int idleMilliseconds)
+    {
+        RequestStallWatch[] watches = Volatile.Read(ref s_watches);
+        if (watches.Length == 0)
+        {
+            lock (s_gate)
+            {
+                while (s_watches.Length == 0)
+                {
+                    Monitor.Wait(s_gate);
+                }
+            }
+
+            return;
+        }
+
+        int period = int.MaxValue;
+        foreach (RequestStallWatch watch in watches)
+        {
+            period = Math.Min(period, watch.SamplingPeriodMilliseconds);
+        }
+
+        if (Volatile.Read(ref s_resting) != 0)
+        {
+            lock (s_gate)
+            {
+                // Rouse clears the flag before it pulses, under this lock: checked again here, no pulse is lost.
+                if (s_resting != 0)
+                {
+                    Monitor.Wait(s_gate, RestingPeriodMilliseconds);
+                }
+            }
+        }
+        else
+        {
+            Thread.Sleep(period);
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        bool served = false;
+        foreach (RequestStallWatch watch in Volatile.Read(ref s_watches))
+        {
+            served |= watch.Sample(now);
+        }
+
+        if (served)
+        {
+            idleMilliseconds = 0;
+            Volatile.Write(ref s_resting, 0);
+        }
+        else if (s_resting == 0 && (idleMilliseconds += period) >= RestAfterIdleMilliseconds)
+        {
+            idleMilliseconds = 0;
+            Volatile.Write(ref s_resting, 1);
         }
     }
 }
