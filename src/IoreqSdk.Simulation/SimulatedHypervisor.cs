@@ -21,7 +21,7 @@ public sealed class SimulatedHypervisor : IHypervisor
 
     private readonly SimulationOptions _options;
     private readonly SimulatedServerTable _servers = new();
-    private readonly SimulatedGuestMemory _memory;
+    private readonly SimulatedPhysmap _memory;
     private readonly SimulatedVcpu[] _vcpus;
     private string? _crashReason;
     private int _restrictedTo = -1;
@@ -76,7 +76,7 @@ public sealed class SimulatedHypervisor : IHypervisor
             throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive and below 24 days, or Timeout.InfiniteTimeSpan.");
         }
 
-        _memory = new SimulatedGuestMemory(_options.RamBase, _options.RamSize);
+        _memory = new SimulatedPhysmap(_options.RamBase, _options.RamSize);
         _vcpus = new SimulatedVcpu[_options.VcpuCount];
         for (int i = 0; i < _vcpus.Length; i++)
         {

@@ -10,7 +10,7 @@ namespace IoreqSdk.Simulation;
 /// simulation's memory, so the guest and the device model share it), frames removed from the physmap (ballooned
 /// out) do not, and every mapping a device model holds is counted until it unmaps it.
 /// </summary>
-internal sealed class SimulatedGuestMemory : IDisposable
+internal sealed class SimulatedPhysmap : IDisposable
 {
     private readonly NativePages _ram;
     private readonly ulong _firstFrame;
@@ -19,7 +19,7 @@ internal sealed class SimulatedGuestMemory : IDisposable
     private readonly Action _onUnmap;
     private int _outstandingMappings;
 
-    public SimulatedGuestMemory(ulong ramBase, ulong ramSize)
+    public SimulatedPhysmap(ulong ramBase, ulong ramSize)
     {
         _ram = new NativePages(ramSize);
         _firstFrame = ramBase >> 12;
