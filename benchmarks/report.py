@@ -37,6 +37,7 @@ for n in (1, 16, 256):
     rows.append((f"Dispatch, MMIO write, {n} region(s)", f"dispatch-write-{n}", f"DispatchBenchmarks.MmioWrite(Regions={n})"))
     rows.append((f"Dispatch, MMIO read, {n} region(s), each read another region", f"dispatch-scattered-{n}", f"DispatchBenchmarks.MmioReadScattered(Regions={n})"))
 rows += [
+    ("Virtqueue: pop a 3-descriptor chain, read its header, write its status, push used (split ring, per chain)", "virtqueue-pop-push", "VirtqueueBenchmarks.PopPush"),
     ("PCI config read, x86 PCI_CONFIG (round trip)", None, "PciBenchmarks.ConfigRead(Platform=X86)"),
     ("PCI config read, Arm64 ECAM (round trip)", None, "PciBenchmarks.ConfigRead(Platform=Arm64)"),
     ("MSI-X table read, x86 (round trip)", None, "PciBenchmarks.MsixTableRead(Platform=X86)"),

@@ -21,8 +21,10 @@ echo "==> native baselines (gcc -O2): the programs, and the same code as librari
 cflags=(-O2 -std=gnu11 -pthread -Wall -Wextra -Werror)
 gcc "${cflags[@]}" "$here/native/slot_roundtrip.c" -o "$out/slot_roundtrip"
 gcc "${cflags[@]}" "$here/native/dispatch.c" -o "$out/dispatch"
+gcc "${cflags[@]}" "$here/native/virtqueue.c" -o "$out/virtqueue"
 gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DSLOT_ROUNDTRIP_LIBRARY "$here/native/slot_roundtrip.c" -o "$out/libslot_roundtrip.so"
 gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DDISPATCH_LIBRARY "$here/native/dispatch.c" -o "$out/libdispatch.so"
+gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DVIRTQUEUE_LIBRARY "$here/native/virtqueue.c" -o "$out/libvirtqueue.so"
 
 echo "==> ratios against C, in alternating pairs (same thread, same pinned CPUs; round trips with the same C producer)"
 dotnet build -c Release "$here/IoreqSdk.Benchmarks" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; echo "build failed"; exit 1; }
@@ -36,7 +38,7 @@ job=(--warmupCount 3 --iterationCount 10 --launchCount 1)
 [ $short = 1 ] && job=(--warmupCount 2 --iterationCount 2 --launchCount 1 --iterationTime 100)
 dotnet run -c Release --no-build --project "$here/IoreqSdk.Benchmarks" -- \
     --filter '*DispatchBenchmarks*' '*LoopbackRoundTripBenchmarks*' '*PciBenchmarks*' '*VcpuScalingBenchmarks*' \
-             '*BufferedDrainBenchmarks*' '*.RoundTripBenchmarks*' \
+             '*BufferedDrainBenchmarks*' '*.RoundTripBenchmarks*' '*VirtqueueBenchmarks*' \
     "${job[@]}" --exporters json --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 \
     || { tail -40 "$out/bdn.log"; echo "BenchmarkDotNet failed"; exit 1; }
 

@@ -68,10 +68,38 @@ internal static class DemuCommand
     {
         var device = new Option<string>("--device", "-d")
         {
-            Description = "The device to emulate: edu (QEMU's educational device) or serial (a PCI 16550A UART).",
+            Description = "The device to emulate: edu (QEMU's educational device), serial (a PCI 16550A UART), or a virtio device — "
+                + "virtio-blk (a disk over --disk), virtio-rng (an entropy source), virtio-console (a console on standard input and output) — over --transport.",
             DefaultValueFactory = _ => "edu",
         };
-        device.AcceptOnlyFromAmong("edu", "serial");
+        device.AcceptOnlyFromAmong("edu", "serial", "virtio-rng", "virtio-blk", "virtio-console");
+
+        var transport = new Option<string?>("--transport")
+        {
+            Description = "virtio: mmio (a platform device; Xen's first virtio-mmio slot on arm64, where the toolstack puts its virtio disks) "
+                + "or pci (a function at --bdf behind the host bridge; MSI-X on x86). Default: mmio on arm64, pci on x86.",
+        };
+        transport.AcceptOnlyFromAmong("mmio", "pci");
+
+        var disk = new Option<string?>("--disk")
+        {
+            Description = "virtio-blk: the raw image file to serve (its whole 512-byte sectors are the disk). On the simulated guest the scripted "
+                + "driver WRITES test patterns into it (give a scratch copy, or --read-only); without --disk it uses a scratch image of its own.",
+        };
+
+        var readOnly = new Option<bool>("--read-only") { Description = "virtio-blk: serve the image read-only (the guest sees VIRTIO_BLK_F_RO)." };
+
+        var virtioMmioBase = new Option<ulong?>("--virtio-mmio-base")
+        {
+            Description = "virtio over mmio: the register block's guest address, a multiple of 0x200 (default: 0x2000000, libxl's first slot, on arm64; 0xfeb00000 on x86).",
+            CustomParser = result => ParseNumber(result, "--virtio-mmio-base", ulong.MaxValue),
+        };
+
+        var virtioMmioIrq = new Option<uint?>("--virtio-mmio-irq")
+        {
+            Description = "virtio over mmio: its interrupt line, an SPI on arm64 (default 33, libxl's first) or an ISA IRQ on x86 (default 5).",
+            CustomParser = result => (uint)ParseNumber(result, "--virtio-mmio-irq", uint.MaxValue),
+        };
 
         var platform = new Option<string>("--platform", "-p")
         {
@@ -139,14 +167,14 @@ internal static class DemuCommand
 
         var deviceTree = new Option<bool>("--device-tree")
         {
-            Description = "Arm64: print the device-tree node that describes the host bridge to the guest (for the toolstack), then exit.",
+            Description = "Arm64: print the device-tree node that describes the host bridge (or the virtio-mmio device) to the guest (for the toolstack), then exit.",
         };
 
         var root = new RootCommand(
-            "demu: one emulated PCI device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
-            + "simulated guest that enumerates the bus and drives the device, then prints what it saw.")
+            "demu: one emulated device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
+            + "simulated guest that finds the device (enumerating the bus, or probing virtio-mmio) and drives it, then prints what it saw.")
         {
-            device, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
+            device, transport, disk, readOnly, virtioMmioBase, virtioMmioIrq, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
         };
 
         root.SetAction(async (ParseResult result, CancellationToken cancellation) =>
@@ -175,7 +203,14 @@ internal static class DemuCommand
         DemuSettings Settings(ParseResult result)
         {
             var architecture = result.GetValue(platform) == "arm64" ? GuestArchitecture.Arm64 : GuestArchitecture.X86;
-            var kind = result.GetValue(device) == "serial" ? DeviceKind.Serial : DeviceKind.Edu;
+            var kind = result.GetValue(device) switch
+            {
+                "serial" => DeviceKind.Serial,
+                "virtio-rng" => DeviceKind.VirtioRng,
+                "virtio-blk" => DeviceKind.VirtioBlk,
+                "virtio-console" => DeviceKind.VirtioConsole,
+                _ => DeviceKind.Edu,
+            };
             PciSbdf address = result.GetValue(bdf);
 
             // An option that the chosen platform, device or run would ignore is a mistake to report, not to skip.
@@ -192,6 +227,88 @@ internal static class DemuCommand
                 if (address.Segment != 0)
                 {
                     throw new UsageException("--bdf", $"{address}: an x86 guest reaches PCI segment 0 only (Xen decodes 0xCF8/0xCFC); write bb:dd.f or 0000:bb:dd.f.");
+                }
+            }
+
+            bool isVirtio = kind is DeviceKind.VirtioRng or DeviceKind.VirtioBlk or DeviceKind.VirtioConsole;
+            VirtioTransport carrier = result.GetValue(transport) switch
+            {
+                "mmio" => VirtioTransport.Mmio,
+                "pci" => VirtioTransport.Pci,
+                _ => architecture == GuestArchitecture.Arm64 ? VirtioTransport.Mmio : VirtioTransport.Pci,
+            };
+            if (!isVirtio)
+            {
+                foreach (Option option in new Option[] { transport, disk, readOnly, virtioMmioBase, virtioMmioIrq })
+                {
+                    if (result.GetResult(option) is { Implicit: false })
+                    {
+                        throw new UsageException(option.Name, "configures a virtio device; drop it or add --device virtio-blk, virtio-rng or virtio-console.");
+                    }
+                }
+            }
+            else if (carrier == VirtioTransport.Mmio)
+            {
+                // A virtio-mmio device is a platform device: no function address, no host bridge to place.
+                foreach (Option option in new Option[] { bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase })
+                {
+                    if (result.GetResult(option) is { Implicit: false })
+                    {
+                        throw new UsageException(option.Name, "places a PCI function or its host bridge; over virtio-mmio the device is a platform device with neither. Drop it, or add --transport pci.");
+                    }
+                }
+            }
+            else
+            {
+                foreach (Option option in new Option[] { virtioMmioBase, virtioMmioIrq })
+                {
+                    if (result.GetResult(option) is { Implicit: false })
+                    {
+                        throw new UsageException(option.Name, "places a virtio-mmio device; over virtio-pci the bridge places the function. Drop it, or add --transport mmio.");
+                    }
+                }
+            }
+
+            if (kind != DeviceKind.VirtioBlk)
+            {
+                foreach (Option option in new Option[] { disk, readOnly })
+                {
+                    if (result.GetResult(option) is { Implicit: false })
+                    {
+                        throw new UsageException(option.Name, "configures the virtio-blk disk; drop it or add --device virtio-blk.");
+                    }
+                }
+            }
+
+            string? image = result.GetValue(disk);
+            if (kind == DeviceKind.VirtioBlk)
+            {
+                if (image is null && result.GetValue(domain) is not null)
+                {
+                    throw new UsageException("--disk", "virtio-blk on real Xen serves an image file; give its path (create one with truncate -s 64M disk.img).");
+                }
+
+                if (image is not null)
+                {
+                    CheckDisk(image, result.GetValue(readOnly));
+                }
+            }
+
+            (ulong defaultMmioBase, uint defaultMmioLine) = DemuSettings.DefaultVirtioMmio(architecture);
+            ulong mmioAt = result.GetValue(virtioMmioBase) ?? defaultMmioBase;
+            uint mmioLine = result.GetValue(virtioMmioIrq) ?? defaultMmioLine;
+            if (isVirtio && carrier == VirtioTransport.Mmio)
+            {
+                if (mmioAt % IoreqSdk.Virtio.Mmio.VirtioMmioTransport.Size != 0)
+                {
+                    throw new UsageException("--virtio-mmio-base", FormattableString.Invariant($"0x{mmioAt:x} is not a multiple of 0x200 (a virtio-mmio register block's size)."));
+                }
+
+                if (architecture == GuestArchitecture.Arm64 ? mmioLine is < 32 or > 1019 : mmioLine > 15)
+                {
+                    throw new UsageException("--virtio-mmio-irq", architecture == GuestArchitecture.Arm64
+                        ? $"{mmioLine} is not an SPI (32 to 1019); Xen 4.17 gives a guest the SPIs libxl counted for its virtio disks, from 33."
+                        : $"{mmioLine} is not an ISA IRQ (0 to 15).");
                 }
             }
 
@@ -220,6 +337,11 @@ internal static class DemuCommand
             return new DemuSettings
             {
                 Device = kind,
+                Transport = carrier,
+                Disk = image,
+                ReadOnly = result.GetValue(readOnly),
+                VirtioMmioBase = mmioAt,
+                VirtioMmioLine = mmioLine,
                 Architecture = architecture,
                 Domain = guest,
                 Restrict = !result.GetValue(noRestrict),
@@ -316,6 +438,22 @@ internal static class DemuCommand
         string text = e.Message;
         int at = e.ParamName is null ? -1 : text.LastIndexOf($" (Parameter '{e.ParamName}')", StringComparison.Ordinal);
         return at < 0 ? text : text.Substring(0, at);
+    }
+
+    /// <summary>The image must be one virtio-blk can serve: checked by opening it as the run will (the SDK says what is wrong).</summary>
+    private static void CheckDisk(string path, bool readOnly)
+    {
+        try
+        {
+            using (IoreqSdk.Devices.Virtio.Blk.VirtioBlkDevice.Open(path, new IoreqSdk.Devices.Virtio.Blk.VirtioBlkOptions { ReadOnly = readOnly }))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            string reason = e is ArgumentException argument ? WithoutParameterName(argument) : e.Message;
+            throw new UsageException("--disk", $"cannot serve '{path}': {reason}{(e is UnauthorizedAccessException && !readOnly ? " (add --read-only to serve it read-only)" : string.Empty)}");
+        }
     }
 
     private static void CheckWritable(string path)

@@ -3,10 +3,16 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Devices.PciSerial;
+using IoreqSdk.Devices.Virtio.Blk;
+using IoreqSdk.Devices.Virtio.Console;
+using IoreqSdk.Devices.Virtio.Rng;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Server;
+using IoreqSdk.Virtio;
+using IoreqSdk.Virtio.Mmio;
+using IoreqSdk.Virtio.Pci;
 using IoreqSdk.Xen;
 using Microsoft.Extensions.Logging;
 
@@ -47,18 +53,38 @@ internal static class XenRun
 
             // Off the loop: a stream that blocks must not stall the guest's accesses to the device.
             using var serialPump = new SerialOutputPump(serialOutput);
-            PciDevice device = DeviceFactory.Create(settings, serialPump.Write);
-
             var server = new IoreqServer(xen, new IoreqServerOptions { Domain = domain, LoggerFactory = logging, RestrictHandlesToDomain = settings.Restrict });
+            PciDevice? device = null;
+            VirtioDevice? virtio = null;
             try
             {
-                var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
-                if (!DeviceFactory.TryAdd(bridge, device, settings))
+                Served served;
+                if (settings.IsVirtio)
                 {
-                    return 2;
+                    virtio = CreateVirtio(settings);
+                    if (AddVirtio(settings, server, virtio) is not Served added)
+                    {
+                        return 2;
+                    }
+
+                    served = added;
+                }
+                else
+                {
+                    device = DeviceFactory.Create(settings, serialPump.Write);
+                    var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+                    if (!DeviceFactory.TryAdd(bridge, device, settings))
+                    {
+                        return 2;
+                    }
+
+                    served = new Served(
+                        $"{device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address}",
+                        bridge.Platform is EcamPlatform ? "describe the host bridge to the guest with this device-tree node:\n" + bridge.DescribeDeviceTreeNode() : null,
+                        device as PciSerialDevice);
                 }
 
-                (int exitCode, abandoned) = await ServeAsync(settings, xen, server, bridge, device, cancellation).ConfigureAwait(false);
+                (int exitCode, abandoned) = await ServeAsync(settings, xen, server, served, cancellation).ConfigureAwait(false);
                 if (exitCode != 0 || abandoned)
                 {
                     return abandoned ? 1 : exitCode;
@@ -78,10 +104,20 @@ internal static class XenRun
                 if (!abandoned)
                 {
                     server.Dispose();
+
+                    // After the server: no request reaches the device any more (blk's image closes here).
+                    (virtio as IDisposable)?.Dispose();
                 }
             }
 
             string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
+            serialBytes += virtio switch
+            {
+                VirtioBlkDevice blk => $" Disk: {blk.CompletedRequests} requests completed, {blk.FailedRequests} failed, {blk.UnsupportedRequests} unsupported, {blk.MalformedRequests} malformed.",
+                VirtioConsoleDevice console => $" Console: {console.BytesWritten} bytes from the guest, {console.BytesReceived} to it.",
+                VirtioRng rng => $" Entropy: {rng.BytesDelivered} bytes in {rng.BuffersReturned} buffers.",
+                _ => string.Empty,
+            };
             settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
             return 0;
         }
@@ -96,7 +132,7 @@ internal static class XenRun
 
     /// <summary>Serves until a signal, the guest's end or a failed restriction; then tears down, bounded.</summary>
     private static async Task<(int ExitCode, bool Abandoned)> ServeAsync(
-        DemuSettings settings, XenHypervisor xen, IoreqServer server, PciHostBridge bridge, PciDevice device, CancellationToken cancellation)
+        DemuSettings settings, XenHypervisor xen, IoreqServer server, Served served, CancellationToken cancellation)
     {
         ushort domain = settings.Domain!.Value;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -129,7 +165,7 @@ internal static class XenRun
         AppDomain.CurrentDomain.UnhandledException += lastResort;
         try
         {
-            settings.Error.WriteLine($"demu: {device.Name} ({device.Identity.VendorId:x4}:{device.Identity.DeviceId:x4}) at {settings.Address} for domain {domain}, ioreq server {id}; Ctrl-C to stop");
+            settings.Error.WriteLine($"demu: {served.What} for domain {domain}, ioreq server {id}; Ctrl-C to stop");
             int exitCode = 0;
             if (settings.Restrict)
             {
@@ -142,13 +178,12 @@ internal static class XenRun
                 }
             }
 
-            if (bridge.Platform is EcamPlatform)
+            if (served.GuestHint is string hint)
             {
-                settings.Error.WriteLine("demu: describe the host bridge to the guest with this device-tree node:");
-                settings.Error.WriteLine(bridge.DescribeDeviceTreeNode());
+                settings.Error.WriteLine($"demu: {hint}");
             }
 
-            if (device is PciSerialDevice serial)
+            if (served.Serial is PciSerialDevice serial)
             {
                 StartInput(serial, settings.Error, stop.Token);
             }
@@ -172,6 +207,56 @@ internal static class XenRun
             AppDomain.CurrentDomain.UnhandledException -= lastResort;
         }
     }
+
+    /// <summary>The virtio device --device names: blk over --disk, console on standard output and input, rng.</summary>
+    private static VirtioDevice CreateVirtio(DemuSettings settings)
+    {
+        switch (settings.Device)
+        {
+            case DeviceKind.VirtioBlk:
+                // The command line checked the image (DemuCommand.CheckDisk); a change since then fails here, before the server runs.
+                return VirtioBlkDevice.Open(settings.Disk!, new VirtioBlkOptions { ReadOnly = settings.ReadOnly });
+            case DeviceKind.VirtioConsole:
+                var console = new VirtioConsoleDevice(Console.OpenStandardOutput());
+                console.StartInput(Console.OpenStandardInput());
+                return console;
+            default:
+                return new VirtioRng();
+        }
+    }
+
+    /// <summary>
+    /// Puts the virtio device on its transport: virtio-mmio at the platform's slot (Xen's first on Arm64, whose SPI must
+    /// be one libxl gave the guest), or virtio-pci at --bdf behind the host bridge. Null (reason printed) when refused.
+    /// </summary>
+    private static Served? AddVirtio(DemuSettings settings, IoreqServer server, VirtioDevice device)
+    {
+        if (settings.Transport == VirtioTransport.Mmio)
+        {
+            var mmio = new VirtioMmioTransport(device, settings.VirtioMmioBase, server.CreateInterruptLine(settings.VirtioMmioLine));
+            server.AddDevice(mmio);
+            string hint = settings.Architecture == GuestArchitecture.Arm64
+                ? $"the guest finds {settings.VirtioName} through this device-tree node (libxl writes it for a virtio disk in the same slot):\n"
+                    + VirtioMmioTransport.DescribeDeviceTreeNodeAt(mmio.Address, settings.VirtioMmioLine)
+                : FormattableString.Invariant($"give the guest's kernel virtio_mmio.device=512@0x{mmio.Address:x}:{settings.VirtioMmioLine}");
+            return new Served(FormattableString.Invariant($"{settings.VirtioName} over virtio-mmio at 0x{mmio.Address:x} ({mmio.Interrupt.Description})"), hint, null);
+        }
+
+        var pci = new VirtioPciTransport(device);
+        var bridge = new PciHostBridge(server, settings.Platform, settings.Address.Segment);
+        if (!DeviceFactory.TryAdd(bridge, pci, settings))
+        {
+            return null;
+        }
+
+        return new Served(
+            $"{settings.VirtioName} over virtio-pci ({pci.Identity.VendorId:x4}:{pci.Identity.DeviceId:x4}) at {settings.Address}",
+            bridge.Platform is EcamPlatform ? "describe the host bridge to the guest with this device-tree node:\n" + bridge.DescribeDeviceTreeNode() : null,
+            null);
+    }
+
+    /// <summary>What a run serves: how to name it, what to tell the user about the guest's side, the serial device if it is one.</summary>
+    private sealed record Served(string What, string? GuestHint, PciSerialDevice? Serial);
 
     /// <summary>
     /// Stops the run when the guest goes away. Killing a domain destroys its ioreq servers at once, while the domain

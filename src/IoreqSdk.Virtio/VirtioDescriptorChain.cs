@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using IoreqSdk.Memory;
 
 namespace IoreqSdk.Virtio;
@@ -41,6 +42,13 @@ public sealed class VirtioDescriptorChain
 
     /// <summary>Whether the chain holds a buffer that has not been pushed back yet.</summary>
     public bool IsOutstanding => Owner is not null;
+
+    /// <summary>
+    /// Whether the buffer still belongs to the driver's queue as it is now: outstanding, and the queue not reset or
+    /// disabled since the pop. A device whose request finishes later (off the loop) checks this before touching the
+    /// buffer's memory: the driver may have reused it after a reset; <see cref="VirtioQueue.Push"/> drops a stale chain.
+    /// </summary>
+    public bool IsCurrent => Owner is VirtioQueue owner && Epoch == owner.Epoch;
 
     /// <summary>The queue the buffer came from, while it is outstanding.</summary>
     internal VirtioQueue? Owner { get; private set; }
@@ -91,7 +99,12 @@ public sealed class VirtioDescriptorChain
 
     internal void Begin(IGuestMemory memory, uint epoch)
     {
-        _memory = memory;
+        // A chain is popped again and again from the same queue: skip the store (and its GC write barrier) then.
+        if (!ReferenceEquals(_memory, memory))
+        {
+            _memory = memory;
+        }
+
         Epoch = epoch;
         _readableCount = 0;
         _writableCount = 0;
@@ -102,6 +115,7 @@ public sealed class VirtioDescriptorChain
     }
 
     /// <summary>Appends a segment; refuses a readable one after a writable one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal VirtioQueueError Add(ulong address, uint length, bool writable)
     {
         if (length != 0 && address > ulong.MaxValue - (length - 1))
@@ -111,7 +125,12 @@ public sealed class VirtioDescriptorChain
 
         if (writable)
         {
-            Append(ref _writable, ref _writableCount, new VirtioBufferSegment(address, length));
+            if (_writableCount == _writable.Length)
+            {
+                Grow(ref _writable);
+            }
+
+            _writable[_writableCount++] = new VirtioBufferSegment(address, length);
             WritableLength += length;
         }
         else
@@ -121,7 +140,12 @@ public sealed class VirtioDescriptorChain
                 return VirtioQueueError.WritableBeforeReadable;
             }
 
-            Append(ref _readable, ref _readableCount, new VirtioBufferSegment(address, length));
+            if (_readableCount == _readable.Length)
+            {
+                Grow(ref _readable);
+            }
+
+            _readable[_readableCount++] = new VirtioBufferSegment(address, length);
             ReadableLength += length;
         }
 
@@ -137,8 +161,9 @@ public sealed class VirtioDescriptorChain
     /// <summary>Forgets the buffer (after a push, or when a pop fails part-way).</summary>
     internal void Release()
     {
+        // The memory stays referenced (Begin re-checks it): a released chain reaches no guest memory because TryRead and
+        // TryWrite refuse a chain that is not outstanding.
         Owner = null;
-        _memory = null;
     }
 
     private static bool Fits(ulong offset, ulong count, ulong total) => offset <= total && count <= total - offset;
@@ -149,9 +174,17 @@ public sealed class VirtioDescriptorChain
     {
         IGuestMemory? memory = _memory;
         int length = toGuest ? toGuestBytes.Length : fromGuest.Length;
-        if (memory is null || !Fits(offset, (ulong)length, total))
+        if (memory is null || Owner is null || !Fits(offset, (ulong)length, total))
         {
             return false;
+        }
+
+        // The usual case, a range inside the first segment (a request header, a status byte at the end of a one-segment
+        // writable part): one copy, no walk.
+        if (segments.Length != 0 && offset < segments[0].Length && (ulong)length <= segments[0].Length - offset)
+        {
+            ulong address = segments[0].Address + offset;
+            return toGuest ? memory.TryWrite(address, toGuestBytes) : memory.TryRead(address, fromGuest);
         }
 
         int done = 0;
@@ -180,14 +213,8 @@ public sealed class VirtioDescriptorChain
         return true;
     }
 
-    private static void Append(ref VirtioBufferSegment[] array, ref int count, VirtioBufferSegment segment)
-    {
-        if (count == array.Length)
-        {
-            // Grows to the longest chain seen (at most twice the queue size), once; later pops reuse it.
-            Array.Resize(ref array, array.Length * 2);
-        }
-
-        array[count++] = segment;
-    }
+    // Grows to the longest chain seen (at most twice the queue size), once; later pops reuse it. Out of line: Add is
+    // on every descriptor's path and this almost never runs.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Grow(ref VirtioBufferSegment[] array) => Array.Resize(ref array, array.Length * 2);
 }

@@ -41,7 +41,7 @@ namespace IoreqSdk.Virtio;
 /// <see cref="VirtioDeviceStatus.DeviceNeedsReset"/>.
 /// </para>
 /// </remarks>
-public abstract class VirtioDevice
+public abstract partial class VirtioDevice
 {
     /// <summary>The largest queue size virtio allows (2^15).</summary>
     public const int MaxQueueSize = 32768;
@@ -306,118 +306,6 @@ public abstract class VirtioDevice
         }
     }
 
-    /// <summary>The driver sets a queue's size (taken while the queue is disabled, after FEATURES_OK; checked when the queue is enabled).</summary>
-    /// <param name="queueIndex">The selected queue.</param>
-    /// <param name="size">The size written.</param>
-    public void SetQueueSize(int queueIndex, ushort size)
-    {
-        if (TryGetConfigurableQueue(queueIndex, out VirtioQueue? queue))
-        {
-            queue.Size = size;
-        }
-    }
-
-    /// <summary>The driver sets the guest-physical address of a queue's descriptor area (table or ring).</summary>
-    /// <param name="queueIndex">The selected queue.</param>
-    /// <param name="address">The address written.</param>
-    public void SetQueueDescriptorArea(int queueIndex, ulong address)
-    {
-        if (TryGetConfigurableQueue(queueIndex, out VirtioQueue? queue))
-        {
-            queue.DescriptorArea = address;
-        }
-    }
-
-    /// <summary>The driver sets the guest-physical address of a queue's driver area (split: available ring; packed: driver event suppression).</summary>
-    /// <param name="queueIndex">The selected queue.</param>
-    /// <param name="address">The address written.</param>
-    public void SetQueueDriverArea(int queueIndex, ulong address)
-    {
-        if (TryGetConfigurableQueue(queueIndex, out VirtioQueue? queue))
-        {
-            queue.DriverArea = address;
-        }
-    }
-
-    /// <summary>The driver sets the guest-physical address of a queue's device area (split: used ring; packed: device event suppression).</summary>
-    /// <param name="queueIndex">The selected queue.</param>
-    /// <param name="address">The address written.</param>
-    public void SetQueueDeviceArea(int queueIndex, ulong address)
-    {
-        if (TryGetConfigurableQueue(queueIndex, out VirtioQueue? queue))
-        {
-            queue.DeviceArea = address;
-        }
-    }
-
-    /// <summary>
-    /// The driver enables a queue. The size and ring addresses are checked (size 1 to the maximum, a power of two
-    /// for the split layout; alignment; no wrap at 2^64): if they break the rules the queue stays disabled, and the
-    /// device sets DEVICE_NEEDS_RESET.
-    /// </summary>
-    /// <param name="queueIndex">The selected queue.</param>
-    /// <returns>Whether the queue is enabled now.</returns>
-    public bool EnableQueue(int queueIndex)
-    {
-        if ((uint)queueIndex >= (uint)_queues.Length)
-        {
-            return false;
-        }
-
-        VirtioQueue queue = _queues[queueIndex];
-        if (queue.IsEnabled)
-        {
-            return true;
-        }
-
-        if (!TryGetConfigurableQueue(queueIndex, out _))
-        {
-            return false;
-        }
-
-        if (!queue.TryEnable(
-                Transport.Memory,
-                packed: (_driverFeatures & VirtioFeatures.RingPacked) != 0,
-                eventIndex: (_driverFeatures & VirtioFeatures.EventIndex) != 0,
-                indirect: (_driverFeatures & VirtioFeatures.IndirectDescriptors) != 0))
-        {
-            SetNeedsReset();
-            return false;
-        }
-
-        return true;
-    }
-
-    /// <summary>The driver disables a queue (virtio-mmio's QueueReady = 0): it stops, and forgets its indices; buffers the device still holds are not returned.</summary>
-    /// <param name="queueIndex">The selected queue.</param>
-    public void DisableQueue(int queueIndex)
-    {
-        if ((uint)queueIndex < (uint)_queues.Length)
-        {
-            _queues[queueIndex].Reset();
-        }
-    }
-
-    /// <summary>
-    /// The driver notified a queue (an available-buffer notification). Passed to
-    /// <see cref="OnQueueNotified(VirtioQueue)"/> if the queue is enabled and working and DRIVER_OK is set; ignored
-    /// otherwise (the device must not use a queue before DRIVER_OK, §3.1.1).
-    /// </summary>
-    /// <param name="queueIndex">The notified queue (as the guest wrote it).</param>
-    public void NotifyQueue(int queueIndex)
-    {
-        if ((uint)queueIndex >= (uint)_queues.Length || (_status & VirtioDeviceStatus.DriverOk) == 0)
-        {
-            return;
-        }
-
-        VirtioQueue queue = _queues[queueIndex];
-        if (queue.IsEnabled && !queue.IsBroken)
-        {
-            OnQueueNotified(queue);
-        }
-    }
-
     /// <summary>
     /// Sets DEVICE_NEEDS_RESET and, if the driver is running (DRIVER_OK), asks for a configuration-change notification
     /// (§2.1.2). The device stays stopped until the driver resets it.
@@ -457,6 +345,16 @@ public abstract class VirtioDevice
         }
     }
 
+    /// <summary>
+    /// Asks to be notified about <paramref name="queue"/> again in a later turn of the event loop, once the requests
+    /// waiting meanwhile are answered: how a device that stops at a budget per pass continues, without holding the
+    /// loop (and the vCPUs) through a long queue. Needs a transport that implements <see cref="IVirtioQueueScheduler"/>.
+    /// </summary>
+    /// <param name="queue">One of the device's queues.</param>
+    /// <returns>Whether the later call was arranged; if not, the buffers left wait for the driver's next notification.</returns>
+    protected bool TryContinueLater(VirtioQueue queue) =>
+        queue is not null && _transport is IVirtioQueueScheduler scheduler && scheduler.TryScheduleQueue(queue.Index);
+
     /// <summary>The driver notified <paramref name="queue"/>: pop what it made available, process or start processing it, push it back, signal.</summary>
     /// <param name="queue">The queue (enabled, not broken, DRIVER_OK set).</param>
     protected abstract void OnQueueNotified(VirtioQueue queue);
@@ -487,22 +385,6 @@ public abstract class VirtioDevice
 
     private bool FeaturesAcceptable(ulong features) =>
         (features & ~OfferedFeatures) == 0 && (features & VirtioFeatures.Version1) != 0;
-
-    private bool TryGetConfigurableQueue(int queueIndex, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out VirtioQueue? queue)
-    {
-        // Queues are set up after FEATURES_OK (the layout depends on RING_PACKED) and while disabled (§3.1.1 step 7).
-        const VirtioDeviceStatus Gate = VirtioDeviceStatus.FeaturesOk | VirtioDeviceStatus.Failed | VirtioDeviceStatus.DeviceNeedsReset;
-        if ((uint)queueIndex < (uint)_queues.Length
-            && (_status & Gate) == VirtioDeviceStatus.FeaturesOk
-            && !_queues[queueIndex].IsEnabled)
-        {
-            queue = _queues[queueIndex];
-            return true;
-        }
-
-        queue = null;
-        return false;
-    }
 
     private void Reset()
     {

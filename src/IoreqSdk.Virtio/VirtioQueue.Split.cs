@@ -34,9 +34,15 @@ public sealed partial class VirtioQueue
 
     private bool SplitTryPop(VirtioDescriptorChain chain)
     {
+        bool inPlace = RingsInPlace();
         if (_nextAvail == _availSeen)
         {
-            if (!ReadU16(DriverArea + AvailIdxOffset, out ushort published))
+            ushort published;
+            if (inPlace)
+            {
+                published = ReadPublishedAvailInPlace();
+            }
+            else if (!ReadU16(DriverArea + AvailIdxOffset, out published))
             {
                 return Break(VirtioQueueError.RingNotInRam);
             }
@@ -52,30 +58,48 @@ public sealed partial class VirtioQueue
                 return false;
             }
 
-            // Acquire: the driver wrote the ring entries and descriptors, then avail.idx behind a write barrier;
-            // none of them may be read before the index that published them.
-            VirtioBarriers.AfterPublishedIndexRead();
+            if (!inPlace)
+            {
+                // Acquire, for a copied index: the driver wrote the ring entries and descriptors, then avail.idx behind
+                // a write barrier; none of them may be read before the index that published them. (In place, the
+                // volatile load is the acquire.)
+                VirtioBarriers.AfterPublishedIndexRead();
+            }
+
             _availSeen = published;
         }
 
         ulong slot = (ulong)(_nextAvail & (Size - 1));
-        if (!ReadU16(DriverArea + AvailRingOffset + (2 * slot), out ushort head))
+        ushort head;
+        if (inPlace)
+        {
+            head = ReadAvailEntryInPlace(slot);
+        }
+        else if (!ReadU16(DriverArea + AvailRingOffset + (2 * slot), out head))
         {
             return Break(VirtioQueueError.RingNotInRam);
         }
 
         chain.Begin(_memory!, _epoch);
-        VirtioQueueError error = ReadSplitChain(chain, head);
+        VirtioQueueError error = ReadSplitChain(chain, head, inPlace);
         if (error != VirtioQueueError.None)
         {
             return Fail(chain, error);
         }
 
         _nextAvail++;
-        if (_eventIndex && _notificationsEnabled && !WriteU16(AvailEventAddress, _nextAvail))
+        if (_eventIndex && _notificationsEnabled)
         {
-            // Publishing avail_event (kick me when you pass the buffer after this one) failed: the ring is not RAM.
-            return Fail(chain, VirtioQueueError.RingNotInRam);
+            // An indirect table's copy may have evicted a ring's frame: in place only if the rings still are.
+            if (inPlace && RingsInPlace())
+            {
+                WriteAvailEventInPlace(_nextAvail);
+            }
+            else if (!WriteU16(AvailEventAddress, _nextAvail))
+            {
+                // Publishing avail_event (kick me when you pass the buffer after this one) failed: the ring is not RAM.
+                return Fail(chain, VirtioQueueError.RingNotInRam);
+            }
         }
 
         chain.Complete(this, head);
@@ -83,14 +107,13 @@ public sealed partial class VirtioQueue
     }
 
     /// <summary>Walks a chain from <paramref name="head"/>, one 16-byte copy per descriptor, into the chain's own arrays.</summary>
-    private VirtioQueueError ReadSplitChain(VirtioDescriptorChain chain, ushort head)
+    private VirtioQueueError ReadSplitChain(VirtioDescriptorChain chain, ushort head, bool inPlace)
     {
         if (head >= Size)
         {
             return VirtioQueueError.DescriptorIndexOutOfRange;
         }
 
-        Span<byte> descriptor = stackalloc byte[DescriptorSize];
         ushort index = head;
         for (int count = 1; ; count++)
         {
@@ -100,15 +123,20 @@ public sealed partial class VirtioQueue
                 return VirtioQueueError.ChainTooLong;
             }
 
-            if (!_memory!.TryRead(DescriptorArea + ((ulong)index * DescriptorSize), descriptor))
+            SplitDescriptor descriptor;
+            if (inPlace)
+            {
+                descriptor = ReadDescriptorInPlace(index);
+            }
+            else if (!TryCopyDescriptor(index, out descriptor))
             {
                 return VirtioQueueError.RingNotInRam;
             }
 
-            ulong address = BinaryPrimitives.ReadUInt64LittleEndian(descriptor);
-            uint length = BinaryPrimitives.ReadUInt32LittleEndian(descriptor.Slice(8));
-            ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(descriptor.Slice(12));
-            ushort next = BinaryPrimitives.ReadUInt16LittleEndian(descriptor.Slice(14));
+            ulong address = descriptor.Address;
+            uint length = descriptor.Length;
+            ushort flags = descriptor.Flags;
+            ushort next = descriptor.Next;
             chain.RingSlots = count;
 
             if ((flags & DescIndirect) != 0)
@@ -143,8 +171,33 @@ public sealed partial class VirtioQueue
         }
     }
 
+    /// <summary>One descriptor, copied once out of guest memory (the driver may rewrite it).</summary>
+    private bool TryCopyDescriptor(ushort index, out SplitDescriptor descriptor)
+    {
+        Span<byte> bytes = stackalloc byte[DescriptorSize];
+        if (!_memory!.TryRead(DescriptorArea + ((ulong)index * DescriptorSize), bytes))
+        {
+            descriptor = default;
+            return false;
+        }
+
+        descriptor = new SplitDescriptor(
+            BinaryPrimitives.ReadUInt64LittleEndian(bytes),
+            BinaryPrimitives.ReadUInt32LittleEndian(bytes.Slice(8)),
+            BinaryPrimitives.ReadUInt16LittleEndian(bytes.Slice(12)),
+            BinaryPrimitives.ReadUInt16LittleEndian(bytes.Slice(14)));
+        return true;
+    }
+
     private bool SplitPush(VirtioDescriptorChain chain, uint bytesWritten)
     {
+        if (RingsInPlace())
+        {
+            PushInPlace(chain.Id, bytesWritten);
+            _usedSinceSignal++;
+            return true;
+        }
+
         Span<byte> element = stackalloc byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(element, chain.Id);
         BinaryPrimitives.WriteUInt32LittleEndian(element.Slice(4), bytesWritten);
@@ -156,8 +209,8 @@ public sealed partial class VirtioQueue
 
         _nextUsed++;
 
-        // Release: the element must be visible before the used.idx that publishes it; the driver reads idx, then
-        // (after its read barrier) the element.
+        // Release, for copies: the element must be visible before the used.idx that publishes it; the driver reads
+        // idx, then (after its read barrier) the element.
         VirtioBarriers.BeforePublish();
         if (!WriteU16(DeviceArea + UsedIdxOffset, _nextUsed))
         {
@@ -170,9 +223,15 @@ public sealed partial class VirtioQueue
 
     private bool SplitNeedsNotification()
     {
+        bool inPlace = RingsInPlace();
         if (_eventIndex)
         {
-            if (!ReadU16(UsedEventAddress, out ushort usedEvent))
+            ushort usedEvent;
+            if (inPlace)
+            {
+                usedEvent = ReadUsedEventInPlace();
+            }
+            else if (!ReadU16(UsedEventAddress, out usedEvent))
             {
                 return Break(VirtioQueueError.RingNotInRam);
             }
@@ -182,7 +241,12 @@ public sealed partial class VirtioQueue
             return _usedSinceSignal > ushort.MaxValue || NeedEvent(usedEvent, _nextUsed, old);
         }
 
-        if (!ReadU16(DriverArea, out ushort flags))
+        ushort flags;
+        if (inPlace)
+        {
+            flags = ReadAvailFlagsInPlace();
+        }
+        else if (!ReadU16(DriverArea, out flags))
         {
             return Break(VirtioQueueError.RingNotInRam);
         }

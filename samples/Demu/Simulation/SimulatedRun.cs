@@ -25,6 +25,11 @@ internal static class SimulatedRun
 
     public static int Run(DemuSettings settings)
     {
+        if (settings.IsVirtio)
+        {
+            return Virtio.VirtioRun.Run(settings);
+        }
+
         TextWriter output = settings.Out;
         PciPlatform platform = settings.Platform;
         using ILoggerFactory logging = Logging.Create(settings);

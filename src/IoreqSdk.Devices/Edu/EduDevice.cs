@@ -42,6 +42,7 @@ public sealed class EduDevice : PciDevice
 
     private readonly byte[] _dmaBuffer = new byte[DmaBufferSize];
     private readonly ulong _dmaMask;
+    private readonly Action _runDma;
     private uint _liveness;
     private uint _factorial;
     private uint _status;
@@ -71,6 +72,7 @@ public sealed class EduDevice : PciDevice
         }
 
         _dmaMask = dmaAddressBits >= 64 ? ulong.MaxValue : (1UL << dmaAddressBits) - 1;
+        _runDma = RunDma; // one delegate for every transfer: starting one allocates nothing
         // Every width reaches the device (no SDK splitting or merging): edu defines what 1- and 2-byte accesses do.
         Registers = AddMemoryBar(0, 1 << 20, widths: AccessWidths.All);
         AddMsiCapability(vectors: 1, is64Bit: true, perVectorMasking: false);
@@ -87,6 +89,9 @@ public sealed class EduDevice : PciDevice
 
     /// <summary>DMA transfers refused because they left the device's buffer or bus mastering was off.</summary>
     public long DmaErrors { get; private set; }
+
+    /// <summary>DMA transfers not started because the server could not schedule them (its posted-work queue full, or stopping).</summary>
+    public long DmaRefused { get; private set; }
 
     /// <summary>Factorials not computed because the server refused the work (stopping, or its off-loop queue full).</summary>
     public long FactorialsRefused { get; private set; }
@@ -152,8 +157,15 @@ public sealed class EduDevice : PciDevice
                 _dmaCommand = value;
 
                 // After the request is answered, on the loop: at most 4 KiB (the buffer), so microseconds — short
-                // enough for the loop, and guest memory is reached from the loop only.
-                Context.Post(RunDma);
+                // enough for the loop, and guest memory is reached from the loop only. The posted-work queue is
+                // bounded: when it is full the engine refuses the transfer as a busy device would (run bit cleared,
+                // no interrupt), rather than throwing out of the guest's write with the run bit left set for ever.
+                if (!Context.TryPost(_runDma))
+                {
+                    DmaRefused++;
+                    _dmaCommand &= ~DmaRun;
+                }
+
                 break;
         }
     }

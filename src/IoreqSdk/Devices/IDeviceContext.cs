@@ -14,7 +14,7 @@ namespace IoreqSdk.Devices;
 /// thread that may touch device state. Each member says where it may be used: <see cref="Memory"/>,
 /// <see cref="MapRegion"/> and <see cref="UnmapRegion"/> only on the loop (other threads get an
 /// <see cref="InvalidOperationException"/>, never a silent race); <see cref="Post"/>,
-/// <see cref="TryPost"/> and <see cref="TryRunOffLoop{TResult}"/> from any thread.
+/// <see cref="TryPost"/>, <see cref="TryRunOffLoop{TResult}"/> and <see cref="TryRunOffLoop(OffLoopWork)"/> from any thread.
 /// </para>
 /// <para>
 /// <b>Long work never runs on the loop.</b> While a handler runs, every vCPU that touches any device of the server
@@ -85,4 +85,35 @@ public interface IDeviceContext
     /// a device answers them as its hardware would when busy.
     /// </returns>
     bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion);
+
+    /// <summary>
+    /// As <see cref="TryRunOffLoop{TResult}"/>, with a reusable item and no allocation: the server's worker runs
+    /// <see cref="OffLoopWork.Execute"/>, then the loop runs <see cref="OffLoopWork.Complete"/> (or
+    /// <see cref="OffLoopWork.Fail"/> if the work threw). A device that offloads per request (block I/O) keeps a pool of
+    /// items and queues one per request. From any thread.
+    /// </summary>
+    /// <param name="work">An item that is not <see cref="OffLoopWork.IsInFlight"/> (one that is throws <see cref="InvalidOperationException"/>).</param>
+    /// <returns>
+    /// Whether the item was accepted, within the same bound as <see cref="TryRunOffLoop{TResult}"/> (shared with it) and
+    /// only while the server runs; refusals are counted in <see cref="Server.IoreqServerStatistics.RefusedOffLoopWork"/>
+    /// and leave the item free. An item whose completion is dropped because the server stopped is free again
+    /// afterwards.
+    /// </returns>
+    /// <remarks>The server has one worker thread: every device's off-loop work of a server runs one item at a time, in
+    /// the order queued. Blocking I/O of several devices (or several requests of one) is serialised there.</remarks>
+    bool TryRunOffLoop(OffLoopWork work);
+
+    /// <summary>
+    /// Creates a worker of the device's own: <paramref name="threadCount"/> threads that run its items in parallel —
+    /// blocking I/O that the server's one worker would serialise — with each completion on the loop, as
+    /// <see cref="TryRunOffLoop(OffLoopWork)"/>'s. It is bounded by <paramref name="capacity"/> (not by
+    /// <see cref="Server.IoreqServerOptions.MaxOffLoopWork"/>), cancelled and dropped when the server stops, and
+    /// accepts work while the server runs. Create it once (when the device joins the server, or on the loop); its
+    /// threads start on first use.
+    /// </summary>
+    /// <param name="name">The threads' name.</param>
+    /// <param name="threadCount">Threads (1 to 64).</param>
+    /// <param name="capacity">Items queued, running or awaiting completion at once, at most (1 to 4096).</param>
+    /// <returns>The worker.</returns>
+    IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity);
 }

@@ -11,7 +11,7 @@ namespace IoreqSdk.Memory;
 /// event-loop thread (devices reach it through a view that refuses other threads), which is also the thread that
 /// answers INVALIDATE — so no access can race the flush, and no mapping is created after it.
 /// </summary>
-internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
+internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
 {
     private const int PageShift = 12;
     private const int PageSize = 1 << PageShift;
@@ -21,6 +21,7 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
     private readonly ulong[] _frames;
     private readonly IMappedPages?[] _mappings;
     private bool _disposed;
+    private int _generation;
 
     public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256)
     {
@@ -48,6 +49,29 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
 
             return count;
         }
+    }
+
+    /// <summary>Moves on whenever a mapping is dropped (INVALIDATE, an eviction, disposal): a host address from before may be stale.</summary>
+    public int MappingGeneration => _generation;
+
+    public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
+    {
+        hostAddress = 0;
+        int offset = (int)(address & (PageSize - 1));
+        if (length < 1 || length > PageSize - offset)
+        {
+            // Frames are mapped one by one: only a range inside one page is contiguous here.
+            return false;
+        }
+
+        byte* page = Page(address >> PageShift);
+        if (page is null)
+        {
+            return false;
+        }
+
+        hostAddress = (nint)(page + offset);
+        return true;
     }
 
     public bool TryRead(ulong address, Span<byte> destination)
@@ -93,6 +117,7 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
     /// <summary>Unmaps every cached frame.</summary>
     public void Invalidate()
     {
+        _generation++;
         for (int i = 0; i < _mappings.Length; i++)
         {
             IMappedPages? mapping = _mappings[i];
@@ -144,7 +169,13 @@ internal sealed unsafe class GuestMemoryCache : IGuestMemory, IDisposable
             return null;
         }
 
-        mapping?.Dispose();
+        if (mapping is not null)
+        {
+            // The evicted frame's host address dies here: whoever kept it must look it up again.
+            _generation++;
+            mapping.Dispose();
+        }
+
         _mappings[slot] = fresh;
         _frames[slot] = frame;
         return (byte*)fresh.Address;

@@ -50,6 +50,9 @@ internal sealed class PciConfigBytes
     /// <summary>The bits of a byte the guest may write.</summary>
     public ref byte WritableMask(int offset) => ref _writable[offset];
 
+    /// <summary>The bits of a byte the guest clears by writing 1.</summary>
+    public ref byte WriteOneToClearMask(int offset) => ref _writeOneToClear[offset];
+
     /// <summary>The bytes from an offset on.</summary>
     public Span<byte> From(int offset) => _bytes.AsSpan(offset);
 

@@ -3,10 +3,45 @@ using IoreqSdk.Devices;
 
 namespace IoreqSdk.Pci;
 
-/// <content>The capability list: MSI, MSI-X, PCI Express, power management and vendor-specific capabilities.</content>
+/// <content>The capability list: MSI, MSI-X, PCI Express, power management and vendor-specific capabilities, and
+/// capabilities of any id the device lays out itself (<see cref="PciCapability"/>).</content>
 public abstract partial class PciDevice
 {
+    /// <summary>The capability with hooks that owns each byte of the standard capability area (null: none).</summary>
+    private readonly PciCapability?[] _capabilityAt = new PciCapability?[256];
     private int _powerManagement;
+
+    /// <summary>
+    /// Adds a capability of any id with the layout it declares (in <see cref="PciCapability.OnAdded"/>, or through
+    /// its accessors once this returns): read-only, writable and write-1-to-clear bits, and hooks the SDK calls on
+    /// the guest's reads and writes inside it.
+    /// </summary>
+    /// <typeparam name="TCapability">The capability's type.</typeparam>
+    /// <param name="capability">The capability, not added to any device yet.</param>
+    /// <returns><paramref name="capability"/>, linked (its <see cref="PciCapability.Offset"/> set).</returns>
+    protected TCapability AddCapability<TCapability>(TCapability capability)
+        where TCapability : PciCapability
+    {
+        if (capability is null)
+        {
+            throw new ArgumentNullException(nameof(capability));
+        }
+
+        if (capability.IsAdded)
+        {
+            ThrowHelper.ThrowInvalidOperation("The capability has been added to a device already.");
+        }
+
+        int offset = AddCapability(capability.Id, capability.Length);
+        capability.Place(_config, offset);
+        for (int i = offset; i < offset + capability.Length; i++)
+        {
+            _capabilityAt[i] = capability;
+        }
+
+        capability.Added();
+        return capability;
+    }
 
     /// <summary>Adds an MSI capability. Masking and pending bits are owned by the SDK.</summary>
     /// <param name="vectors">1, 2, 4, 8, 16 or 32 vectors.</param>
@@ -20,10 +55,8 @@ public abstract partial class PciDevice
             ThrowHelper.ThrowArgumentOutOfRange(nameof(vectors), "One MSI capability with 1, 2, 4, 8, 16 or 32 vectors.");
         }
 
-        int length = 10 + (is64Bit ? 4 : 0) + (perVectorMasking ? 10 : 0);
-        int offset = AddCapability(PciConfigRegisters.CapabilityMsi, length);
-        _interrupts.Msi = PciMsi.Declare(_config, _interrupts, offset, vectors, is64Bit, perVectorMasking);
-        return offset;
+        _interrupts.Msi = AddCapability(new PciMsi(_interrupts, vectors, is64Bit, perVectorMasking));
+        return _interrupts.Msi.Offset;
     }
 
     /// <summary>
@@ -53,9 +86,8 @@ public abstract partial class PciDevice
         // both whatever the device implements (the SDK serves those offsets; elsewhere they are adapted to the BAR's widths).
         bar.Region.Accept(AccessWidths.DWord | AccessWidths.QWord);
 
-        int offset = AddCapability(PciConfigRegisters.CapabilityMsix, 12);
-        _interrupts.Msix = PciMsix.Declare(_config, _interrupts, offset, vectors, bar.Index, tableOffset, pendingOffset);
-        return offset;
+        _interrupts.Msix = AddCapability(new PciMsix(_interrupts, vectors, bar.Index, tableOffset, pendingOffset));
+        return _interrupts.Msix.Offset;
     }
 
     /// <summary>Adds a PCI Express capability (version 2) describing an endpoint on a x1 2.5 GT/s link.</summary>
@@ -106,6 +138,27 @@ public abstract partial class PciDevice
         return offset;
     }
 
+    /// <summary>Adds a vendor-specific capability whose payload has guest-writable bits.</summary>
+    /// <param name="payload">Up to 189 bytes following the 3-byte header (id, next, length): the initial values.</param>
+    /// <param name="writable">The bits of each payload byte the guest may write (as long as <paramref name="payload"/>).</param>
+    /// <returns>The capability, to read what the guest wrote (<see cref="PciCapability.Read32(int)"/> and its siblings, offset 3 being the payload's first byte).</returns>
+    protected PciCapability AddVendorCapability(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> writable)
+    {
+        if (payload.Length > PciCapability.MaxLength - 3 || writable.Length != payload.Length)
+        {
+            ThrowHelper.ThrowArgument(nameof(writable), "A vendor capability holds at most 189 bytes of payload, with a writable mask of the same length.");
+        }
+
+        PciCapability capability = AddCapability(new PciCapability(PciConfigRegisters.CapabilityVendor, 3 + payload.Length));
+        for (int i = 0; i < payload.Length; i++)
+        {
+            capability.Write8(3 + i, payload[i]);
+            capability.SetWritable(3 + i, 1, writable[i]);
+        }
+
+        return capability;
+    }
+
     /// <summary>
     /// Takes MSI and MSI-X out of the capability list, for platforms that cannot deliver messages (Xen 4.17 on
     /// Arm): the guest's driver then uses INTx.
@@ -114,6 +167,15 @@ public abstract partial class PciDevice
     {
         _config.UnlinkCapabilities(PciConfigRegisters.CapabilityMsi, PciConfigRegisters.CapabilityMsix);
         _interrupts.HideMessages();
+
+        // Their bytes stay where they were (a guest may still address them) but are inert: no hook runs for them.
+        for (int i = 0; i < _capabilityAt.Length; i++)
+        {
+            if (_capabilityAt[i] is PciMsi or PciMsix)
+            {
+                _capabilityAt[i] = null;
+            }
+        }
     }
 
     /// <summary>
@@ -121,6 +183,10 @@ public abstract partial class PciDevice
     /// only (PCI Power Management 1.2, 5.4.1), so its BARs do not decode until it is back in D0.
     /// </summary>
     private bool InD3Hot => _powerManagement != 0 && (_config[_powerManagement + 4] & 0x3) == 0x3;
+
+    /// <summary>The capability with hooks at a configuration offset (null outside the standard capability area).</summary>
+    private PciCapability? CapabilityAt(int register) =>
+        (uint)register < (uint)_capabilityAt.Length ? _capabilityAt[register] : null;
 
     private int AddCapability(byte id, int length)
     {

@@ -7,10 +7,11 @@ namespace IoreqSdk.Pci;
 /// <summary>
 /// A PCI function: a type-0 configuration header with read-only, read-write and write-1-to-clear bits, BARs with
 /// sizing, command-register gating of decode, INTx and bus mastering, and a capability list (MSI, MSI-X, PCI Express,
-/// power management, vendor-specific). Subclasses declare BARs and capabilities in their constructor and serve BAR
-/// accesses in <see cref="ReadBar"/> and <see cref="WriteBar"/> with BAR-relative offsets. The device never learns
-/// the architecture: the host bridge it sits behind maps its BARs, routes its interrupts and carries its
-/// configuration accesses.
+/// power management, vendor-specific, and capabilities of any id the device lays out itself: <see
+/// cref="PciCapability"/>). Subclasses declare BARs and capabilities in their constructor and serve BAR accesses in
+/// <see cref="ReadBar"/> and <see cref="WriteBar"/> with BAR-relative offsets. The device never learns the
+/// architecture: the host bridge it sits behind maps its BARs, routes its interrupts and carries its configuration
+/// accesses.
 /// </summary>
 public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
 {
@@ -89,6 +90,14 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         for (int i = size - 1; i >= 0; i--)
         {
             value = (value << 8) | _interrupts.ReadConfigByte(register + i);
+        }
+
+        // Capabilities start dword-aligned and accesses are naturally aligned, so an access that touches a capability
+        // starts inside it: its first byte names the owner.
+        if (CapabilityAt(register) is PciCapability capability)
+        {
+            capability.Read(register - capability.Offset, size, ref value);
+            value &= uint.MaxValue >> (32 - (8 * size));
         }
 
         return value;
@@ -293,7 +302,12 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
         var copy = new byte[ConfigSpaceSize];
         for (int i = 0; i < ConfigSpaceSize; i++)
         {
+            // No hooks (a dump has no side effects), but MSI's pending bits, which are state rather than bytes.
             copy[i] = _interrupts.ReadConfigByte(i);
+            if (_interrupts.Msi is PciMsi msi && msi.TryReadPending(i - msi.Offset, out byte pending))
+            {
+                copy[i] = pending;
+            }
         }
 
         return copy;
@@ -306,6 +320,11 @@ public abstract partial class PciDevice : DeviceModel, IPciConfigSpace
     {
         _interrupts.AfterConfigWrite(register, size);
         UpdateMappings();
+        if (CapabilityAt(register) is PciCapability capability)
+        {
+            capability.Written(register - capability.Offset, size);
+        }
+
         OnConfigWritten(register, size);
     }
 

@@ -70,13 +70,8 @@ internal sealed class PciInterrupts
         }
     }
 
-    /// <summary>A configuration write may have changed INTx gating, the modes, masks or the MSI-X function mask.</summary>
-    public void AfterConfigWrite(int register, int size)
-    {
-        UpdateIntx();
-        Msi?.AfterConfigWrite(register, size);
-        Msix?.AfterConfigWrite(register, size);
-    }
+    /// <summary>A configuration write may have changed INTx gating or the modes (MSI and MSI-X see their own writes through their hooks).</summary>
+    public void AfterConfigWrite(int register, int size) => UpdateIntx();
 
     /// <summary>The platform cannot deliver messages: the capabilities are gone, INTx it is.</summary>
     public void HideMessages()
@@ -85,18 +80,13 @@ internal sealed class PciInterrupts
         Msix = null;
     }
 
-    /// <summary>A configuration byte as the guest reads it: the stored byte, with the interrupt state shown (the status
-    /// register's interrupt bit, MSI's pending bits).</summary>
+    /// <summary>A configuration byte as the guest reads it: the stored byte, with the status register's interrupt bit
+    /// shown (MSI's pending bits are its capability's read hook).</summary>
     public byte ReadConfigByte(int offset)
     {
         if (offset == PciConfigRegisters.Status)
         {
             return (byte)(_config[offset] | (_intxLevel ? PciConfigRegisters.StatusInterrupt : 0));
-        }
-
-        if (Msi is PciMsi msi && msi.TryReadByte(offset, out byte msiByte))
-        {
-            return msiByte;
         }
 
         return _config[offset];

@@ -2,69 +2,101 @@ using System;
 
 namespace IoreqSdk.Pci;
 
-/// <summary>MSI: enable, multiple-message enable, per-vector masks and the pending bits the SDK owns.</summary>
-internal sealed class PciMsi
+/// <summary>
+/// MSI: enable, multiple-message enable, per-vector masks and the pending bits the SDK owns — an open capability:
+/// its layout declared through the masks, its pending bits shown on read and pending messages delivered on unmask
+/// by its hooks.
+/// </summary>
+internal sealed class PciMsi : PciCapability
 {
-    private readonly PciConfigBytes _config;
+    private const int Control = 2;
+    private const int Address = 4;
+
     private readonly PciInterrupts _interrupts;
-    private readonly int _offset;
     private readonly bool _is64Bit;
-    private readonly int _maskOffset;
+    private readonly bool _perVectorMasking;
     private readonly int _vectors;
+    private readonly int _data;
+    private readonly int _mask;
     private uint _pending;
 
-    private PciMsi(PciConfigBytes config, PciInterrupts interrupts, int offset, bool is64Bit, int maskOffset, int vectors)
+    /// <summary>The capability (not added yet): 1, 2, 4, 8, 16 or 32 vectors.</summary>
+    public PciMsi(PciInterrupts interrupts, int vectors, bool is64Bit, bool perVectorMasking)
+        : base(PciConfigRegisters.CapabilityMsi, 10 + (is64Bit ? 4 : 0) + (perVectorMasking ? 10 : 0))
     {
-        _config = config;
         _interrupts = interrupts;
-        _offset = offset;
-        _is64Bit = is64Bit;
-        _maskOffset = maskOffset;
         _vectors = vectors;
+        _is64Bit = is64Bit;
+        _perVectorMasking = perVectorMasking;
+        _data = is64Bit ? 12 : 8;
+        _mask = perVectorMasking ? _data + 4 : -1;
     }
 
-    /// <summary>Sets up the capability's registers at <paramref name="offset"/> (its header linked already): control,
-    /// the writable address and data, and the per-vector mask bits when it has them.</summary>
-    public static PciMsi Declare(PciConfigBytes config, PciInterrupts interrupts, int offset, int vectors, bool is64Bit, bool perVectorMasking)
+    public bool Enabled => (Read8(Control) & 1) != 0;
+
+    private int EnabledVectors => Math.Min(_vectors, 1 << ((Read8(Control) >> 4) & 7));
+
+    /// <summary>Control, the writable address and data, and the per-vector mask bits when it has them.</summary>
+    protected override void OnAdded()
     {
         int log2 = 0;
-        while ((1 << log2) < vectors)
+        while ((1 << log2) < _vectors)
         {
             log2++;
         }
 
-        ushort control = (ushort)((log2 << 1) | (is64Bit ? 0x80 : 0) | (perVectorMasking ? 0x100 : 0));
-        config.Set16(offset + 2, control);
-        config.Writable16(offset + 2, 0x0071);               // enable, multiple message enable
-        config.Writable32(offset + 4, 0xFFFF_FFFC);         // address (dword aligned)
-        int data = offset + (is64Bit ? 12 : 8);
-        if (is64Bit)
+        Write16(Control, (ushort)((log2 << 1) | (_is64Bit ? 0x80 : 0) | (_perVectorMasking ? 0x100 : 0)));
+        SetWritable(Control, 2, 0x0071);               // enable, multiple message enable
+        SetWritable(Address, 4, 0xFFFF_FFFC);          // address (dword aligned)
+        if (_is64Bit)
         {
-            config.Writable32(offset + 8, 0xFFFF_FFFF);
+            SetWritable(Address + 4, 4, 0xFFFF_FFFF);
         }
 
-        config.Writable16(data, 0xFFFF);
-        int mask = -1;
-        if (perVectorMasking)
+        SetWritable(_data, 2, 0xFFFF);
+        if (_perVectorMasking)
         {
-            mask = data + 4;
-            config.Writable32(mask, vectors == 32 ? uint.MaxValue : (1u << vectors) - 1);
+            SetWritable(_mask, 4, _vectors == 32 ? uint.MaxValue : (1u << _vectors) - 1);
         }
-
-        return new PciMsi(config, interrupts, offset, is64Bit, mask, vectors);
     }
 
-    public bool Enabled => (_config[_offset + 2] & 1) != 0;
-
-    private int EnabledVectors => Math.Min(_vectors, 1 << ((_config[_offset + 2] >> 4) & 7));
-
-    public bool TryReadByte(int offset, out byte value)
+    /// <summary>The pending bits follow the mask bits: read-only, and the SDK's state rather than stored bytes.</summary>
+    protected override void OnRead(int at, int size, ref uint value)
     {
-        // The pending bits follow the mask bits; they are read-only and reflect the SDK's state.
-        int pending = _maskOffset + 4;
-        if (_maskOffset >= 0 && offset >= pending && offset < pending + 4)
+        for (int i = 0; i < size; i++)
         {
-            value = (byte)(_pending >> (8 * (offset - pending)));
+            if (TryReadPending(at + i, out byte pending))
+            {
+                value = (value & ~(0xFFu << (8 * i))) | ((uint)pending << (8 * i));
+            }
+        }
+    }
+
+    /// <summary>Unmasked vectors with a pending message are delivered when the driver writes the mask bits.</summary>
+    protected override void OnWritten(int at, int size)
+    {
+        if (_pending == 0 || !Enabled || _mask < 0 || at + size <= _mask || at >= _mask + 4)
+        {
+            return;
+        }
+
+        for (int vector = 0; vector < _vectors; vector++)
+        {
+            if ((_pending & (1u << vector)) != 0 && !Masked(vector))
+            {
+                _pending &= ~(1u << vector);
+                Send(vector);
+            }
+        }
+    }
+
+    /// <summary>A pending-bit byte, by offset in the capability (for reads and dumps).</summary>
+    public bool TryReadPending(int at, out byte value)
+    {
+        int pending = _mask + 4;
+        if (_mask >= 0 && at >= pending && at < pending + 4)
+        {
+            value = (byte)(_pending >> (8 * (at - pending)));
             return true;
         }
 
@@ -88,30 +120,12 @@ internal sealed class PciMsi
         Send(vector);
     }
 
-    public void AfterConfigWrite(int register, int size)
-    {
-        if (_pending == 0 || !Enabled || _maskOffset < 0 || register + size <= _maskOffset || register >= _maskOffset + 4)
-        {
-            return;
-        }
-
-        // Unmasked vectors with a pending message are delivered now.
-        for (int vector = 0; vector < _vectors; vector++)
-        {
-            if ((_pending & (1u << vector)) != 0 && !Masked(vector))
-            {
-                _pending &= ~(1u << vector);
-                Send(vector);
-            }
-        }
-    }
-
-    private bool Masked(int vector) => _maskOffset >= 0 && (_config.Get32(_maskOffset) & (1u << vector)) != 0;
+    private bool Masked(int vector) => _mask >= 0 && (Read32(_mask) & (1u << vector)) != 0;
 
     private void Send(int vector)
     {
-        ulong address = _config.Get32(_offset + 4) | (_is64Bit ? (ulong)_config.Get32(_offset + 8) << 32 : 0);
-        uint data = _config.Get16(_offset + (_is64Bit ? 12 : 8));
+        ulong address = Read32(Address) | (_is64Bit ? (ulong)Read32(Address + 4) << 32 : 0);
+        uint data = Read16(_data);
 
         // With several vectors enabled, the low bits of the data carry the vector number.
         uint vectorBits = (uint)EnabledVectors - 1;

@@ -3,23 +3,26 @@ using System.Buffers.Binary;
 
 namespace IoreqSdk.Pci;
 
-/// <summary>MSI-X: the table and PBA in a BAR, the function mask and per-vector masks, pending delivery on unmask.</summary>
-internal sealed class PciMsix
+/// <summary>
+/// MSI-X: the table and PBA in a BAR, the function mask and per-vector masks, pending delivery on unmask — an open
+/// capability whose write hook delivers what the enable and function-mask bits unmask.
+/// </summary>
+internal sealed class PciMsix : PciCapability
 {
-    private readonly PciConfigBytes _config;
+    private const int Control = 2;
+
     private readonly PciInterrupts _interrupts;
-    private readonly int _offset;
     private readonly int _vectors;
     private readonly uint _tableOffset;
     private readonly uint _pendingOffset;
     private readonly byte[] _table;
     private readonly ulong[] _pending;
 
-    private PciMsix(PciConfigBytes config, PciInterrupts interrupts, int offset, int bar, int vectors, uint tableOffset, uint pendingOffset)
+    /// <summary>The capability (not added yet): 1 to 2048 vectors, the table and PBA at these offsets of BAR <paramref name="bar"/>.</summary>
+    public PciMsix(PciInterrupts interrupts, int vectors, int bar, uint tableOffset, uint pendingOffset)
+        : base(PciConfigRegisters.CapabilityMsix, 12)
     {
-        _config = config;
         _interrupts = interrupts;
-        _offset = offset;
         Bar = bar;
         _vectors = vectors;
         _tableOffset = tableOffset;
@@ -32,22 +35,11 @@ internal sealed class PciMsix
         }
     }
 
-    /// <summary>Sets up the capability's registers at <paramref name="offset"/> (its header linked already): the table
-    /// size, the writable enable and function-mask bits, and where the table and PBA live.</summary>
-    public static PciMsix Declare(PciConfigBytes config, PciInterrupts interrupts, int offset, int vectors, int bar, uint tableOffset, uint pendingOffset)
-    {
-        config.Set16(offset + 2, (ushort)(vectors - 1));
-        config.Writable16(offset + 2, 0xC000);   // enable, function mask
-        config.Set32(offset + 4, tableOffset | (uint)bar);
-        config.Set32(offset + 8, pendingOffset | (uint)bar);
-        return new PciMsix(config, interrupts, offset, bar, vectors, tableOffset, pendingOffset);
-    }
-
     public int Bar { get; }
 
-    public bool Enabled => (_config[_offset + 3] & 0x80) != 0;
+    public bool Enabled => (Read8(Control + 1) & 0x80) != 0;
 
-    private bool FunctionMasked => (_config[_offset + 3] & 0x40) != 0;
+    private bool FunctionMasked => (Read8(Control + 1) & 0x40) != 0;
 
     public bool TryRead(ulong offset, int size, out ulong value)
     {
@@ -113,9 +105,19 @@ internal sealed class PciMsix
         Send(vector);
     }
 
-    public void AfterConfigWrite(int register, int size)
+    /// <summary>The table size, the writable enable and function-mask bits, and where the table and PBA live.</summary>
+    protected override void OnAdded()
     {
-        if (register <= _offset + 3 && register + size > _offset + 2)
+        Write16(Control, (ushort)(_vectors - 1));
+        SetWritable(Control, 2, 0xC000);   // enable, function mask
+        Write32(4, _tableOffset | (uint)Bar);
+        Write32(8, _pendingOffset | (uint)Bar);
+    }
+
+    /// <summary>Enabling MSI-X or clearing the function mask delivers what is pending and unmasked.</summary>
+    protected override void OnWritten(int at, int size)
+    {
+        if (at <= Control + 1 && at + size > Control)
         {
             DeliverPending();
         }

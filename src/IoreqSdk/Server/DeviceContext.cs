@@ -40,12 +40,16 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
     public bool TryRunOffLoop<TResult>(Func<CancellationToken, TResult> work, Action<TResult> completion) =>
         _work.TryRunOffLoop(work, completion);
 
+    public bool TryRunOffLoop(OffLoopWork work) => _work.TryRunOffLoop(work);
+
+    public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => _work.CreateWorker(name, threadCount, capacity);
+
     /// <summary>
     /// Guest memory as devices see it: the loop's map cache, refused from any other thread. The cache is what the loop
     /// flushes on INVALIDATE; used concurrently from another thread, a mapping made after the flush would outlive the
     /// guest's physmap change (a leaked foreign mapping on Xen) and one evicted meanwhile would be a use after unmap.
     /// </summary>
-    private sealed class LoopGuestMemory : IGuestMemory
+    private sealed class LoopGuestMemory : IDirectGuestMemory
     {
         private readonly EventLoop _loop;
         private readonly GuestMemoryCache _memory;
@@ -54,6 +58,21 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
         {
             _loop = loop;
             _memory = memory;
+        }
+
+        public int MappingGeneration
+        {
+            get
+            {
+                ThrowIfOffLoop();
+                return _memory.MappingGeneration;
+            }
+        }
+
+        public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
+        {
+            ThrowIfOffLoop();
+            return _memory.TryGetHostAddress(address, length, out hostAddress);
         }
 
         public bool TryRead(ulong address, Span<byte> destination)

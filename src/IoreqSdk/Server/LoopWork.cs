@@ -1,8 +1,10 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Threading;
+using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 
 namespace IoreqSdk.Server;
@@ -22,8 +24,10 @@ internal sealed class LoopWork
     private readonly ConcurrentQueue<Action> _posted = new();
     private int _postedCount;
     private volatile bool _acceptingPosts = true;
+    private readonly List<DeviceOffLoopWorker> _deviceWorkers = new();
     private OffLoopWorker? _worker;
-    private ConcurrentQueue<OffLoopWorker.Item> _completions = new();
+    private Action<OffLoopWork>? _finished;
+    private ConcurrentQueue<OffLoopWork> _completions = new();
 
     public LoopWork(EventLoop loop, IoreqServerStatistics statistics, LoopDiagnostics diagnostics, int maxPostedWork)
     {
@@ -44,10 +48,10 @@ internal sealed class LoopWork
     /// <summary>Readies a run: a fresh off-loop worker and completion queue, posts accepted.</summary>
     public void Prepare(int maxOffLoopWork, string workerName)
     {
-        var completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        var completions = new ConcurrentQueue<OffLoopWork>();
         _completions = completions;
         EventLoop loop = _loop;
-        _worker = new OffLoopWorker(maxOffLoopWork, workerName, item =>
+        Action<OffLoopWork> finished = item =>
         {
             // A late item of a run that ended lands in that run's queue, which nobody reads any more.
             completions.Enqueue(item);
@@ -59,15 +63,54 @@ internal sealed class LoopWork
             {
                 // The channel failed: the loop finds the completion at its next wake, if it has one.
             }
-        });
+        };
+        _worker = new OffLoopWorker(maxOffLoopWork, workerName, threadCount: 1, finished);
+        lock (_deviceWorkers)
+        {
+            _finished = finished;
+            foreach (DeviceOffLoopWorker worker in _deviceWorkers)
+            {
+                worker.Open(finished);
+            }
+        }
 
         _acceptingPosts = true;
+    }
+
+    /// <summary>A device's own worker, open while the server runs (now, if it does).</summary>
+    public IOffLoopWorker CreateWorker(string name, int threadCount, int capacity)
+    {
+        if (threadCount < 1 || threadCount > 64)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(threadCount), "A device's worker has 1 to 64 threads.");
+        }
+
+        if (capacity < 1 || capacity > 4096)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), "A device's worker holds 1 to 4096 items.");
+        }
+
+        var worker = new DeviceOffLoopWorker(this, name ?? "device worker", threadCount, capacity);
+        lock (_deviceWorkers)
+        {
+            _deviceWorkers.Add(worker);
+            if (_finished is not null)
+            {
+                worker.Open(_finished);
+            }
+        }
+
+        return worker;
     }
 
     /// <summary>Work posted from now on would never run: refused until the server starts again.</summary>
     public void RefusePosts() => _acceptingPosts = false;
 
-    public void CloseWorker() => _worker?.Close();
+    public void CloseWorker()
+    {
+        _worker?.Close();
+        CloseDeviceWorkers();
+    }
 
     /// <summary>Teardown: work of this run never runs; drop what waits (and free the worker's places).</summary>
     public void Drop()
@@ -75,12 +118,20 @@ internal sealed class LoopWork
         _acceptingPosts = false;
         _worker?.Close();
         _worker = null;
+        CloseDeviceWorkers();
         while (_posted.TryDequeue(out _))
         {
         }
 
         Volatile.Write(ref _postedCount, 0);
-        _completions = new ConcurrentQueue<OffLoopWorker.Item>();
+        // The worker is closed: nothing more reaches this queue (it hands items over under its lock, checking for the
+        // close). What waits here never completes: free it, so a device's pooled items are usable again.
+        ConcurrentQueue<OffLoopWork> completions = _completions;
+        _completions = new ConcurrentQueue<OffLoopWork>();
+        while (completions.TryDequeue(out OffLoopWork? item))
+        {
+            item.Free();
+        }
     }
 
     /// <summary>Runs the work posted so far and the completions of finished off-loop work — only what was there on
@@ -115,12 +166,15 @@ internal sealed class LoopWork
             _diagnostics.CheckCallbackOverrun(start, "posted work");
         }
 
-        OffLoopWorker? worker = _worker;
-        ConcurrentQueue<OffLoopWorker.Item> completions = _completions;
-        while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWorker.Item? item))
+        ConcurrentQueue<OffLoopWork> completions = _completions;
+        while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWork? item))
         {
+            // Place and item are freed before the completion runs, so that the completion can queue its item again
+            // (the next step of a request) within the bound. The place is the worker's that ran it (the server's or
+            // a device's).
+            item.Worker?.Release();
+            item.Free();
             RunCompletion(item);
-            worker?.Release();
         }
 
         return !_loop.IsStopping && !_posted.IsEmpty;
@@ -169,9 +223,30 @@ internal sealed class LoopWork
             throw new ArgumentNullException(nameof(completion));
         }
 
-        OffLoopWorker? worker = Volatile.Read(ref _worker);
-        if (worker is null || _loop.IsStopping || !worker.TryQueue(new OffLoopWorker.Item<TResult>(work, completion)))
+        return TryRunOffLoop(new DelegateOffLoopWork<TResult>(work, completion));
+    }
+
+    public bool TryRunOffLoop(OffLoopWork work)
+    {
+        return TryQueue(Volatile.Read(ref _worker), work);
+    }
+
+    /// <summary>Queues a claimed item on <paramref name="worker"/> (the server's or a device's), or frees and counts a refusal.</summary>
+    public bool TryQueue(OffLoopWorker? worker, OffLoopWork work)
+    {
+        if (work is null)
         {
+            throw new ArgumentNullException(nameof(work));
+        }
+
+        if (!work.TryClaim())
+        {
+            ThrowHelper.ThrowInvalidOperation("The off-loop work item is still in flight; queue it again once its completion has begun.");
+        }
+
+        if (worker is null || _loop.IsStopping || !worker.TryQueue(work))
+        {
+            work.Free();
             Interlocked.Increment(ref _statistics.RefusedWork);
             return false;
         }
@@ -179,19 +254,38 @@ internal sealed class LoopWork
         return true;
     }
 
-    private void RunCompletion(OffLoopWorker.Item item)
+    private void CloseDeviceWorkers()
     {
-        if (item.Error is Exception error)
+        lock (_deviceWorkers)
+        {
+            _finished = null;
+            foreach (DeviceOffLoopWorker worker in _deviceWorkers)
+            {
+                worker.Close();
+            }
+        }
+    }
+
+    private void RunCompletion(OffLoopWork item)
+    {
+        Exception? error = item.Error;
+        if (error is not null)
         {
             _statistics.Requests.DeviceFault++;
             _diagnostics.ReportFault("off-loop work", error);
-            return;
         }
 
         long start = LoopClock.Now;
         try
         {
-            item.Complete();
+            if (error is null)
+            {
+                item.RunComplete();
+            }
+            else
+            {
+                item.RunFail(error);
+            }
         }
         catch (Exception e)
         {

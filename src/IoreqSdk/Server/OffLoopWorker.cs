@@ -1,57 +1,72 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using IoreqSdk.Devices;
 
 namespace IoreqSdk.Server;
 
 /// <summary>
-/// Runs devices' long work away from the event loop, one item at a time on a thread of its own (QEMU's edu runs its
-/// factorial on a worker thread the same way), and hands each finished item back to the loop for its completion.
-/// Bounded: at most <c>capacity</c> items are queued, running or waiting for their completion at once, so a guest
-/// that keeps asking for work gets refusals, not an ever-growing queue. One thread per server isolates guests: a
-/// guest's long work delays only its own server's work, never the thread pool or another server.
+/// Runs devices' long work away from the event loop, on threads of its own (QEMU's edu runs its factorial on a worker
+/// thread the same way), and hands each finished item back to the loop for its completion. Bounded: at most
+/// <c>capacity</c> items are queued, running or waiting for their completion at once, so a guest that keeps asking
+/// for work gets refusals, not an ever-growing queue. The server's worker has one thread, which isolates guests: a
+/// guest's long work delays only its own server's work, never the thread pool or another server; a device that needs
+/// parallel blocking I/O gets a worker of its own (<see cref="IDeviceContext.CreateOffLoopWorker"/>).
 /// </summary>
 internal sealed class OffLoopWorker : IDisposable
 {
     private readonly object _gate = new();
-    private readonly Queue<Item> _queue = new();
+    private readonly Queue<OffLoopWork> _queue = new();
     private readonly int _capacity;
     private readonly string _threadName;
-    private readonly Action<Item> _finished;
+    private readonly Action<OffLoopWork> _finished;
     private readonly CancellationTokenSource _cancel = new();
-    private Thread? _thread;
+    private readonly int _threadCount;
+    private Thread[]? _threads;
+    private int _liveThreads;
     private int _outstanding;
     private bool _closing;
     private bool _closed;
 
     /// <param name="capacity">Items queued, running or awaiting completion, at most.</param>
-    /// <param name="threadName">The worker thread's name.</param>
-    /// <param name="finished">Called on the worker thread with each finished item; it must bring the item to the loop,
-    /// which runs <see cref="Item.Complete"/> and then <see cref="Release"/>.</param>
-    public OffLoopWorker(int capacity, string threadName, Action<Item> finished)
+    /// <param name="threadName">The worker threads' name.</param>
+    /// <param name="threadCount">How many threads run items (at once).</param>
+    /// <param name="finished">Called on the worker thread with each finished item, under the worker's lock (so that a
+    /// close either comes before the hand-over, and the item is freed, or after it, and the item is in the loop's
+    /// queue for the teardown to drop); it must bring the item to the loop, which calls <see cref="Release"/> and then
+    /// runs the item's completion. Quick, and never calling back into the worker.</param>
+    public OffLoopWorker(int capacity, string threadName, int threadCount, Action<OffLoopWork> finished)
     {
         _capacity = capacity;
+        _threadCount = threadCount;
         _threadName = threadName;
         _finished = finished;
     }
 
-    /// <summary>Queues an item; <see langword="false"/> when the bound is reached or the worker was closed.</summary>
-    public bool TryQueue(Item item)
+    /// <summary>Queues an item the caller has claimed; <see langword="false"/> when the bound is reached or the worker was closed (the caller frees the item).</summary>
+    public bool TryQueue(OffLoopWork item)
     {
         lock (_gate)
         {
-            if (_closing || _outstanding >= _capacity)
+            // Volatile: Release decrements without the lock; a decrement not yet seen only refuses an item early.
+            if (_closing || Volatile.Read(ref _outstanding) >= _capacity)
             {
                 return false;
             }
 
-            _outstanding++;
+            Interlocked.Increment(ref _outstanding);
+            item.Worker = this;
             _queue.Enqueue(item);
-            if (_thread is null)
+            if (_threads is null)
             {
                 // Started on first use: a server whose devices never offload work has no extra thread.
-                _thread = new Thread(Run) { IsBackground = true, Name = _threadName };
-                _thread.Start();
+                _threads = new Thread[_threadCount];
+                for (int i = 0; i < _threads.Length; i++)
+                {
+                    _threads[i] = new Thread(Run) { IsBackground = true, Name = _threadName };
+                    _threads[i].Start();
+                    _liveThreads++;
+                }
             }
 
             Monitor.Pulse(_gate);
@@ -60,13 +75,10 @@ internal sealed class OffLoopWorker : IDisposable
     }
 
     /// <summary>Frees an item's place once its completion ran or was dropped.</summary>
-    public void Release()
-    {
-        lock (_gate)
-        {
-            _outstanding--;
-        }
-    }
+    public void Release() =>
+        // Without the lock: the loop frees a place per completion, and the count is all a place is. Interlocked, as
+        // the increment under the lock races with it.
+        Interlocked.Decrement(ref _outstanding);
 
     /// <summary>
     /// Refuses further items, cancels the token passed to running work and drops queued items. Does not wait for the
@@ -98,9 +110,15 @@ internal sealed class OffLoopWorker : IDisposable
         lock (_gate)
         {
             _closed = true;
-            _queue.Clear();
+
+            // Queued items never run: free them, so a device's pooled item can be used again (a restart of the server).
+            while (_queue.Count != 0)
+            {
+                _queue.Dequeue().Free();
+            }
+
             Monitor.PulseAll(_gate);
-            if (_thread is null)
+            if (_threads is null)
             {
                 _cancel.Dispose();
             }
@@ -115,7 +133,7 @@ internal sealed class OffLoopWorker : IDisposable
         CancellationToken token = _cancel.Token;
         while (true)
         {
-            Item item;
+            OffLoopWork item;
             lock (_gate)
             {
                 while (_queue.Count == 0 && !_closed)
@@ -125,66 +143,39 @@ internal sealed class OffLoopWorker : IDisposable
 
                 if (_closed)
                 {
-                    // Work that read the token has finished (the thread runs one item at a time): nobody uses it any more.
-                    _cancel.Dispose();
+                    // The last thread out: work that read the token has finished (each thread runs one item at a
+                    // time, and every thread has left its item): nobody uses it any more.
+                    if (--_liveThreads == 0)
+                    {
+                        _cancel.Dispose();
+                    }
+
                     return;
                 }
 
                 item = _queue.Dequeue();
             }
 
-            item.Execute(token);
-            try
+            item.Run(token);
+            lock (_gate)
             {
-                _finished(item);
-            }
-            catch (Exception)
-            {
-                // Handing the item back failed (the server's callback is not expected to throw): nothing may escape
-                // this thread, which would end the process. The item's place stays taken: the bound errs on the safe side.
-            }
-        }
-    }
+                if (_closing)
+                {
+                    // Its completion would be dropped: free the item now (the teardown never sees it).
+                    item.Free();
+                    continue;
+                }
 
-    /// <summary>One piece of work and its completion.</summary>
-    internal abstract class Item
-    {
-        /// <summary>What the work threw, if it did; then the completion does not run.</summary>
-        public Exception? Error { get; protected set; }
-
-        /// <summary>Runs the work (worker thread).</summary>
-        public abstract void Execute(CancellationToken token);
-
-        /// <summary>Runs the completion (loop thread).</summary>
-        public abstract void Complete();
-    }
-
-    /// <summary>Work producing a <typeparamref name="TResult"/>, and a completion consuming it.</summary>
-    internal sealed class Item<TResult> : Item
-    {
-        private readonly Func<CancellationToken, TResult> _work;
-        private readonly Action<TResult> _completion;
-        private TResult _result = default!;
-
-        public Item(Func<CancellationToken, TResult> work, Action<TResult> completion)
-        {
-            _work = work;
-            _completion = completion;
-        }
-
-        public override void Execute(CancellationToken token)
-        {
-            try
-            {
-                _result = _work(token);
-            }
-            catch (Exception e)
-            {
-                // Reported on the loop with the device faults; the worker thread goes on with the next item.
-                Error = e;
+                try
+                {
+                    _finished(item);
+                }
+                catch (Exception)
+                {
+                    // Handing the item back failed (the server's callback is not expected to throw): nothing may escape
+                    // this thread, which would end the process. The item's place stays taken: the bound errs on the safe side.
+                }
             }
         }
-
-        public override void Complete() => _completion(_result);
     }
 }

@@ -13,9 +13,19 @@ public sealed class DemuCommandTests
     [TestCase("edu", "arm64", "7 passed, 0 failed", "(SPI 45)")]
     [TestCase("serial", "x86", "6 passed, 0 failed", "(IO-APIC level, INTA of 0000:00:05.0)")]
     [TestCase("serial", "arm64", "6 passed, 0 failed", "through the PIO aperture")]
+    [TestCase("virtio-rng", "x86 --transport mmio", "7 passed, 0 failed", "virtio-mmio at 0xfeb00000, ISA IRQ 5")]
+    [TestCase("virtio-rng", "arm64", "7 passed, 0 failed", "virtio-mmio at 0x2000000, SPI 33")]
+    [TestCase("virtio-rng", "x86", "7 passed, 0 failed", "virtio-pci at 0000:00:05.0 (MSI-X)")]
+    [TestCase("virtio-rng", "arm64 --transport pci", "7 passed, 0 failed", "virtio-pci at 0000:00:05.0 (INTx)")]
+    [TestCase("virtio-blk", "x86", "10 passed, 0 failed", "virtio-pci at 0000:00:05.0 (MSI-X)")]
+    [TestCase("virtio-blk", "arm64", "10 passed, 0 failed", "virtio-mmio at 0x2000000, SPI 33")]
+    [TestCase("virtio-blk", "x86 --transport mmio", "10 passed, 0 failed", "SHA-256 of each written range")]
+    [TestCase("virtio-blk", "arm64 --transport pci --read-only", "8 passed, 0 failed", "the read-only disk refuses every write (IOERR)")]
+    [TestCase("virtio-console", "x86", "5 passed, 0 failed", "typed on the host arrived in receiveq0")]
+    [TestCase("virtio-console", "arm64", "5 passed, 0 failed", "reached the host's stream")]
     public void RunsTheScriptedGuestDriverAndSummarises(string device, string platform, string checks, string detail)
     {
-        var (exitCode, output, error) = Run("--device", device, "--platform", platform);
+        var (exitCode, output, error) = Run(["--device", device, "--platform", .. platform.Split(' ')]);
 
         using (Assert.EnterMultipleScope())
         {
@@ -81,6 +91,20 @@ public sealed class DemuCommandTests
         {
             Assert.That(exitCode, Is.Zero);
             Assert.That(output, Does.Contain("0x43000000 0x1 0x40000000 0x1 0x40000000 0x0 0x40000000"), "the prefetchable range is the one asked for");
+        }
+    }
+
+    [Test]
+    public void TheDeviceTreeNodeOfVirtioRngIsLibxlsForTheFirstVirtioMmioSlot()
+    {
+        var (exitCode, output, _) = Run("--platform", "arm64", "--device", "virtio-rng", "--device-tree");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.Zero);
+            Assert.That(output, Does.StartWith("virtio@2000000 {"));
+            Assert.That(output, Does.Contain("compatible = \"virtio,mmio\";"));
+            Assert.That(output, Does.Contain("interrupts = <0x0 0x1 0xf01>;"), "SPI 33, rising edge");
         }
     }
 
@@ -154,6 +178,16 @@ public sealed class DemuCommandTests
     [TestCase("--edu-dma-bits", "--device serial --edu-dma-bits 32", "add --device edu")]
     [TestCase("--edu-dma-bits", "--edu-dma-bits 65", "1 to 64 bits")]
     [TestCase("--no-restrict", "--no-restrict", "add --domain")]
+    [TestCase("--bdf", "--device virtio-rng --transport mmio --bdf 00:06.0", "platform device with neither")]
+    [TestCase("--ecam-base", "--device virtio-rng --platform arm64 --ecam-base 0x20000000", "platform device with neither")]
+    [TestCase("--virtio-mmio-base", "--device virtio-rng --virtio-mmio-base 0xfeb00000", "add --transport mmio")]
+    [TestCase("--virtio-mmio-base", "--device virtio-rng --transport mmio --virtio-mmio-base 0xfeb00100", "not a multiple of 0x200")]
+    [TestCase("--virtio-mmio-irq", "--device virtio-rng --platform arm64 --virtio-mmio-irq 16", "not an SPI")]
+    [TestCase("--transport", "--device edu --transport pci", "configures a virtio device")]
+    [TestCase("--disk", "--device virtio-rng --disk /tmp/x.img", "add --device virtio-blk")]
+    [TestCase("--disk", "--device virtio-blk --disk /nonexistent/x.img", "cannot serve '/nonexistent/x.img'")]
+    [TestCase("--disk", "--device virtio-blk --domain 3", "give its path")]
+    [TestCase("--serial-output", "--device virtio-rng --serial-output /tmp/demu-unused", "add --device serial")]
     [TestCase("--device", "--device floppy", "'floppy' not recognized. Must be one of: 'edu' 'serial'")]
     [TestCase("--domain", "--domain", "Required argument missing")]
     public void EveryConfigurationErrorIsOneLineNamingTheOptionAndExitCodeTwo(string option, string commandLine, string rule)

@@ -7,16 +7,22 @@ using NUnit.Framework;
 namespace IoreqSdk.Tests.Virtio;
 
 /// <summary>The split ring driven as Linux drives it: chains, kicks, the used ring, event index, indirect tables, wrap.</summary>
-[TestFixture]
+// Both ways the queue reaches its rings: copies through IGuestMemory, and in place through host addresses.
+[TestFixture(false)]
+[TestFixture(true)]
 public sealed class SplitQueueTests
 {
+    private readonly bool _inPlace;
+
+    public SplitQueueTests(bool inPlace) => _inPlace = inPlace;
+
     private const ulong In = VirtioRig.Buffers;
     private const ulong Out = VirtioRig.Buffers + 0x1_0000;
 
     [Test]
     public void A_chain_across_segments_is_read_and_written_in_order()
     {
-        var rig = new VirtioRig(0);
+        var rig = NewRig(0);
         GuestSplitVirtqueue driver = rig.StartSplit();
         byte[] message = Enumerable.Range(1, 40).Select(i => (byte)i).ToArray();
         message.AsSpan(0, 10).CopyTo(rig.Ram.Span(In, 10));
@@ -46,7 +52,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Copies_at_an_offset_continue_across_segment_boundaries()
     {
-        var rig = new VirtioRig(0);
+        var rig = NewRig(0);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         for (int i = 0; i < 10; i++)
@@ -80,7 +86,7 @@ public sealed class SplitQueueTests
     [Test]
     public void A_chain_is_copied_once_so_rewriting_the_table_afterwards_changes_nothing()
     {
-        var rig = new VirtioRig(0);
+        var rig = NewRig(0);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         ushort head = driver.Post(new[] { new GuestBuffer(In, 8, false), new GuestBuffer(Out, 8, true) });
@@ -104,7 +110,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Indirect_tables_are_followed()
     {
-        var rig = new VirtioRig(VirtioFeatures.IndirectDescriptors);
+        var rig = NewRig(VirtioFeatures.IndirectDescriptors);
         GuestSplitVirtqueue driver = rig.StartSplit();
         rig.Ram.Span(In, 3).Fill(7);
         ushort head = driver.PostIndirect(VirtioRig.Tables, new[] { new GuestBuffer(In, 3, false), new GuestBuffer(Out, 3, true) });
@@ -122,7 +128,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Direct_descriptors_may_lead_into_one_indirect_descriptor()
     {
-        var rig = new VirtioRig(VirtioFeatures.IndirectDescriptors);
+        var rig = NewRig(VirtioFeatures.IndirectDescriptors);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         rig.Ram.SetDescriptor(VirtioRig.Tables, Out, 4, 2, 0);
@@ -142,7 +148,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Used_index_arithmetic_holds_across_the_16_bit_wrap()
     {
-        var rig = new VirtioRig(VirtioFeatures.EventIndex, size: 4);
+        var rig = NewRig(VirtioFeatures.EventIndex, size: 4);
         GuestSplitVirtqueue driver = rig.StartSplit();
         const int Requests = 70_000;
         int taken = rig.EchoRounds(driver, new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) }, 4, Requests);
@@ -158,7 +164,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Used_event_is_honoured_the_device_interrupts_only_when_it_is_crossed()
     {
-        var rig = new VirtioRig(VirtioFeatures.EventIndex);
+        var rig = NewRig(VirtioFeatures.EventIndex);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         for (int i = 0; i < 4; i++)
@@ -184,7 +190,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Used_event_crossed_inside_a_batch_interrupts_once()
     {
-        var rig = new VirtioRig(VirtioFeatures.EventIndex);
+        var rig = NewRig(VirtioFeatures.EventIndex);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         for (int i = 0; i < 5; i++)
@@ -220,7 +226,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Avail_event_is_published_so_the_driver_kicks_only_when_the_device_asks()
     {
-        var rig = new VirtioRig(VirtioFeatures.EventIndex);
+        var rig = NewRig(VirtioFeatures.EventIndex);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         var chain = new VirtioDescriptorChain();
@@ -254,7 +260,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Without_event_index_the_flags_are_used_both_ways()
     {
-        var rig = new VirtioRig(0);
+        var rig = NewRig(0);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         var chain = new VirtioDescriptorChain();
@@ -291,7 +297,7 @@ public sealed class SplitQueueTests
     [Test]
     public void A_chain_popped_before_a_reset_is_dropped_when_pushed()
     {
-        var rig = new VirtioRig(0, size: 8);
+        var rig = NewRig(0, size: 8);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         driver.Post(new[] { new GuestBuffer(In, 4, false) });
@@ -313,7 +319,7 @@ public sealed class SplitQueueTests
     [Test]
     public void Pushing_more_bytes_than_the_writable_part_is_a_device_bug_and_throws()
     {
-        var rig = new VirtioRig(0);
+        var rig = NewRig(0);
         rig.Device.Echo = false;
         GuestSplitVirtqueue driver = rig.StartSplit();
         driver.Post(new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) });
@@ -327,4 +333,58 @@ public sealed class SplitQueueTests
             Assert.That(() => rig.Queue.Push(chain, 0), Throws.InvalidOperationException);
         }
     }
+
+    [Test]
+    public void Rings_are_served_in_place_exactly_when_the_memory_gives_host_addresses()
+    {
+        var rig = NewRig(VirtioFeatures.EventIndex);
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        int taken = rig.EchoRounds(driver, new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) }, 4, 100);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(taken, Is.EqualTo(100));
+            Assert.That(rig.Ram.HostAddressesGiven, _inPlace ? Is.EqualTo(3) : Is.Zero, "the three ring areas are looked up once, not per request");
+        }
+    }
+
+    [Test]
+    public void A_mapping_dropped_between_pop_and_push_is_looked_up_again()
+    {
+        var rig = NewRig(0);
+        rig.Device.Echo = false;
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        var chain = new VirtioDescriptorChain();
+        for (int i = 0; i < 3; i++)
+        {
+            driver.Post(new[] { new GuestBuffer(In, 8, false), new GuestBuffer(Out, 8, true) });
+            Assert.That(rig.Queue.TryPop(chain), Is.True);
+            rig.Ram.DropMappings();
+            Assert.That(rig.Queue.Push(chain, 8), Is.True);
+            rig.Ram.DropMappings();
+            Assert.That(driver.TryTakeUsed(out _, out uint length), Is.True);
+            Assert.That(length, Is.EqualTo(8));
+        }
+
+        Assert.That(rig.Ram.HostAddressesGiven, _inPlace ? Is.EqualTo(3 * 2 * 3) : Is.Zero, "every pop and push after a drop maps the rings again");
+    }
+
+    [Test]
+    public void A_ring_that_crosses_a_page_is_served_by_copies()
+    {
+        // 64 entries: the used ring is 6 + 8 * 64 = 518 bytes, placed to straddle a 4 KiB page boundary.
+        var rig = NewRig(0, size: 64);
+        rig.Device.SetQueueDeviceArea(0, VirtioRig.DeviceArea + 0x1000 - 0x100);
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        int taken = rig.EchoRounds(driver, new[] { new GuestBuffer(In, 4, false), new GuestBuffer(Out, 4, true) }, 4, 200);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(taken, Is.EqualTo(200));
+            Assert.That(rig.Queue.IsBroken, Is.False);
+        }
+    }
+
+    private VirtioRig NewRig(ulong features, ushort size = 16, ushort maxSize = 256, ulong offered = ulong.MaxValue) =>
+        new(features, size, maxSize, offered, _inPlace);
 }

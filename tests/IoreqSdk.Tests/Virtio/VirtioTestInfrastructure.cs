@@ -1,20 +1,51 @@
 using System;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using IoreqSdk.Memory;
 using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Virtio;
 
 namespace IoreqSdk.Tests.Virtio;
 
-/// <summary>Guest RAM as one byte array at a base address; every access outside it is refused and counted.</summary>
-internal sealed class TestGuestRam : IGuestMemory
+/// <summary>
+/// Guest RAM as one byte array at a base address; every access outside it is refused and counted. With
+/// <c>inPlace</c> it also gives host addresses (inside one 4 KiB guest page, as the server's map cache does), so the
+/// queue serves its rings in place; without, it refuses them and the queue copies.
+/// </summary>
+internal sealed unsafe class TestGuestRam : IDirectGuestMemory
 {
     private readonly byte[] _bytes;
+    private readonly bool _inPlace;
+    private int _generation;
 
-    public TestGuestRam(ulong baseAddress, int size)
+    public TestGuestRam(ulong baseAddress, int size, bool inPlace = false)
     {
         Base = baseAddress;
-        _bytes = new byte[size];
+        _inPlace = inPlace;
+
+        // Pinned: a host address given out must not move under the queue.
+        _bytes = GC.AllocateArray<byte>(size, pinned: true);
+    }
+
+    public int MappingGeneration => _generation;
+
+    /// <summary>Host addresses given out so far.</summary>
+    public int HostAddressesGiven { get; private set; }
+
+    /// <summary>As an INVALIDATE or an eviction would: every host address given out before is stale.</summary>
+    public void DropMappings() => _generation++;
+
+    public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
+    {
+        hostAddress = 0;
+        if (!_inPlace || length < 1 || (address & 0xFFF) + (ulong)length > 0x1000 || !TryOffset(address, length, out int offset))
+        {
+            return false;
+        }
+
+        HostAddressesGiven++;
+        hostAddress = (nint)Unsafe.AsPointer(ref _bytes[offset]);
+        return true;
     }
 
     public ulong Base { get; }
@@ -178,9 +209,9 @@ internal sealed class VirtioRig
     public const ulong Buffers = RamBase + 0x4_0000;
     public const ulong Tables = RamBase + 0x8_0000;
 
-    public VirtioRig(ulong features, ushort size = 16, ushort maxSize = 256, ulong offered = ulong.MaxValue)
+    public VirtioRig(ulong features, ushort size = 16, ushort maxSize = 256, ulong offered = ulong.MaxValue, bool inPlace = false)
     {
-        Ram = new TestGuestRam(RamBase, 1 << 20);
+        Ram = new TestGuestRam(RamBase, 1 << 20, inPlace);
         Transport = new TestTransport(Ram);
         Device = new EchoDevice(offered == ulong.MaxValue ? features & VirtioFeatures.Supported : offered, maxSize);
         Device.Attach(Transport);

@@ -1,7 +1,9 @@
 using System;
 using System.Linq;
 using IoreqSdk.Devices.Edu;
+using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
+using IoreqSdk.Memory;
 using IoreqSdk.Pci;
 using IoreqSdk.Simulation;
 using IoreqSdk.Tests.Infrastructure;
@@ -224,6 +226,27 @@ public sealed class EduDeviceTests
     private static int DmaBitsFor(GuestArchitecture architecture) =>
         architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits;
 
+    // The class "a bounded queue that throws into the guest's write": edu posted its DMA with Post, which throws when
+    // the server's posted-work queue is full — out of the vCPU's write, with the run bit left set, so that no later
+    // transfer could ever start.
+    [Test]
+    public void ADmaTheServerCannotScheduleIsRefusedAndLeavesTheEngineIdle()
+    {
+        var edu = new EduDevice();
+        edu.Attach(new FullQueueContext());
+        edu.Write(edu.Registers.Region, 0x80, 8, 0x1000);
+        edu.Write(edu.Registers.Region, 0x88, 8, EduDevice.DmaBufferStart);
+        edu.Write(edu.Registers.Region, 0x90, 8, 16);
+
+        Assert.That(() => edu.Write(edu.Registers.Region, 0x98, 8, 1), Throws.Nothing, "the guest's write is answered");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(edu.DmaRefused, Is.EqualTo(1));
+            Assert.That(edu.Read(edu.Registers.Region, 0x98, 8) & 1, Is.Zero, "the run bit is clear: the engine is idle");
+            Assert.That(edu.DmaBytes, Is.Zero);
+        }
+    }
+
     private static void Transfer(DeviceOnGuest guest, ulong source, ulong destination, ulong count, bool toRam, bool interrupt = false)
     {
         guest.Write(0x80, 8, source);
@@ -232,5 +255,29 @@ public sealed class EduDeviceTests
         guest.Write(0x98, 8, 1 | (toRam ? 2UL : 0) | (interrupt ? 4UL : 0));
         Assert.That(Wait.Until(() => (guest.Read(0x98, 8) & 1) == 0), Is.True, "the run bit clears when the transfer ends");
         Assert.That(guest.Read(0x90, 8), Is.EqualTo(count), "the registers read back what was written");
+    }
+
+    /// <summary>A server whose posted-work queue is full: posts are refused (and <c>Post</c> throws, as the real one does).</summary>
+    private sealed class FullQueueContext : IDeviceContext
+    {
+        public IGuestMemory Memory => throw new InvalidOperationException("not on the loop");
+
+        public void MapRegion(DeviceRegion region, ulong address)
+        {
+        }
+
+        public void UnmapRegion(DeviceRegion region)
+        {
+        }
+
+        public void Post(Action work) => throw new InvalidOperationException("The server's posted-work queue is full.");
+
+        public bool TryPost(Action work) => false;
+
+        public bool TryRunOffLoop<TResult>(Func<System.Threading.CancellationToken, TResult> work, Action<TResult> completion) => false;
+
+        public bool TryRunOffLoop(OffLoopWork work) => false;
+
+        public IOffLoopWorker CreateOffLoopWorker(string name, int threadCount, int capacity) => throw new NotSupportedException();
     }
 }

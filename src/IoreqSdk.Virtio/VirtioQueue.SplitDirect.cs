@@ -1,0 +1,116 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using IoreqSdk.Memory;
+
+namespace IoreqSdk.Virtio;
+
+/// <content>
+/// The split ring in place: when guest memory can give host addresses (<see cref="IDirectGuestMemory"/>, as the
+/// server's map cache does) and each ring area lies in one page, the rings are read and written through pointers —
+/// avail.idx with an acquire load and used.idx with a release store, as the ring protocol asks, instead of copies
+/// behind full fences. The pointers are kept while the memory's mapping generation holds; any change (INVALIDATE, an
+/// eviction) and they are looked up again before the next use. Otherwise the copies of VirtioQueue.Split.cs serve.
+/// </content>
+public sealed unsafe partial class VirtioQueue
+{
+    private IDirectGuestMemory? _direct;
+    private int _directGeneration;
+    private bool _directValid;
+    private byte* _descriptorRing;
+    private byte* _availRing;
+    private byte* _usedRing;
+
+    /// <summary>Whether the rings are reachable in place now (looked up again after any mapping change).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool RingsInPlace()
+    {
+        IDirectGuestMemory? direct = _direct;
+        return direct is not null && ((_directValid && direct.MappingGeneration == _directGeneration) || MapRings(direct));
+    }
+
+    private bool MapRings(IDirectGuestMemory direct)
+    {
+        _directValid = false;
+        if (!BitConverter.IsLittleEndian)
+        {
+            // The rings are little-endian; in place, they are read as the host's integers.
+            return false;
+        }
+
+        // Mapping one area may evict another's frame (a direct-mapped cache): the three are in place together only
+        // if a full pass maps them without the generation moving. Two passes: the first may fault pages in.
+        for (int pass = 0; pass < 2; pass++)
+        {
+            int generation = direct.MappingGeneration;
+            if (direct.TryGetHostAddress(DescriptorArea, DescriptorSize * Size, out nint descriptors)
+                && direct.TryGetHostAddress(DriverArea, 6 + (2 * Size), out nint avail)
+                && direct.TryGetHostAddress(DeviceArea, 6 + (8 * Size), out nint used)
+                && direct.MappingGeneration == generation)
+            {
+                _descriptorRing = (byte*)descriptors;
+                _availRing = (byte*)avail;
+                _usedRing = (byte*)used;
+                _directGeneration = generation;
+                _directValid = true;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void ResetDirect(IGuestMemory? memory)
+    {
+        _direct = memory as IDirectGuestMemory;
+        _directValid = false;
+        _descriptorRing = _availRing = _usedRing = null;
+    }
+
+    /// <summary>avail.idx, with acquire semantics: the ring entries and descriptors it publishes are read after it.</summary>
+    private ushort ReadPublishedAvailInPlace() =>
+        // Acquire: the driver wrote the entries and descriptors, then (after its write barrier) avail.idx; a volatile
+        // load keeps every later ring and descriptor read behind it (ldar on Arm64, a plain load on x86).
+        Volatile.Read(ref *(ushort*)(_availRing + AvailIdxOffset));
+
+    private ushort ReadAvailEntryInPlace(ulong slot) => *(ushort*)(_availRing + AvailRingOffset + (2 * slot));
+
+    /// <summary>One descriptor, copied once out of the table: the driver may rewrite it while the device looks at it.</summary>
+    // One 16-byte copy into a value (the table is 16-aligned: TryEnable checked); fields are taken from the copy.
+    private SplitDescriptor ReadDescriptorInPlace(ushort index) => *(SplitDescriptor*)(_descriptorRing + ((uint)index * DescriptorSize));
+
+    private void WriteAvailEventInPlace(ushort value) => *(ushort*)(_usedRing + UsedRingOffset + (8UL * Size)) = value;
+
+    private void PushInPlace(ushort id, uint bytesWritten)
+    {
+        ulong slot = (ulong)(_nextUsed & (Size - 1));
+        *(ulong*)(_usedRing + UsedRingOffset + (8 * slot)) = id | ((ulong)bytesWritten << 32);
+        _nextUsed++;
+
+        // Release: the element is visible before the used.idx that publishes it (stlr on Arm64, a plain store on
+        // x86); the driver reads idx, then, after its read barrier, the element.
+        Volatile.Write(ref *(ushort*)(_usedRing + UsedIdxOffset), _nextUsed);
+    }
+
+    private ushort ReadUsedEventInPlace() => *(ushort*)(_availRing + AvailRingOffset + (2UL * Size));
+
+    private ushort ReadAvailFlagsInPlace() => *(ushort*)_availRing;
+
+    /// <summary>A split descriptor as the table holds it (little-endian; read in place on little-endian hosts only).</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private readonly struct SplitDescriptor
+    {
+        public readonly ulong Address;
+        public readonly uint Length;
+        public readonly ushort Flags;
+        public readonly ushort Next;
+
+        public SplitDescriptor(ulong address, uint length, ushort flags, ushort next)
+        {
+            Address = address;
+            Length = length;
+            Flags = flags;
+            Next = next;
+        }
+    }
+}

@@ -1,0 +1,281 @@
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using IoreqSdk.Hypervisor;
+using Microsoft.Win32.SafeHandles;
+
+namespace IoreqSdk.Storage;
+
+/// <summary>
+/// A raw disk image (a regular file or a block device) read and written at offsets — <c>pread</c>, <c>pwrite</c>,
+/// <c>fdatasync</c>, <c>fallocate</c> on its descriptor, no stream, no file position, nothing allocated per call — so
+/// that several threads may use it at once and a block device's requests go straight between the file and the
+/// device's buffers.
+/// </summary>
+/// <remarks>
+/// <para>
+/// One code path for both targets: <c>RandomAccess</c> exists only on .NET 6 and later, and punching holes has no
+/// .NET API at all, so the calls are the SDK's own P/Invokes (as its Xen calls are), on netstandard2.0 and net10.0
+/// alike. Linux only, as the SDK.
+/// </para>
+/// <para>
+/// The calls block: use them off the event loop (in <see cref="Devices.OffLoopWork.Execute"/>). Failures throw
+/// <see cref="IOException"/> naming the errno; the success path allocates nothing.
+/// </para>
+/// </remarks>
+public sealed class RawImageFile : IDisposable
+{
+    // ENOSYS: a kernel without fallocate; EOPNOTSUPP, ENODEV: a file system or device without the mode.
+    private const int ENOSYS = 38;
+
+    private readonly SafeFileHandle _handle;
+#if !NET
+    // netstandard2.0 has no File.OpenHandle: the stream only owns the descriptor; it is never read or written.
+    private readonly FileStream _owner;
+#endif
+
+    private RawImageFile(string path, bool readOnly)
+    {
+        FileAccess access = readOnly ? FileAccess.Read : FileAccess.ReadWrite;
+#if NET
+        _handle = File.OpenHandle(path, FileMode.Open, access, FileShare.ReadWrite);
+#else
+        _owner = new FileStream(path, FileMode.Open, access, FileShare.ReadWrite, bufferSize: 1);
+        _handle = _owner.SafeFileHandle;
+#endif
+        IsReadOnly = readOnly;
+        Path = path;
+        try
+        {
+            long length = Interop.Libc.LSeek(Descriptor, 0, Interop.Libc.SEEK_END);
+            if (length < 0)
+            {
+                throw Error("lseek", path);
+            }
+
+            Length = length;
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The path the image was opened from.</summary>
+    public string Path { get; }
+
+    /// <summary>The image's length in bytes, when it was opened.</summary>
+    public long Length { get; }
+
+    /// <summary>Whether the image was opened for reading only.</summary>
+    public bool IsReadOnly { get; }
+
+    private int Descriptor => (int)_handle.DangerousGetHandle();
+
+    /// <summary>Opens an existing image.</summary>
+    /// <param name="path">The file or block device.</param>
+    /// <param name="readOnly">Whether to open it for reading only (writes then fail with <see cref="IOException"/>).</param>
+    /// <returns>The open image.</returns>
+    public static RawImageFile Open(string path, bool readOnly)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            ThrowHelper.ThrowArgument(nameof(path), "A path is required.");
+        }
+
+        return new RawImageFile(path, readOnly);
+    }
+
+    /// <summary>Reads at <paramref name="offset"/> until <paramref name="destination"/> is full or the file ends.</summary>
+    /// <param name="offset">The byte offset in the file.</param>
+    /// <param name="destination">Where to read to.</param>
+    /// <returns>The bytes read: less than the span's length only at the end of the file.</returns>
+    public unsafe int ReadAt(long offset, Span<byte> destination)
+    {
+        CheckOffset(offset);
+        int done = 0;
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            fixed (byte* start = destination)
+            {
+                while (done < destination.Length)
+                {
+                    long n = Interop.Libc.PRead(Descriptor, start + done, (nuint)(destination.Length - done), offset + done);
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastWin32Error() == Errno.EINTR)
+                        {
+                            continue;
+                        }
+
+                        throw Error("pread", Path);
+                    }
+
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    done += (int)n;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+
+        return done;
+    }
+
+    /// <summary>Writes all of <paramref name="source"/> at <paramref name="offset"/>.</summary>
+    /// <param name="offset">The byte offset in the file.</param>
+    /// <param name="source">What to write.</param>
+    public unsafe void WriteAt(long offset, ReadOnlySpan<byte> source)
+    {
+        CheckOffset(offset);
+        int done = 0;
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            fixed (byte* start = source)
+            {
+                while (done < source.Length)
+                {
+                    long n = Interop.Libc.PWrite(Descriptor, start + done, (nuint)(source.Length - done), offset + done);
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastWin32Error() == Errno.EINTR)
+                        {
+                            continue;
+                        }
+
+                        throw Error("pwrite", Path);
+                    }
+
+                    if (n == 0)
+                    {
+                        throw new IOException($"pwrite on {Path} wrote nothing at offset {offset + done}.");
+                    }
+
+                    done += (int)n;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Makes every completed write durable (<c>fdatasync</c>): after it returns, the data is on the storage device.</summary>
+    public void FlushToDisk()
+    {
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            while (Interop.Libc.FDataSync(Descriptor) != 0)
+            {
+                if (Marshal.GetLastWin32Error() != Errno.EINTR)
+                {
+                    throw Error("fdatasync", Path);
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Deallocates a range, which then reads back as zeros (<c>fallocate</c> PUNCH_HOLE); the length does not change.</summary>
+    /// <param name="offset">The first byte.</param>
+    /// <param name="length">The byte count.</param>
+    /// <returns><see langword="false"/> if the file system cannot punch holes (nothing changed).</returns>
+    public bool TryPunchHole(long offset, long length) =>
+        Allocate(Interop.Libc.FALLOC_FL_PUNCH_HOLE | Interop.Libc.FALLOC_FL_KEEP_SIZE, offset, length, "fallocate(PUNCH_HOLE)");
+
+    /// <summary>Makes a range read back as zeros, keeping it allocated (<c>fallocate</c> ZERO_RANGE); the length does not change.</summary>
+    /// <param name="offset">The first byte.</param>
+    /// <param name="length">The byte count.</param>
+    /// <returns><see langword="false"/> if the file system cannot zero ranges (nothing changed).</returns>
+    public bool TryZeroRange(long offset, long length) =>
+        Allocate(Interop.Libc.FALLOC_FL_ZERO_RANGE | Interop.Libc.FALLOC_FL_KEEP_SIZE, offset, length, "fallocate(ZERO_RANGE)");
+
+    /// <summary>Closes the image.</summary>
+    public void Dispose()
+    {
+#if NET
+        _handle.Dispose();
+#else
+        _owner.Dispose();
+#endif
+    }
+
+    private static IOException Error(string call, string path)
+    {
+        int errno = Marshal.GetLastWin32Error();
+        return new IOException($"{call} on {path} failed: errno {errno}.", errno);
+    }
+
+    private static void CheckOffset(long offset)
+    {
+        if (offset < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(offset), "A file offset is not negative.");
+        }
+    }
+
+    private bool Allocate(int mode, long offset, long length, string call)
+    {
+        CheckOffset(offset);
+        if (length <= 0 || offset > long.MaxValue - length)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(length), "The range is empty or runs past the largest file offset.");
+        }
+
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            while (Interop.Libc.FAllocate(Descriptor, mode, offset, length) != 0)
+            {
+                int errno = Marshal.GetLastWin32Error();
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                if (errno == Errno.EOPNOTSUPP || errno == Errno.ENODEV || errno == ENOSYS)
+                {
+                    return false;
+                }
+
+                throw Error(call, Path);
+            }
+
+            return true;
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+}
