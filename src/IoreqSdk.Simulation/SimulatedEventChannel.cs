@@ -103,8 +103,8 @@ internal sealed class SimulatedEventChannel : IEventChannel
         if (Volatile.Read(ref _disposed))
         {
             // On Linux this is a write to a closed eventfd's number, which the process may have reused for another
-            // file since: harmless here, a stray write there. Counted so that tests can prove it never happens.
-            Interlocked.Increment(ref _hypervisor.InterruptsAfterClose);
+            // file since: harmless here, a stray write there. Counted (SimulationDiagnostics.InterruptsAfterClose) so that a test can prove it never happens.
+            _hypervisor.Diagnostics.CountInterruptAfterClose();
             return;
         }
 

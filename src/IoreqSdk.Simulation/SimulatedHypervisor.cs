@@ -1,6 +1,4 @@
 using System;
-using System.Collections.Concurrent;
-using System.Collections.Generic;
 using System.Threading;
 using IoreqSdk.Abi;
 using IoreqSdk.Hypervisor;
@@ -13,7 +11,7 @@ namespace IoreqSdk.Simulation;
 /// MMIO-only forwarding with its garbage and aborts) and a guest side (<see cref="Vcpu"/>) that makes the accesses.
 /// A protocol violation by a device model crashes the simulated domain with the reason, as Xen would.
 /// </summary>
-public sealed partial class SimulatedHypervisor : IHypervisor
+public sealed class SimulatedHypervisor : IHypervisor
 {
     /// <summary><c>MAX_NR_IOREQ_SERVERS</c>.</summary>
     public const int MaxServers = 8;
@@ -22,17 +20,9 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     public const int MaxRangesPerType = 256;
 
     private readonly SimulationOptions _options;
-    private readonly SimulatedServer?[] _servers = new SimulatedServer?[MaxServers];
-    private readonly Dictionary<uint, GuestPort> _guestPorts = new();
-    private readonly NativePages _ram;
+    private readonly SimulatedServerTable _servers = new();
+    private readonly SimulatedPhysmap _memory;
     private readonly SimulatedVcpu[] _vcpus;
-    private readonly object _config = new();
-    private readonly HashSet<ulong> _removedFrames = new();
-    private uint _nextGuestPort = 1;
-
-    /// <summary>How many ranges were claimed so far (a test's view of what a device model asked Xen to route).</summary>
-    internal int RangeMappings { get; private set; }
-    private int _outstandingGuestMappings;
     private string? _crashReason;
     private int _restrictedTo = -1;
 
@@ -86,7 +76,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             throw new ArgumentOutOfRangeException(nameof(options), "The response timeout is positive and below 24 days, or Timeout.InfiniteTimeSpan.");
         }
 
-        _ram = new NativePages(_options.RamSize);
+        _memory = new SimulatedPhysmap(_options.RamBase, _options.RamSize);
         _vcpus = new SimulatedVcpu[_options.VcpuCount];
         for (int i = 0; i < _vcpus.Length; i++)
         {
@@ -94,6 +84,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         }
 
         Interrupts = new SimulatedInterrupts(intxRedeliversWhileAsserted: _options.Architecture == GuestArchitecture.X86);
+        Diagnostics = new SimulationDiagnostics(_servers);
     }
 
     /// <inheritdoc/>
@@ -105,14 +96,17 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     /// <summary>What the guest's interrupt controller saw.</summary>
     public SimulatedInterrupts Interrupts { get; }
 
+    /// <summary>What the simulated Xen counted of the device models' calls (ranges claimed, interrupts after close).</summary>
+    public SimulationDiagnostics Diagnostics { get; }
+
     /// <summary>Why the domain was crashed, or <see langword="null"/> while it runs.</summary>
     public string? CrashReason => Volatile.Read(ref _crashReason);
 
     /// <summary>Guest RAM mappings the device models hold now.</summary>
-    public int OutstandingGuestMappings => Volatile.Read(ref _outstandingGuestMappings);
+    public int OutstandingGuestMappings => _memory.OutstandingMappings;
 
     /// <summary>Guest RAM, from the guest's point of view.</summary>
-    public unsafe Span<byte> Ram => new((void*)_ram.Address, (int)_options.RamSize);
+    public unsafe Span<byte> Ram => new((void*)_memory.Address, (int)_options.RamSize);
 
     /// <summary>The first guest-physical address of RAM.</summary>
     public ulong RamBase => _options.RamBase;
@@ -124,7 +118,8 @@ public sealed partial class SimulatedHypervisor : IHypervisor
 
     internal SimulationOptions Options => _options;
 
-    internal nint RamAddress => _ram.Address;
+    /// <summary>Xen's table of the domain's ioreq servers, which routing reads and the DM ops change.</summary>
+    internal SimulatedServerTable Servers => _servers;
 
     /// <inheritdoc/>
     public ushort CreateIoreqServer(ushort domain, BufferedIoreqMode mode)
@@ -135,27 +130,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             throw Error("xendevicemodel_create_ioreq_server", Errno.EINVAL, $"buffered mode {mode} is not accepted on {Architecture}");
         }
 
-        lock (_config)
-        {
-            for (ushort id = 0; id < MaxServers; id++)
-            {
-                if (_servers[id] is null)
-                {
-                    var ports = new GuestPort[_vcpus.Length];
-                    for (int v = 0; v < ports.Length; v++)
-                    {
-                        SimulatedVcpu vcpu = _vcpus[v];
-                        ports[v] = NewGuestPort(vcpu.OnResponseNotified);
-                    }
-
-                    GuestPort? buffered = mode == BufferedIoreqMode.Off ? null : NewGuestPort(null);
-                    _servers[id] = new SimulatedServer(id, mode, ports, buffered);
-                    return id;
-                }
-            }
-        }
-
-        throw Error("xendevicemodel_create_ioreq_server", Errno.ENOSPC, $"all {MaxServers} ioreq server slots are in use");
+        return _servers.Create(mode, _vcpus);
     }
 
     /// <inheritdoc/>
@@ -191,25 +166,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
             throw Error(Op, Errno.EINVAL, $"bad range type {type} or [0x{start:x}, 0x{end:x}]");
         }
 
-        lock (_config)
-        {
-            List<(ulong Start, ulong End)> ranges = s.Ranges[(int)type];
-            foreach ((ulong a, ulong b) in ranges)
-            {
-                if (start <= b && a <= end)
-                {
-                    throw Error(Op, Errno.EEXIST, $"[0x{start:x}, 0x{end:x}] overlaps the server's [0x{a:x}, 0x{b:x}]");
-                }
-            }
-
-            if (ranges.Count >= MaxRangesPerType)
-            {
-                throw Error(Op, Errno.ENOSPC, $"the server already has {MaxRangesPerType} {type} ranges");
-            }
-
-            ranges.Add((start, end));
-            RangeMappings++;
-        }
+        _servers.MapRange(s, type, start, end, Op);
     }
 
     /// <inheritdoc/>
@@ -217,74 +174,21 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     {
         const string Op = "xendevicemodel_unmap_io_range_from_ioreq_server";
         SimulatedServer s = Server(domain, server, Op);
-        lock (_config)
-        {
-            List<(ulong Start, ulong End)> ranges = s.Ranges[(int)type];
-            for (int i = 0; i < ranges.Count; i++)
-            {
-                (ulong a, ulong b) = ranges[i];
-                if (start >= a && end <= b)
-                {
-                    // Remove the sub-range; what remains on either side stays claimed (Xen's rangeset_remove_range).
-                    ranges.RemoveAt(i);
-                    if (a < start)
-                    {
-                        ranges.Add((a, start - 1));
-                    }
-
-                    if (end < b)
-                    {
-                        ranges.Add((end + 1, b));
-                    }
-
-                    return;
-                }
-            }
-        }
-
-        throw Error(Op, Errno.ENOENT, $"[0x{start:x}, 0x{end:x}] is not a claimed {type} range");
+        _servers.UnmapRange(s, type, start, end, Op);
     }
 
     /// <inheritdoc/>
     public void SetIoreqServerState(ushort domain, ushort server, bool enabled)
     {
         SimulatedServer s = Server(domain, server, "xendevicemodel_set_ioreq_server_state");
-        lock (_config)
-        {
-            if (enabled && !s.Enabled)
-            {
-                // ioreq_server_enable → ioreq_server_update_evtchn: Xen writes each vCPU's port into its slot now.
-                SharedIoPage page = s.IoreqPage;
-                for (int v = 0; v < _vcpus.Length; v++)
-                {
-                    page.Slot(v).VcpuEventPort = s.VcpuPorts[v].Number;
-                }
-            }
-
-            s.Enabled = enabled;
-        }
+        _servers.SetState(s, enabled);
     }
 
     /// <inheritdoc/>
     public void DestroyIoreqServer(ushort domain, ushort server)
     {
         SimulatedServer s = Server(domain, server, "xendevicemodel_destroy_ioreq_server");
-        lock (_config)
-        {
-            _servers[server] = null;
-            foreach (GuestPort port in s.VcpuPorts)
-            {
-                _guestPorts.Remove(port.Number);
-            }
-
-            if (s.BufferedPort is not null)
-            {
-                _guestPorts.Remove(s.BufferedPort.Number);
-            }
-        }
-
-        // Xen drops its reference; the pages go once the device model unmaps them too.
-        s.ReleasePages();
+        _servers.Destroy(s);
     }
 
     /// <inheritdoc/>
@@ -352,6 +256,16 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         Interrupts.AddMsi(address, data);
     }
 
+    /// <summary>The guest rewrote its RTC: Xen's TIMEOFFSET goes to every enabled server with a ring (x86).</summary>
+    /// <param name="deltaSeconds">The change in seconds; nothing is sent for 0.</param>
+    public void ChangeRtcOffset(long deltaSeconds)
+    {
+        if (Architecture == GuestArchitecture.X86 && deltaSeconds != 0)
+        {
+            SimulatedRing.BroadcastTimeOffset(this, deltaSeconds);
+        }
+    }
+
     /// <summary>The domain <see cref="Restrict"/> limited the handles to, or <see langword="null"/>.</summary>
     public ushort? RestrictedTo => Volatile.Read(ref _restrictedTo) is int d and >= 0 ? (ushort)d : null;
 
@@ -371,41 +285,14 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     {
         const string Op = "xenforeignmemory_map";
         CheckDomain(domain, Op);
-        ulong firstRamFrame = _options.RamBase >> 12;
-        ulong ramFrames = _options.RamSize >> 12;
-        if (count <= 0 || firstFrame < firstRamFrame || firstFrame - firstRamFrame > ramFrames - (ulong)count)
-        {
-            throw Error(Op, Errno.EINVAL, $"frames 0x{firstFrame:x}+{count} are not guest RAM");
-        }
-
-        lock (_config)
-        {
-            for (ulong f = firstFrame; f < firstFrame + (ulong)count; f++)
-            {
-                if (_removedFrames.Contains(f))
-                {
-                    throw Error(Op, Errno.EINVAL, $"frame 0x{f:x} was removed from the guest's physmap");
-                }
-            }
-        }
-
-        Interlocked.Increment(ref _outstandingGuestMappings);
-        return new SimulatedMapping(_ram.Address + (nint)((firstFrame - firstRamFrame) << 12), count, () => Interlocked.Decrement(ref _outstandingGuestMappings));
+        return _memory.Map(firstFrame, count, Op);
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
-        lock (_config)
-        {
-            for (int i = 0; i < _servers.Length; i++)
-            {
-                _servers[i]?.Pages.Dispose();
-                _servers[i] = null;
-            }
-        }
-
-        _ram.Dispose();
+        _servers.DisposeAll();
+        _memory.Dispose();
         foreach (SimulatedVcpu vcpu in _vcpus)
         {
             vcpu.Dispose();
@@ -415,12 +302,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
     internal GuestPort FindGuestPort(ushort domain, uint remotePort)
     {
         CheckDomain(domain, "xenevtchn_bind_interdomain");
-        lock (_config)
-        {
-            return _guestPorts.TryGetValue(remotePort, out GuestPort? port)
-                ? port
-                : throw Error("xenevtchn_bind_interdomain", Errno.EINVAL, $"guest port {remotePort} is not an ioreq server's port");
-        }
+        return _servers.FindGuestPort(remotePort);
     }
 
     internal void Crash(string reason)
@@ -437,64 +319,13 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         }
     }
 
-    /// <summary>Enabled servers from the highest id down (the order Xen scans them in).</summary>
-    internal SimulatedServer? Select(IoRangeType type, ulong first, ulong last)
-    {
-        lock (_config)
-        {
-            for (int id = MaxServers - 1; id >= 0; id--)
-            {
-                SimulatedServer? s = _servers[id];
-                if (s is not null && s.Enabled && s.Claims(type, first, last))
-                {
-                    return s;
-                }
-            }
-        }
-
-        return null;
-    }
-
-    internal List<SimulatedServer> EnabledServers()
-    {
-        var result = new List<SimulatedServer>();
-        lock (_config)
-        {
-            for (int id = MaxServers - 1; id >= 0; id--)
-            {
-                if (_servers[id] is { Enabled: true } s)
-                {
-                    result.Add(s);
-                }
-            }
-        }
-
-        return result;
-    }
-
-    internal void RemoveFrame(ulong frame)
-    {
-        lock (_config)
-        {
-            _removedFrames.Add(frame);
-        }
-    }
-
-    private GuestPort NewGuestPort(Action? onNotifyFromDm)
-    {
-        var port = new GuestPort(_nextGuestPort++, onNotifyFromDm);
-        _guestPorts.Add(port.Number, port);
-        return port;
-    }
+    /// <summary>Takes a frame out of the guest's physmap (as ballooning does).</summary>
+    internal void RemoveFrame(ulong frame) => _memory.RemoveFrame(frame);
 
     private SimulatedServer Server(ushort domain, ushort server, string operation)
     {
         CheckDomain(domain, operation);
-        lock (_config)
-        {
-            return (server < MaxServers ? _servers[server] : null)
-                ?? throw Error(operation, Errno.ENOENT, $"no ioreq server {server}");
-        }
+        return _servers.Find(server, operation);
     }
 
     private void CheckDomain(ushort domain, string operation)
@@ -522,57 +353,7 @@ public sealed partial class SimulatedHypervisor : IHypervisor
         }
     }
 
-    private static HypervisorException Error(string operation, int errno, string what) =>
+    /// <summary>A DM op's failure as the tool library reports it: the call, its errno and what Xen refused.</summary>
+    internal static HypervisorException Error(string operation, int errno, string what) =>
         new(operation, errno, $"{operation} failed (errno {errno}): {what}");
-}
-
-public sealed partial class SimulatedHypervisor
-{
-    /// <summary>The guest rewrote its RTC: Xen's TIMEOFFSET goes to every enabled server with a ring (x86).</summary>
-    /// <param name="deltaSeconds">The change in seconds; nothing is sent for 0.</param>
-    public void ChangeRtcOffset(long deltaSeconds)
-    {
-        if (Architecture == GuestArchitecture.X86 && deltaSeconds != 0)
-        {
-            SimulatedRing.BroadcastTimeOffset(this, deltaSeconds);
-        }
-    }
-
-    /// <summary>Event-channel interrupts made after their handle was closed (each a stray write on real Xen).</summary>
-    internal int InterruptsAfterClose;
-
-    /// <summary>Test hook: moves a server's ring write pointer as a corrupt producer would.</summary>
-    /// <param name="server">The server id.</param>
-    /// <param name="advance">How far to move it.</param>
-    internal void CorruptRingWritePointer(ushort server, uint advance)
-    {
-        SimulatedServer s = Server(Domain, server, "test");
-        s.Ring.ReadPointersAcquire(out _, out uint write);
-        s.Ring.PublishWritePointer(write + advance);
-        s.BufferedPort!.NotifyDm();
-    }
-
-    /// <summary>Test hook: the shared slot of a vCPU, to rewrite while a request is being handled.</summary>
-    internal ref IoRequest Slot(ushort server, int vcpu) => ref Server(Domain, server, "test").IoreqPage.Slot(vcpu);
-}
-
-public sealed partial class SimulatedHypervisor
-{
-    /// <summary>Test hook: a server's ring pointers as they are now.</summary>
-    internal (uint Read, uint Write) RingPointers(ushort server)
-    {
-        Server(Domain, server, "test").Ring.ReadPointersAcquire(out uint read, out uint write);
-        return (read, write);
-    }
-
-    /// <summary>Test hook: starts an empty ring at an arbitrary pointer value (as a long-running LEGACY ring would be).</summary>
-    internal void SetRingPointers(ushort server, uint value)
-    {
-        SimulatedServer s = Server(Domain, server, "test");
-        s.Ring.ReadPointersAcquire(out uint read, out uint write);
-        if (!s.Ring.CompareExchangePointers(read, write, value, value))
-        {
-            throw new InvalidOperationException("the ring moved while being reset");
-        }
-    }
 }

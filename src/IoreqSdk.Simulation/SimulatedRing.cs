@@ -61,7 +61,7 @@ internal static class SimulatedRing
     /// <summary>Xen's TIMEOFFSET broadcast: the RTC delta as a buffered 8-byte write to every enabled server with a ring.</summary>
     public static void BroadcastTimeOffset(SimulatedHypervisor xen, long deltaSeconds)
     {
-        foreach (SimulatedServer server in xen.EnabledServers())
+        foreach (SimulatedServer server in xen.Servers.Enabled())
         {
             if (server.Mode != BufferedIoreqMode.Off)
             {

@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using System.Threading;
 using IoreqSdk.Abi;
 
@@ -49,22 +48,11 @@ internal sealed class SimulatedServer
 
     public GuestPort? BufferedPort { get; }
 
-    /// <summary>Inclusive ranges per <see cref="IoRangeType"/>: port, memory, PCI.</summary>
-    public List<(ulong Start, ulong End)>[] Ranges { get; } = [new(), new(), new()];
+    /// <summary>The rangesets per <see cref="IoRangeType"/>: port, memory, PCI.</summary>
+    public SimulatedRangeSet[] Ranges { get; } = [new(), new(), new()];
 
     /// <summary>Serialises Xen's producer side of the ring (Xen holds a per-server lock there).</summary>
     public object RingLock { get; } = new();
 
-    public bool Claims(IoRangeType type, ulong first, ulong last)
-    {
-        foreach ((ulong start, ulong end) in Ranges[(int)type])
-        {
-            if (first >= start && last <= end)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public bool Claims(IoRangeType type, ulong first, ulong last) => Ranges[(int)type].Covers(first, last);
 }

@@ -159,7 +159,7 @@ public sealed class SimulatedVcpu : IDisposable
     public void RemoveFrameAndInvalidate(ulong frame)
     {
         _xen.RemoveFrame(frame);
-        foreach (SimulatedServer server in _xen.EnabledServers())
+        foreach (SimulatedServer server in _xen.Servers.Enabled())
         {
             var request = Request(IoreqType.Invalidate, 0, 4, IoreqDirection.Write, ulong.MaxValue);
             request.Count = 0;
@@ -173,7 +173,7 @@ public sealed class SimulatedVcpu : IDisposable
     /// <returns>The response's data.</returns>
     public ulong SendRaw(ushort server, IoRequest request)
     {
-        SimulatedServer s = _xen.EnabledServers().Find(x => x.Id == server)
+        SimulatedServer s = _xen.Servers.Enabled().Find(x => x.Id == server)
             ?? throw new InvalidOperationException($"server {server} is not enabled");
         return SendSynchronous(s, request);
     }
@@ -200,7 +200,7 @@ public sealed class SimulatedVcpu : IDisposable
         uint register = (_configAddress & 0xFC) | (uint)(port & 3);
         var sbdf = PciSbdf.FromValue(bdf);
         var request = Request(IoreqType.PciConfig, PciConfigAddress.Encode(sbdf, register), size, direction, value & (uint)Mask(size));
-        SimulatedServer? server = _xen.Select(IoRangeType.Pci, sbdf.Value, sbdf.Value);
+        SimulatedServer? server = _xen.Servers.Select(IoRangeType.Pci, sbdf.Value, sbdf.Value);
         if (server is null)
         {
             // No server claimed the function: Xen's null handler.
@@ -224,7 +224,7 @@ public sealed class SimulatedVcpu : IDisposable
             last = (request.DirectionFlag ? request.Address : request.Address + span) + (ulong)(size - 1);
         }
 
-        SimulatedServer? server = _xen.Select(type, first, last);
+        SimulatedServer? server = _xen.Servers.Select(type, first, last);
         if (server is null)
         {
             if (_xen.Architecture == GuestArchitecture.Arm64)

@@ -24,6 +24,7 @@ internal sealed class EventLoop
     private readonly LoopDiagnostics _diagnostics;
     private readonly long _stallMilliseconds;
     private readonly LoopWork _work;
+    private readonly RequestStallWatch _stallWatch;
     private readonly object _wakeGate = new();
     private readonly Action<long> _onTimeOffset;
 
@@ -37,7 +38,7 @@ internal sealed class EventLoop
     private volatile bool _stopping;
     private int _loopThreadId;
 
-    public EventLoop(IoreqServer server, IoreqServerStatistics statistics, IoDispatcher dispatcher, GuestMemoryCache memory, LoopDiagnostics diagnostics, int maxPostedWork)
+    public EventLoop(IoreqServer server, IoreqServerStatistics statistics, IoDispatcher dispatcher, GuestMemoryCache memory, LoopDiagnostics diagnostics, int maxPostedWork, TimeSpan stallThreshold)
     {
         _server = server;
         _statistics = statistics;
@@ -46,6 +47,7 @@ internal sealed class EventLoop
         _diagnostics = diagnostics;
         _stallMilliseconds = diagnostics.StallMilliseconds;
         _work = new LoopWork(this, statistics, diagnostics, maxPostedWork);
+        _stallWatch = new RequestStallWatch(stallThreshold);
         _onTimeOffset = RaiseTimeOffsetChanged;
     }
 
@@ -163,13 +165,30 @@ internal sealed class EventLoop
         Wake();
     }
 
+    /// <summary>Serves until stopped, on the loop thread; the stall sampler watches its requests meanwhile.</summary>
+    public void Run()
+    {
+        // Watched from the first request to the loop's exit, whatever ends it (a stop, or a failing event channel):
+        // once unwatched, the sampler never writes to this watch again after its look under way, and it holds no
+        // native resource, calls no user code and never keeps the process alive (StallSampler).
+        StallSampler.Watch(_stallWatch);
+        try
+        {
+            Serving();
+        }
+        finally
+        {
+            StallSampler.Unwatch(_stallWatch);
+        }
+    }
+
     // Entered once and left only at Stop: without this the loop would run as tier-0 code until on-stack replacement
     // swaps in a less optimised copy mid-loop; fully optimised from the first request instead. (.NET Framework, the
     // other runtime of the netstandard2.0 build, has no tiers.)
 #if NETCOREAPP
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 #endif
-    public void Run()
+    private void Serving()
     {
         IEventChannel channel = _channel!;
         while (!_stopping)
@@ -235,14 +254,13 @@ internal sealed class EventLoop
         }
         else
         {
-            // Two reads of the coarse clock per request (~3 ns each, no allocation): what lets the loop see a device
-            // holding it (LoopClock says why not the Stopwatch).
-            long start = LoopClock.Now;
+            // No clock here (RequestStallWatch says why): the stall sampler flags a handler still running after the
+            // threshold, and the overrun is counted and logged here, on the loop, once it returns.
+            long sequence = _stallWatch.Enter();
             data = _dispatcher.Dispatch(in request);
-            long held = LoopClock.Elapsed(start, LoopClock.Now);
-            if (held > _stallMilliseconds)
+            if (_stallWatch.Exit(sequence))
             {
-                _diagnostics.OnRequestOverrun(in request, held);
+                ReportRequestOverrun(in request, sequence);
             }
         }
 
@@ -250,6 +268,20 @@ internal sealed class EventLoop
         // requested by the handler waits for this: the page and the ports are torn down only after the loop exits.
         page.WriteResponse(vcpu, data);
         _channel!.Notify(_localPorts[vcpu]);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ReportRequestOverrun(in IoRequest request, long sequence)
+    {
+        if (_stallWatch.TakeOverrun(sequence, out long held))
+        {
+            _diagnostics.OnRequestOverrun(in request, held);
+        }
+        else
+        {
+            // Flagged just as that handler returned: the sampler's flag was seen at this later exit.
+            _diagnostics.OnOverrun("an earlier request's handler", held);
+        }
     }
 
     private void DrainBufferedRing()

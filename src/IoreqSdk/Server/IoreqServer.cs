@@ -49,17 +49,8 @@ public sealed class IoreqServer : IDisposable
     private readonly RegionMap _regions;
     private readonly EventLoop _eventLoop;
     private readonly DeviceContext _context;
-    private readonly object _lifecycle = new();
-
     private readonly ServerStages _stages;
-    private Thread? _loop;
-    private volatile bool _stopRequestedByLoop;
-    private volatile bool _stoppedFromOutside;
-    private volatile bool _disposeRequested;
-    private bool _disposed;
-
-    // Completed when a run's teardown is done, whoever did it; continuations never run on the tearing-down thread.
-    private TaskCompletionSource<bool>? _stopped;
+    private readonly ServerLifecycle _lifecycle;
 
     /// <summary>Creates a server; nothing happens in the hypervisor until <see cref="Start"/>.</summary>
     /// <param name="hypervisor">The hypervisor port (real or simulated Xen).</param>
@@ -82,9 +73,10 @@ public sealed class IoreqServer : IDisposable
         _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames);
         _dispatcher = new IoDispatcher(_memory, Statistics.Requests, OnDeviceFault);
         _regions = new RegionMap(hypervisor, _options.Domain, _platform, _dispatcher);
-        _eventLoop = new EventLoop(this, Statistics, _dispatcher, _memory, _diagnostics, _options.MaxPostedWork);
+        _eventLoop = new EventLoop(this, Statistics, _dispatcher, _memory, _diagnostics, _options.MaxPostedWork, _options.LoopStallThreshold);
         _context = new DeviceContext(this, _eventLoop, _memory);
         _stages = new ServerStages(hypervisor, _options, _platform, _logger, _dispatcher, _regions, _eventLoop, _memory, _devices, _pciFunctions);
+        _lifecycle = new ServerLifecycle(this, _stages, _eventLoop, _memory, _logger, _options);
     }
 
     /// <summary>The guest domain.</summary>
@@ -142,8 +134,8 @@ public sealed class IoreqServer : IDisposable
             throw new ArgumentNullException(nameof(device));
         }
 
-        ThrowIfLoopThread();
-        lock (_lifecycle)
+        _lifecycle.ThrowIfLoopThread();
+        lock (_lifecycle.Gate)
         {
             if (_stages.Current != ServerStages.Stage.None)
             {
@@ -168,8 +160,8 @@ public sealed class IoreqServer : IDisposable
     /// <param name="config">Its configuration space.</param>
     public void AddPciFunction(PciSbdf sbdf, IPciConfigSpace config)
     {
-        ThrowIfLoopThread();
-        lock (_lifecycle)
+        _lifecycle.ThrowIfLoopThread();
+        lock (_lifecycle.Gate)
         {
             if (_stages.Current != ServerStages.Stage.None)
             {
@@ -181,33 +173,7 @@ public sealed class IoreqServer : IDisposable
     }
 
     /// <summary>Creates the server in Xen, maps its pages, claims its ranges, enables it, binds its ports and starts its event loop.</summary>
-    public void Start()
-    {
-        ThrowIfLoopThread();
-        lock (_lifecycle)
-        {
-            if (_disposed)
-            {
-                ThrowHelper.ThrowObjectDisposed(nameof(IoreqServer));
-            }
-
-            if (_stages.Current != ServerStages.Stage.None)
-            {
-                ThrowHelper.ThrowInvalidOperation("The server was started already.");
-            }
-
-            try
-            {
-                BringUp();
-            }
-            catch
-            {
-                // Nothing after the loop thread's start can throw: the loop is not running here.
-                TearDown();
-                throw;
-            }
-        }
-    }
+    public void Start() => _lifecycle.Start();
 
     /// <summary>
     /// Starts the server, serves until <paramref name="cancellationToken"/> is cancelled (Ctrl-C, SIGTERM or a host's
@@ -221,7 +187,7 @@ public sealed class IoreqServer : IDisposable
         Start();
         try
         {
-            Task stopped = _stopped!.Task;
+            Task stopped = _lifecycle.Stopped;
             var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             using (cancellationToken.Register(() => cancelled.TrySetResult(true)))
             {
@@ -239,152 +205,12 @@ public sealed class IoreqServer : IDisposable
     /// thread, concurrently: from another thread it returns once the server is torn down; from the loop thread (a
     /// device handler, posted work) it requests the stop and returns — the request being served is answered first.
     /// </summary>
-    public void Stop()
-    {
-        if (IsLoopThread)
-        {
-            // Tearing down here would unmap the page and clear the ports the request being served still needs.
-            _stopRequestedByLoop = true;
-            _eventLoop.RequestStop();
-            return;
-        }
-
-        lock (_lifecycle)
-        {
-            if (_stages.IsRunning)
-            {
-                // The loop never waits for this lock while its stopper waits for it (see ExitLoop): join under it.
-                _stoppedFromOutside = true;
-                _eventLoop.BeginStop();
-                _loop!.Join();
-            }
-
-            TearDown();
-        }
-    }
+    public void Stop() => _lifecycle.Stop();
 
     /// <inheritdoc/>
     /// <remarks>As <see cref="Stop"/>, then the guest-memory cache is released for good; a disposed server does not
     /// start again.</remarks>
-    public void Dispose()
-    {
-        if (IsLoopThread)
-        {
-            _disposeRequested = true;
-            Stop();
-            return;
-        }
-
-        Stop();
-        lock (_lifecycle)
-        {
-            _disposed = true;
-            _memory.Dispose();
-        }
-    }
-
-    private void BringUp()
-    {
-        _stages.BringUp();
-        ushort domain = _options.Domain;
-        ushort id = _stages.Id;
-
-        _eventLoop.Prepare(_options.MaxOffLoopWork, $"ioreq d{domain} s{id} worker");
-        _stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _stopRequestedByLoop = false;
-        _stoppedFromOutside = false;
-        _loop = new Thread(RunLoop) { IsBackground = true, Name = $"ioreq d{domain} s{id}" };
-
-        // Known before the first request: the loop-only services check it from the start.
-        _eventLoop.SetLoopThread(_loop.ManagedThreadId);
-        _stages.MarkRunning();
-        IoreqServerMetrics.Register(this);
-        _loop.Start();
-
-        // Work posted before the start (a device's OnAttached, say) found no channel to wake: wake for it now.
-        _eventLoop.WakeIfPosted();
-    }
-
-    /// <summary>Undoes bring-up from the last stage reached. Called under the lifecycle lock once the loop has exited
-    /// (or by the loop itself, as its last act), so nothing serves a request meanwhile.</summary>
-    private void TearDown()
-    {
-        if (_stages.IsRunning)
-        {
-            IoreqServerMetrics.Unregister(this);
-        }
-
-        _stages.TearDown();
-        if (_disposeRequested)
-        {
-            _disposed = true;
-            _memory.Dispose();
-        }
-
-        // Work posted from now on would never run: refused until the server starts again.
-        _eventLoop.Work.RefusePosts();
-        _stopped?.TrySetResult(true);
-    }
-
-    private void RunLoop()
-    {
-        try
-        {
-            _eventLoop.Run();
-        }
-        catch (Exception e)
-        {
-            // Only the hypervisor port can throw here (every user callback is contained): a server whose event channel
-            // failed cannot serve any more. Torn down below rather than taking the process with it.
-            ServerLog.Safely(() => ServerLog.LoopFailed(_logger, e));
-            _stopRequestedByLoop = true;
-        }
-
-        if (_stopRequestedByLoop)
-        {
-            ExitLoop();
-        }
-    }
-
-    /// <summary>The loop's last act when it stopped itself: the teardown, unless a stopper from outside does it.</summary>
-    private void ExitLoop()
-    {
-        // A stopper from outside holds the lifecycle lock while it joins this thread: never block on that lock here.
-        while (!_stoppedFromOutside)
-        {
-            if (Monitor.TryEnter(_lifecycle, 1))
-            {
-                try
-                {
-                    if (!_stoppedFromOutside && _stages.IsRunning)
-                    {
-                        _eventLoop.Work.RefusePosts();
-                        TearDown();
-                    }
-                }
-                catch (Exception e)
-                {
-                    // Nothing may escape the loop thread (it would end the process); Attempt already went past each
-                    // failing hypervisor step, so this is a defect of the SDK's own, reported as such.
-                    ServerLog.Safely(() => ServerLog.LoopFailed(_logger, e));
-                }
-                finally
-                {
-                    Monitor.Exit(_lifecycle);
-                }
-
-                return;
-            }
-        }
-    }
-
-    private void ThrowIfLoopThread()
-    {
-        if (IsLoopThread)
-        {
-            ThrowHelper.ThrowInvalidOperation("The server's lifecycle is not changed from its own event loop (only Stop and Dispose may be called there).");
-        }
-    }
+    public void Dispose() => _lifecycle.Dispose();
 
     internal void ThrowIfRunningOffLoop(string what)
     {

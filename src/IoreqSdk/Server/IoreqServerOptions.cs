@@ -63,6 +63,12 @@ public sealed class IoreqServerOptions
     /// second. The loop is the only thread of the server: while a callback runs, every vCPU that touches one of its
     /// devices waits. Greater than zero; 10 ms by default.
     /// </summary>
+    /// <remarks>
+    /// A request's handler is watched without a clock on the request path: a process-wide sampler thread looks at
+    /// each running loop every half threshold (1 ms to 500 ms apart), so a handler is counted once it held the loop
+    /// for the threshold plus at most one such period, and never when it held it for less than the threshold. The
+    /// overrun is counted and logged on the loop when the handler returns. The other callbacks are timed as they run.
+    /// </remarks>
     public TimeSpan LoopStallThreshold { get; set; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>A validated copy: what the server runs with.</summary>

@@ -10,6 +10,15 @@ internal static class XenErrors
     public static HypervisorException LastError(string operation, ushort? domain = null) =>
         Create(operation, Marshal.GetLastWin32Error(), domain);
 
+    /// <summary>Throws the last errno of <paramref name="operation"/> when the library call returned non-zero.</summary>
+    public static void ThrowIfFailed(int result, string operation, ushort domain)
+    {
+        if (result != 0)
+        {
+            throw LastError(operation, domain);
+        }
+    }
+
     public static HypervisorException Create(string operation, int errno, ushort? domain = null)
     {
         string guest = domain is ushort d ? string.Format(CultureInfo.InvariantCulture, "domain {0}", d) : "the guest";

@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.IO;
 using System.Runtime.InteropServices;
 using IoreqSdk.Abi;
@@ -25,16 +24,13 @@ public sealed class XenHypervisor : IHypervisor
     private readonly SafeXenDeviceModelHandle _deviceModel;
     private readonly SafeXenForeignMemoryHandle _foreignMemory;
 
-    // Event-channel handles opened through OpenEventChannel and not yet disposed: Restrict limits them too, and a
-    // handle opened after Restrict is limited at once, so no handle of this backend escapes the restriction.
-    private readonly System.Collections.Generic.List<XenEventChannel> _channels = new();
-    private readonly object _restriction = new();
-    private ushort? _restrictedTo;
+    private readonly XenHandleRestriction _restriction;
 
     private XenHypervisor(SafeXenDeviceModelHandle deviceModel, SafeXenForeignMemoryHandle foreignMemory, GuestArchitecture architecture)
     {
         _deviceModel = deviceModel;
         _foreignMemory = foreignMemory;
+        _restriction = new XenHandleRestriction(deviceModel, foreignMemory);
         Architecture = architecture;
     }
 
@@ -161,14 +157,14 @@ public sealed class XenHypervisor : IHypervisor
     public void SetIoreqServerState(ushort domain, ushort server, bool enabled)
     {
         using var lease = new HandleLease(_deviceModel);
-        Check(Interop.XenDeviceModel.SetIoreqServerState(lease.Value, domain, server, enabled ? 1 : 0), "xendevicemodel_set_ioreq_server_state", domain);
+        XenErrors.ThrowIfFailed(Interop.XenDeviceModel.SetIoreqServerState(lease.Value, domain, server, enabled ? 1 : 0), "xendevicemodel_set_ioreq_server_state", domain);
     }
 
     /// <inheritdoc/>
     public void DestroyIoreqServer(ushort domain, ushort server)
     {
         using var lease = new HandleLease(_deviceModel);
-        Check(Interop.XenDeviceModel.DestroyIoreqServer(lease.Value, domain, server), "xendevicemodel_destroy_ioreq_server", domain);
+        XenErrors.ThrowIfFailed(Interop.XenDeviceModel.DestroyIoreqServer(lease.Value, domain, server), "xendevicemodel_destroy_ioreq_server", domain);
     }
 
     /// <inheritdoc/>
@@ -176,162 +172,35 @@ public sealed class XenHypervisor : IHypervisor
     {
         using var lease = new HandleLease(_deviceModel);
         uint vcpus;
-        Check(Interop.XenDeviceModel.NrVcpus(lease.Value, domain, &vcpus), "xendevicemodel_nr_vcpus", domain);
+        XenErrors.ThrowIfFailed(Interop.XenDeviceModel.NrVcpus(lease.Value, domain, &vcpus), "xendevicemodel_nr_vcpus", domain);
         return (int)vcpus;
     }
 
     /// <summary>The domain <see cref="Restrict"/> limited the handles to, or <see langword="null"/>.</summary>
-    public ushort? RestrictedTo
-    {
-        get
-        {
-            lock (_restriction)
-            {
-                return _restrictedTo;
-            }
-        }
-    }
+    public ushort? RestrictedTo => _restriction.RestrictedTo;
 
     /// <inheritdoc/>
-    public IEventChannel OpenEventChannel()
-    {
-        XenEventChannel channel = XenEventChannel.Open();
-        lock (_restriction)
-        {
-            try
-            {
-                if (_restrictedTo is ushort domain)
-                {
-                    channel.Restrict(domain);
-                }
-            }
-            catch
-            {
-                channel.Dispose();
-                throw;
-            }
-
-            _channels.RemoveAll(c => c.IsDisposed);
-            _channels.Add(channel);
-        }
-
-        return channel;
-    }
+    public IEventChannel OpenEventChannel() => _restriction.OpenChannel();
 
     /// <inheritdoc/>
-    public void Restrict(ushort domain)
-    {
-        lock (_restriction)
-        {
-            if (_restrictedTo == domain)
-            {
-                return;
-            }
-
-            // Each library's handle has its own privcmd (or evtchn) descriptor, restricted by its own ioctl. A failure
-            // part-way leaves some handles restricted (it cannot be undone); the exception says which call failed.
-            using (var lease = new HandleLease(_deviceModel))
-            {
-                Check(Interop.XenDeviceModel.Restrict(lease.Value, domain), "xendevicemodel_restrict", domain);
-            }
-
-            using (var lease = new HandleLease(_foreignMemory))
-            {
-                Check(Interop.XenForeignMemory.Restrict(lease.Value, domain), "xenforeignmemory_restrict", domain);
-            }
-
-            _channels.RemoveAll(c => c.IsDisposed);
-            foreach (XenEventChannel channel in _channels)
-            {
-                channel.Restrict(domain);
-            }
-
-            _restrictedTo = domain;
-        }
-    }
+    public void Restrict(ushort domain) => _restriction.Restrict(domain);
 
     /// <inheritdoc/>
-    public void SetPciIntxLevel(ushort domain, PciSbdf device, int intx, bool asserted)
-    {
-        using var lease = new HandleLease(_deviceModel);
-        Check(
-            Interop.XenDeviceModel.SetPciIntxLevel(lease.Value, domain, device.Segment, device.Bus, (byte)device.Device, (byte)intx, asserted ? 1u : 0u),
-            "xendevicemodel_set_pci_intx_level",
-            domain);
-    }
+    public void SetPciIntxLevel(ushort domain, PciSbdf device, int intx, bool asserted) =>
+        XenInterruptCalls.SetPciIntxLevel(_deviceModel, domain, device, intx, asserted);
 
     /// <inheritdoc/>
-    public void SetIsaIrqLevel(ushort domain, int irq, bool asserted)
-    {
-        using var lease = new HandleLease(_deviceModel);
-        Check(Interop.XenDeviceModel.SetIsaIrqLevel(lease.Value, domain, (byte)irq, asserted ? 1u : 0u), "xendevicemodel_set_isa_irq_level", domain);
-    }
+    public void SetIsaIrqLevel(ushort domain, int irq, bool asserted) => XenInterruptCalls.SetIsaIrqLevel(_deviceModel, domain, irq, asserted);
 
     /// <inheritdoc/>
-    public void SetIrqLevel(ushort domain, uint irq, bool asserted)
-    {
-        using var lease = new HandleLease(_deviceModel);
-        Check(Interop.XenDeviceModel.SetIrqLevel(lease.Value, domain, irq, asserted ? 1u : 0u), "xendevicemodel_set_irq_level", domain);
-    }
+    public void SetIrqLevel(ushort domain, uint irq, bool asserted) => XenInterruptCalls.SetIrqLevel(_deviceModel, domain, irq, asserted);
 
     /// <inheritdoc/>
-    public void InjectMsi(ushort domain, ulong address, uint data)
-    {
-        using var lease = new HandleLease(_deviceModel);
-        Check(Interop.XenDeviceModel.InjectMsi(lease.Value, domain, address, data), "xendevicemodel_inject_msi", domain);
-    }
+    public void InjectMsi(ushort domain, ulong address, uint data) => XenInterruptCalls.InjectMsi(_deviceModel, domain, address, data);
 
     /// <inheritdoc/>
-    public unsafe IMappedPages MapGuestFrames(ushort domain, ulong firstFrame, int count, bool writable)
-    {
-        if (count <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count), "At least one frame.");
-        }
-
-        // Map-cache misses only: the request path reuses the mapping until INVALIDATE.
-        ulong[] frames = ArrayPool<ulong>.Shared.Rent(count);
-        int[] errors = ArrayPool<int>.Shared.Rent(count);
-        try
-        {
-            for (int i = 0; i < count; i++)
-            {
-                frames[i] = firstFrame + (ulong)i;
-                errors[i] = 0;
-            }
-
-            using var lease = new HandleLease(_foreignMemory);
-            void* address;
-            fixed (ulong* frameList = frames)
-            fixed (int* errorList = errors)
-            {
-                address = Interop.XenForeignMemory.Map(lease.Value, domain, ProtRead | (writable ? ProtWrite : 0), (nuint)count, frameList, errorList);
-            }
-
-            if (address == null)
-            {
-                throw XenErrors.LastError("xenforeignmemory_map", domain);
-            }
-
-            var mapping = new XenForeignMapping(_foreignMemory, (nint)address, count);
-            for (int i = 0; i < count; i++)
-            {
-                if (errors[i] != 0)
-                {
-                    // One frame failed (not RAM, or not the guest's): the whole window is unusable.
-                    mapping.Dispose();
-                    throw XenErrors.Create("xenforeignmemory_map", -errors[i] > 0 ? -errors[i] : errors[i], domain);
-                }
-            }
-
-            return mapping;
-        }
-        finally
-        {
-            ArrayPool<ulong>.Shared.Return(frames);
-            ArrayPool<int>.Shared.Return(errors);
-        }
-    }
+    public IMappedPages MapGuestFrames(ushort domain, ulong firstFrame, int count, bool writable) =>
+        XenGuestFrames.Map(_foreignMemory, domain, firstFrame, count, writable);
 
     /// <summary>Closes the libraries' handles (after every mapping made through them is disposed).</summary>
     public void Dispose()
@@ -376,14 +245,6 @@ public sealed class XenHypervisor : IHypervisor
             _ => null,
         };
 
-    private static void Check(int result, string operation, ushort domain)
-    {
-        if (result != 0)
-        {
-            throw XenErrors.LastError(operation, domain);
-        }
-    }
-
     private void ChangeRange(ushort domain, ushort server, IoRangeType type, ulong start, ulong end, bool map)
     {
         using var lease = new HandleLease(_deviceModel);
@@ -412,6 +273,6 @@ public sealed class XenHypervisor : IHypervisor
                 : Interop.XenDeviceModel.UnmapIoRangeFromIoreqServer(lease.Value, domain, server, isMmio, start, end);
         }
 
-        Check(result, operation, domain);
+        XenErrors.ThrowIfFailed(result, operation, domain);
     }
 }

@@ -75,6 +75,29 @@ public sealed class LifecycleTests
         }
     }
 
+    // Xen's rangeset_remove_range: releasing part of a claimed range leaves the rest claimed on both sides, and a
+    // release must lie inside one claimed range. The simulator's diagnostics count the claims Xen accepted only.
+    [Test]
+    public void ReleasingPartOfARangeKeepsTheRestClaimedAndOnlyAcceptedClaimsAreCounted()
+    {
+        using var xen = new SimulatedHypervisor();
+        ushort id = xen.CreateIoreqServer(xen.Domain, BufferedIoreqMode.Off);
+        xen.MapIoRange(xen.Domain, id, IoRangeType.Memory, 0x1000, 0x1FFF);
+        xen.UnmapIoRange(xen.Domain, id, IoRangeType.Memory, 0x1400, 0x17FF);
+
+        var below = Assert.Throws<HypervisorException>(() => xen.MapIoRange(xen.Domain, id, IoRangeType.Memory, 0x13FF, 0x13FF));
+        var above = Assert.Throws<HypervisorException>(() => xen.MapIoRange(xen.Domain, id, IoRangeType.Memory, 0x1800, 0x1800));
+        var acrossTheHole = Assert.Throws<HypervisorException>(() => xen.UnmapIoRange(xen.Domain, id, IoRangeType.Memory, 0x1300, 0x14FF));
+        xen.MapIoRange(xen.Domain, id, IoRangeType.Memory, 0x1400, 0x17FF);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(below!.ErrorNumber, Is.EqualTo(Errno.EEXIST), "[0x1000, 0x13FF] is still claimed");
+            Assert.That(above!.ErrorNumber, Is.EqualTo(Errno.EEXIST), "[0x1800, 0x1FFF] is still claimed");
+            Assert.That(acrossTheHole!.ErrorNumber, Is.EqualTo(Errno.ENOENT), "a release inside no single claimed range");
+            Assert.That(xen.Diagnostics.RangeClaims, Is.EqualTo(2), "the first claim and the hole's, not the refused ones");
+        }
+    }
+
     [Test]
     public void TheHighestEnabledServerWins()
     {

@@ -24,26 +24,26 @@ public sealed class PciDeviceTests
         var device = new ProbeDevice();
         using var guest = new PciGuest(architecture, b => b.AddDevice(device, 3));
         ulong address = guest.Bar(s_slot, 1).BusAddress;
-        int mappings = guest.Xen.RangeMappings;
+        int mappings = guest.Xen.Diagnostics.RangeClaims;
 
         // Sizing with decode on (Linux avoids it, but a guest may): the BAR stops decoding, nothing new is claimed.
         guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4, uint.MaxValue);
         Assert.That(guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4), Is.EqualTo(~4095u));
         Assert.That(device.Mmio.Address, Is.Null);
         guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4, (uint)address);
-        Assert.That(guest.Xen.RangeMappings, Is.EqualTo(mappings + 1));
+        Assert.That(guest.Xen.Diagnostics.RangeClaims, Is.EqualTo(mappings + 1));
 
         // Decode off: moving the BAR maps nothing until memory decode is enabled again.
         uint command = guest.Config(s_slot, PciConfigRegisters.Command, 2);
         guest.Config(s_slot, PciConfigRegisters.Command, 2, command & ~(uint)PciConfigRegisters.CommandMemory);
         guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4, (uint)address + 0x1_0000);
         Assert.That(device.Mmio.Address, Is.Null);
-        Assert.That(guest.Xen.RangeMappings, Is.EqualTo(mappings + 1));
+        Assert.That(guest.Xen.Diagnostics.RangeClaims, Is.EqualTo(mappings + 1));
         guest.Config(s_slot, PciConfigRegisters.Command, 2, command);
         using (Assert.EnterMultipleScope())
         {
             Assert.That(device.Mmio.Address, Is.EqualTo(address + 0x1_0000));
-            Assert.That(guest.Xen.RangeMappings, Is.EqualTo(mappings + 4), "memory decode re-maps BAR 1, BAR 2 and the ROM");
+            Assert.That(guest.Xen.Diagnostics.RangeClaims, Is.EqualTo(mappings + 4), "memory decode re-maps BAR 1, BAR 2 and the ROM");
             Assert.That(guest.Read(guest.Bar(s_slot, 1) with { CpuAddress = address + 0x1_0000 }, 0, 4), Is.Zero);
         }
     }

@@ -150,14 +150,14 @@ public sealed class PciHardeningTests
         var device = new ProbeDevice();
         using var guest = new PciGuest(GuestArchitecture.Arm64, b => b.AddDevice(device, 3));
         var arm = (Arm64Platform)guest.Platform;
-        int mappings = guest.Xen.RangeMappings;
+        int mappings = guest.Xen.Diagnostics.RangeClaims;
 
         guest.Config(s_slot, PciConfigRegisters.Bar0 + 4, 4, (uint)address);
         using (Assert.EnterMultipleScope())
         {
             Assert.That(device.Mmio.Address, Is.Null, "outside the memory windows nothing decodes");
             Assert.That(device.MappingConflicts, Is.EqualTo(1));
-            Assert.That(guest.Xen.RangeMappings, Is.EqualTo(mappings), "nothing was claimed from Xen");
+            Assert.That(guest.Xen.Diagnostics.RangeClaims, Is.EqualTo(mappings), "nothing was claimed from Xen");
         }
 
         if (arm.PioAperture.Contains(address, 1))
