@@ -19,8 +19,9 @@ namespace IoreqSdk.Devices;
 /// <para>
 /// <b>Long work never runs on the loop.</b> While a handler runs, every vCPU that touches any device of the server
 /// waits, so a handler returns in microseconds. Work that takes longer — a computation, a large copy, blocking I/O —
-/// goes to <see cref="TryRunOffLoop{TResult}"/> and delivers its result to a completion on the loop. The loop
-/// measures each callback and counts those that held it longer than
+/// goes to <see cref="TryRunOffLoop{TResult}"/> (or, allocation-free, <see cref="TryRunOffLoop(OffLoopWork)"/>) and
+/// delivers its result to a completion on the loop. The loop watches each callback (requests without reading a clock:
+/// a sampler thread sees a request still running) and counts those that held it longer than
 /// <see cref="Server.IoreqServerOptions.LoopStallThreshold"/> (<see cref="Server.IoreqServerStatistics.LoopOverruns"/>,
 /// logged at most once a second).
 /// </para>
