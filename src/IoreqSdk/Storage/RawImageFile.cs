@@ -93,45 +93,10 @@ public sealed class RawImageFile : IDisposable
     /// <returns>The bytes read: less than the span's length only at the end of the file.</returns>
     public unsafe int ReadAt(long offset, Span<byte> destination)
     {
-        CheckOffset(offset);
-        int done = 0;
-        bool added = false;
-        try
+        fixed (byte* start = destination)
         {
-            _handle.DangerousAddRef(ref added);
-            fixed (byte* start = destination)
-            {
-                while (done < destination.Length)
-                {
-                    long n = Interop.Libc.PRead(Descriptor, start + done, (nuint)(destination.Length - done), offset + done);
-                    if (n < 0)
-                    {
-                        if (Marshal.GetLastWin32Error() == Errno.EINTR)
-                        {
-                            continue;
-                        }
-
-                        throw Error("pread", Path);
-                    }
-
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    done += (int)n;
-                }
-            }
+            return Transfer(offset, start, destination.Length, write: false);
         }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
-
-        return done;
     }
 
     /// <summary>Writes all of <paramref name="source"/> at <paramref name="offset"/>.</summary>
@@ -139,42 +104,9 @@ public sealed class RawImageFile : IDisposable
     /// <param name="source">What to write.</param>
     public unsafe void WriteAt(long offset, ReadOnlySpan<byte> source)
     {
-        CheckOffset(offset);
-        int done = 0;
-        bool added = false;
-        try
+        fixed (byte* start = source)
         {
-            _handle.DangerousAddRef(ref added);
-            fixed (byte* start = source)
-            {
-                while (done < source.Length)
-                {
-                    long n = Interop.Libc.PWrite(Descriptor, start + done, (nuint)(source.Length - done), offset + done);
-                    if (n < 0)
-                    {
-                        if (Marshal.GetLastWin32Error() == Errno.EINTR)
-                        {
-                            continue;
-                        }
-
-                        throw Error("pwrite", Path);
-                    }
-
-                    if (n == 0)
-                    {
-                        throw new IOException($"pwrite on {Path} wrote nothing at offset {offset + done}.");
-                    }
-
-                    done += (int)n;
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
+            Transfer(offset, start, source.Length, write: true);
         }
     }
 
@@ -277,5 +209,57 @@ public sealed class RawImageFile : IDisposable
                 _handle.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>
+    /// pread or pwrite until <paramref name="length"/> bytes moved, retrying an interrupted call; a read stops at the
+    /// end of the file, a write that moves nothing fails. The descriptor is held (AddRef) for the calls, so a
+    /// concurrent <see cref="Dispose"/> cannot close it under them.
+    /// </summary>
+    private unsafe int Transfer(long offset, byte* start, int length, bool write)
+    {
+        CheckOffset(offset);
+        int done = 0;
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            while (done < length)
+            {
+                long n = write
+                    ? Interop.Libc.PWrite(Descriptor, start + done, (nuint)(length - done), offset + done)
+                    : Interop.Libc.PRead(Descriptor, start + done, (nuint)(length - done), offset + done);
+                if (n < 0)
+                {
+                    if (Marshal.GetLastWin32Error() == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    throw Error(write ? "pwrite" : "pread", Path);
+                }
+
+                if (n == 0)
+                {
+                    if (write)
+                    {
+                        throw new IOException($"pwrite on {Path} wrote nothing at offset {offset + done}.");
+                    }
+
+                    break;
+                }
+
+                done += (int)n;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+
+        return done;
     }
 }
