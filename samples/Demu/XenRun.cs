@@ -61,7 +61,7 @@ internal static class XenRun
                 Served served;
                 if (settings.IsVirtio)
                 {
-                    virtio = CreateVirtio(settings);
+                    virtio = CreateVirtio(settings, xen.GetVcpuCount(domain));
                     if (AddVirtio(settings, server, virtio) is not Served added)
                     {
                         return 2;
@@ -208,14 +208,19 @@ internal static class XenRun
         }
     }
 
-    /// <summary>The virtio device --device names: blk over --disk, console on standard output and input, rng.</summary>
-    private static VirtioDevice CreateVirtio(DemuSettings settings)
+    /// <summary>The virtio device --device names: blk over --disk (a request queue per guest vCPU, up to blk's limit), console on standard output and input, rng.</summary>
+    private static VirtioDevice CreateVirtio(DemuSettings settings, int vcpus)
     {
         switch (settings.Device)
         {
             case DeviceKind.VirtioBlk:
-                // The command line checked the image (DemuCommand.CheckDisk); a change since then fails here, before the server runs.
-                return VirtioBlkDevice.Open(settings.Disk!, new VirtioBlkOptions { ReadOnly = settings.ReadOnly });
+                // The command line checked the image (DemuCommand.CheckDisk); a change since then fails here, before the
+                // server runs. One queue per vCPU, as QEMU's num-queues default: Linux's virtio_blk maps them to CPUs.
+                return VirtioBlkDevice.Open(settings.Disk!, new VirtioBlkOptions
+                {
+                    ReadOnly = settings.ReadOnly,
+                    QueueCount = Math.Clamp(vcpus, 1, VirtioBlkOptions.MaxQueues),
+                });
             case DeviceKind.VirtioConsole:
                 var console = new VirtioConsoleDevice(Console.OpenStandardOutput());
                 console.StartInput(Console.OpenStandardInput());

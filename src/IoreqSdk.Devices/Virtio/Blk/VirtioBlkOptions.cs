@@ -34,11 +34,13 @@ public sealed class VirtioBlkOptions
     public int MaxSegments { get; set; } = 126;
 
     /// <summary>
-    /// Threads of the device's own that do its file I/O in parallel (0 to 16; 0 by default: the server's one worker,
-    /// shared with every device of the server and serialising all their off-loop work). With threads of its own the
-    /// device's requests in flight (<see cref="QueueCount"/> × <see cref="MaxRequestsInFlight"/>) bound its worker.
+    /// Threads of the device's own that do its file I/O in parallel (0 to 16; 1 by default). With threads of its own
+    /// the device's requests in flight (<see cref="QueueCount"/> × <see cref="MaxRequestsInFlight"/>) bound its worker,
+    /// so an offload is never refused. 0 uses the server's one worker instead, shared with every device of the server
+    /// and bounded by its <see cref="Server.IoreqServerOptions.MaxOffLoopWork"/>: a request refused there fails with
+    /// IOERR, so give the server at least the device's requests in flight.
     /// </summary>
-    public int IoThreads { get; set; }
+    public int IoThreads { get; set; } = 1;
 
     /// <summary>The logical block size reported (<c>blk_size</c>: 512 to 4096, a power of two; 512 by default).</summary>
     public int BlockSize { get; set; } = 512;
