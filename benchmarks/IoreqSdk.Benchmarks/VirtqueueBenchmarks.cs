@@ -220,7 +220,7 @@ public unsafe class VirtqueueBenchmarks : IDisposable
             _size = (ulong)size;
         }
 
-        public int MappingGeneration => 0;
+        public long MappingGeneration => 0;
 
         public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
         {

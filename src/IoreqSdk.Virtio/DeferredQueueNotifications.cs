@@ -40,6 +40,9 @@ internal sealed class DeferredQueueNotifications
     private readonly Action _pass;
     private IDeviceContext? _context;
     private bool _posted;
+
+    // The server run the pass was posted in: a stop drops posted work, so a pass posted in an earlier run never comes.
+    private long _postedRun;
     private int _coalesced;
 
     public DeferredQueueNotifications(VirtioDevice device)
@@ -73,12 +76,13 @@ internal sealed class DeferredQueueNotifications
 
         _context = context;
         _pending[queueIndex >> 6] |= 1UL << (queueIndex & 63);
-        if (_posted && ++_coalesced < StalePassThreshold)
+        if (_posted && _postedRun == context.RunNumber && ++_coalesced < StalePassThreshold)
         {
             return;
         }
 
         _posted = true;
+        _postedRun = context.RunNumber;
         _coalesced = 0;
         if (!context.TryPost(_pass))
         {
@@ -105,12 +109,13 @@ internal sealed class DeferredQueueNotifications
 
         _context = context;
         _pending[queueIndex >> 6] |= 1UL << (queueIndex & 63);
-        if (_posted && ++_coalesced < StalePassThreshold)
+        if (_posted && _postedRun == context.RunNumber && ++_coalesced < StalePassThreshold)
         {
             return true;
         }
 
         _posted = true;
+        _postedRun = context.RunNumber;
         _coalesced = 0;
         if (context.TryPost(_pass))
         {
@@ -179,12 +184,13 @@ internal sealed class DeferredQueueNotifications
 
     private void Repost()
     {
-        if (_posted || _context is null)
+        if (_context is null || (_posted && _postedRun == _context.RunNumber))
         {
             return;
         }
 
         _posted = true;
+        _postedRun = _context.RunNumber;
         _coalesced = 0;
         if (!_context.TryPost(_pass))
         {

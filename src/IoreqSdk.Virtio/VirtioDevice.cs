@@ -355,6 +355,31 @@ public abstract partial class VirtioDevice
     protected bool TryContinueLater(VirtioQueue queue) =>
         queue is not null && _transport is IVirtioQueueScheduler scheduler && scheduler.TryScheduleQueue(queue.Index);
 
+    /// <summary>
+    /// A pass over <paramref name="queue"/> stopped at the device's budget with buffers possibly left (a driver that
+    /// keeps posting must not hold the loop): signals what was used and asks for a later pass
+    /// (<see cref="TryContinueLater"/>). Refused, it re-enables the queue's notifications, so the driver's next kick
+    /// brings the device back.
+    /// </summary>
+    /// <param name="queue">The queue the pass worked on.</param>
+    /// <returns>Whether a later pass was arranged.</returns>
+    protected bool YieldPass(VirtioQueue queue)
+    {
+        if (queue is null)
+        {
+            ThrowHelper.ThrowArgument(nameof(queue), "A queue is required.");
+        }
+
+        queue.SignalUsed();
+        if (TryContinueLater(queue))
+        {
+            return true;
+        }
+
+        _ = queue.EnableNotifications();
+        return false;
+    }
+
     /// <summary>The driver notified <paramref name="queue"/>: pop what it made available, process or start processing it, push it back, signal.</summary>
     /// <param name="queue">The queue (enabled, not broken, DRIVER_OK set).</param>
     protected abstract void OnQueueNotified(VirtioQueue queue);

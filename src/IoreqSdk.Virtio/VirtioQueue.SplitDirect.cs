@@ -15,7 +15,7 @@ namespace IoreqSdk.Virtio;
 public sealed unsafe partial class VirtioQueue
 {
     private IDirectGuestMemory? _direct;
-    private int _directGeneration;
+    private long _directGeneration;
     private bool _directValid;
     private byte* _descriptorRing;
     private byte* _availRing;
@@ -42,7 +42,7 @@ public sealed unsafe partial class VirtioQueue
         // if a full pass maps them without the generation moving. Two passes: the first may fault pages in.
         for (int pass = 0; pass < 2; pass++)
         {
-            int generation = direct.MappingGeneration;
+            long generation = direct.MappingGeneration;
             if (direct.TryGetHostAddress(DescriptorArea, DescriptorSize * Size, out nint descriptors)
                 && direct.TryGetHostAddress(DriverArea, 6 + (2 * Size), out nint avail)
                 && direct.TryGetHostAddress(DeviceArea, 6 + (8 * Size), out nint used)

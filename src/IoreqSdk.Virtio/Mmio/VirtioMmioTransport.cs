@@ -240,10 +240,20 @@ public sealed partial class VirtioMmioTransport : DeviceModel, IVirtioTransport,
 
     private void Acknowledge(uint bits)
     {
+        uint before = _interruptStatus;
         _interruptStatus &= ~bits;
         if (_interruptStatus == 0)
         {
             _interrupt.Deassert();
+        }
+        else if (_interruptStatus != before)
+        {
+            // A cause raised after the driver read InterruptStatus and before this ACK (Linux's vm_interrupt acks what
+            // it read) is still pending: lower and raise the line, so that an edge-triggered line — libxl's
+            // device-tree node says rising edge, ISA IRQs are edges — gives the driver a new edge for it, instead of
+            // staying high with no edge for ever. A level-triggered line is simply asserted again.
+            _interrupt.Deassert();
+            _interrupt.Assert();
         }
     }
 

@@ -326,17 +326,17 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
     private sealed class DmaMemory : IDirectGuestMemory
     {
         private readonly VirtioPciTransport _transport;
-        private int _innerGeneration;
-        private int _generation;
+        private long _innerGeneration;
+        private long _generation;
 
         public DmaMemory(VirtioPciTransport transport) => _transport = transport;
 
         // On the loop only, as the server's memory (every caller is the device's queue processing or a guest access).
-        public int MappingGeneration
+        public long MappingGeneration
         {
             get
             {
-                int inner = _transport.Context.Memory is IDirectGuestMemory direct ? direct.MappingGeneration : 0;
+                long inner = _transport.Context.Memory is IDirectGuestMemory direct ? direct.MappingGeneration : 0;
                 if (inner != _innerGeneration)
                 {
                     _innerGeneration = inner;

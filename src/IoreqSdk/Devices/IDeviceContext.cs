@@ -61,6 +61,13 @@ public interface IDeviceContext
     /// server is stopping or stopped is dropped, as it could never run.</remarks>
     void Post(Action work);
 
+    /// <summary>
+    /// Which run of the server this is: 1 from its first start, one more at every start after a stop. Work posted in an
+    /// earlier run was dropped at its stop (see <see cref="Post"/>), so a device that remembers having posted something
+    /// (a coalesced pass, say) compares the run it posted in with this one. From any thread.
+    /// </summary>
+    long RunNumber { get; }
+
     /// <summary>As <see cref="Post"/>, but reports a full queue or a stopped server instead of throwing. From any thread.</summary>
     /// <param name="work">The work.</param>
     /// <returns>Whether the work was queued; refusals are counted in <see cref="Server.IoreqServerStatistics.RefusedPosts"/>.</returns>

@@ -21,7 +21,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
     private readonly ulong[] _frames;
     private readonly IMappedPages?[] _mappings;
     private bool _disposed;
-    private int _generation;
+    private long _generation;
 
     public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256)
     {
@@ -52,7 +52,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
     }
 
     /// <summary>Moves on whenever a mapping is dropped (INVALIDATE, an eviction, disposal): a host address from before may be stale.</summary>
-    public int MappingGeneration => _generation;
+    public long MappingGeneration => _generation;
 
     public bool TryGetHostAddress(ulong address, int length, out nint hostAddress)
     {

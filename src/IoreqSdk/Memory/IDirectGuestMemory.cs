@@ -14,8 +14,9 @@ namespace IoreqSdk.Memory;
 /// </remarks>
 public interface IDirectGuestMemory : IGuestMemory
 {
-    /// <summary>Changes whenever a host address given out before may have stopped being valid.</summary>
-    int MappingGeneration { get; }
+    /// <summary>Changes whenever a host address given out before may have stopped being valid. 64 bits: a guest that
+    /// can move it (every INVALIDATE does) cannot wrap it back to a value a stale address was taken at.</summary>
+    long MappingGeneration { get; }
 
     /// <summary>The host address of the guest range [<paramref name="address"/>, <paramref name="address"/> + <paramref name="length"/>), if it is RAM and mapped contiguously.</summary>
     /// <param name="address">The guest-physical address.</param>

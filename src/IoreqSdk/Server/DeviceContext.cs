@@ -21,6 +21,8 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
 
     public IGuestMemory Memory { get; }
 
+    public long RunNumber => _work.Run;
+
     public void MapRegion(DeviceRegion region, ulong address) => _server.MapRegion(region, region.Kind, address);
 
     public void UnmapRegion(DeviceRegion region) => _server.UnmapRegion(region);
@@ -60,7 +62,7 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
             _memory = memory;
         }
 
-        public int MappingGeneration
+        public long MappingGeneration
         {
             get
             {

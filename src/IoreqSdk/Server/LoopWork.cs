@@ -17,12 +17,16 @@ namespace IoreqSdk.Server;
 [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "A run's worker is closed (and dropped) by the server's teardown, which Dispose ends in.")]
 internal sealed class LoopWork
 {
+    // How many off-loop completions one pass of the loop runs at most before it serves the vCPUs again.
+    private const int CompletionsPerPass = 64;
+
     private readonly EventLoop _loop;
     private readonly IoreqServerStatistics _statistics;
     private readonly LoopDiagnostics _diagnostics;
     private readonly int _maxPostedWork;
     private readonly ConcurrentQueue<Action> _posted = new();
     private int _postedCount;
+    private long _run;
     private volatile bool _acceptingPosts = true;
     private readonly List<DeviceOffLoopWorker> _deviceWorkers = new();
     private OffLoopWorker? _worker;
@@ -46,8 +50,12 @@ internal sealed class LoopWork
     public bool HasPosted => Volatile.Read(ref _postedCount) > 0;
 
     /// <summary>Readies a run: a fresh off-loop worker and completion queue, posts accepted.</summary>
+    /// <summary>Which run this is: counted up at every start (Prepare), read from any thread.</summary>
+    public long Run => Interlocked.Read(ref _run);
+
     public void Prepare(int maxOffLoopWork, string workerName)
     {
+        Interlocked.Increment(ref _run);
         var completions = new ConcurrentQueue<OffLoopWork>();
         _completions = completions;
         EventLoop loop = _loop;
@@ -136,8 +144,8 @@ internal sealed class LoopWork
 
     /// <summary>Runs the work posted so far and the completions of finished off-loop work — only what was there on
     /// entry, so a device that keeps posting cannot hold the loop here while vCPUs wait.</summary>
-    /// <returns>Whether work was posted meanwhile (by the work itself, say): the loop comes back for it after the vCPUs
-    /// had their turn.</returns>
+    /// <returns>Whether work was posted meanwhile (by the work itself, say) or completions are left beyond the pass's
+    /// bound: the loop comes back for them after the vCPUs had their turn.</returns>
     public bool RunPending()
     {
         // After every request, nearly always with nothing to run: one read of the count and one of the completions
@@ -166,8 +174,12 @@ internal sealed class LoopWork
             _diagnostics.CheckCallbackOverrun(start, "posted work");
         }
 
+        // Completions are bounded per pass too: workers can refill the queue as fast as the loop empties it (a large
+        // request's next step queued by its own completion, several device threads reading from the page cache), and
+        // the vCPUs must get their turn in between. What is left is taken after them.
         ConcurrentQueue<OffLoopWork> completions = _completions;
-        while (!_loop.IsStopping && completions.TryDequeue(out OffLoopWork? item))
+        int completionBudget = CompletionsPerPass;
+        while (completionBudget-- > 0 && !_loop.IsStopping && completions.TryDequeue(out OffLoopWork? item))
         {
             // Place and item are freed before the completion runs, so that the completion can queue its item again
             // (the next step of a request) within the bound. The place is the worker's that ran it (the server's or
@@ -177,7 +189,7 @@ internal sealed class LoopWork
             RunCompletion(item);
         }
 
-        return !_loop.IsStopping && !_posted.IsEmpty;
+        return !_loop.IsStopping && (!_posted.IsEmpty || !completions.IsEmpty);
     }
 
     public bool TryPost(Action work)

@@ -17,7 +17,7 @@ public sealed class GuestMemoryCacheTests
         xen.Ram[0x2345] = 0xA7;
 
         Assert.That(cache.TryGetHostAddress(xen.RamBase + 0x2345, 16, out nint host), Is.True);
-        int generation = cache.MappingGeneration;
+        long generation = cache.MappingGeneration;
         Marshal.WriteByte(host, 1, 0x5C);
 
         using (Assert.EnterMultipleScope())
@@ -51,13 +51,13 @@ public sealed class GuestMemoryCacheTests
         using var xen = new SimulatedHypervisor();
         var cache = new GuestMemoryCache(xen, xen.Domain, capacity: 2);
         Assert.That(cache.TryGetHostAddress(xen.RamBase, 8, out _), Is.True);
-        int first = cache.MappingGeneration;
+        long first = cache.MappingGeneration;
 
         // Frames 0 and 2 share a slot of a two-entry direct-mapped cache: mapping 2 evicts 0.
         Assert.That(cache.TryGetHostAddress(xen.RamBase + 0x2000, 8, out _), Is.True);
-        int afterEviction = cache.MappingGeneration;
+        long afterEviction = cache.MappingGeneration;
         cache.Invalidate();
-        int afterInvalidate = cache.MappingGeneration;
+        long afterInvalidate = cache.MappingGeneration;
         cache.Dispose();
 
         using (Assert.EnterMultipleScope())

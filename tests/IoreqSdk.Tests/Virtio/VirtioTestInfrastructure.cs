@@ -16,7 +16,7 @@ internal sealed unsafe class TestGuestRam : IDirectGuestMemory
 {
     private readonly byte[] _bytes;
     private readonly bool _inPlace;
-    private int _generation;
+    private long _generation;
 
     public TestGuestRam(ulong baseAddress, int size, bool inPlace = false)
     {
@@ -27,7 +27,7 @@ internal sealed unsafe class TestGuestRam : IDirectGuestMemory
         _bytes = GC.AllocateArray<byte>(size, pinned: true);
     }
 
-    public int MappingGeneration => _generation;
+    public long MappingGeneration => _generation;
 
     /// <summary>Host addresses given out so far.</summary>
     public int HostAddressesGiven { get; private set; }

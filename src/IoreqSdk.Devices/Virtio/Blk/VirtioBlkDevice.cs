@@ -27,6 +27,9 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 /// </remarks>
 public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsumer, IDisposable
 {
+    /// <summary>Chains one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
+    public const int MaxChainsPerPass = 256;
+
     private readonly RawImageFile _image;
     private readonly bool _ownsImage;
     private readonly VirtioBlkOptions _options;
@@ -225,11 +228,20 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     private void Drain(BlkQueue slots)
     {
         VirtioQueue queue = slots.Queue;
+        int budget = MaxChainsPerPass;
         do
         {
             queue.DisableNotifications();
             while (slots.FreeCount > 0)
             {
+                if (budget-- == 0)
+                {
+                    // Requests answered on the spot (GET_ID, a malformed or out-of-range one) give their slot straight
+                    // back: a guest re-posting them as fast as they come back would otherwise hold the loop here.
+                    YieldPass(queue);
+                    return;
+                }
+
                 VirtioBlkRequest request = slots.Peek();
                 if (!queue.TryPop(request.Chain))
                 {

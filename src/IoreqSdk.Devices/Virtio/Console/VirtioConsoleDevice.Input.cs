@@ -113,8 +113,21 @@ public sealed partial class VirtioConsoleDevice
 
         VirtioQueue queue = GetQueue(ReceiveQueue);
         bool pushed = false;
-        while (_input.Count > 0 && queue.TryPop(_receive))
+        int budget = MaxBuffersPerPass;
+        while (_input.Count > 0)
         {
+            if (budget-- == 0)
+            {
+                // Buffers that take no input (no writable part, not RAM) come back at once: bounded per pass.
+                YieldPass(queue);
+                return;
+            }
+
+            if (!queue.TryPop(_receive))
+            {
+                break;
+            }
+
             if (_receive.WritableLength == 0)
             {
                 MalformedBuffers++;

@@ -29,6 +29,9 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
     /// <summary>The console's output and input bound, in bytes.</summary>
     public const int BufferSize = 4096;
 
+    /// <summary>Buffers one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
+    public const int MaxBuffersPerPass = 256;
+
     /// <summary>VIRTIO_CONSOLE_F_SIZE (0): <c>cols</c> and <c>rows</c> in the config are valid.</summary>
     public const ulong FeatureSize = 1UL << 0;
 
@@ -177,10 +180,19 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
     {
         VirtioQueue queue = GetQueue(TransmitQueue);
         bool pushed = false;
+        int budget = MaxBuffersPerPass;
         while (true)
         {
             if (!_transmit.IsOutstanding)
             {
+                if (budget-- == 0)
+                {
+                    // A guest re-posting empty or unmapped buffers as fast as they come back must not hold the loop.
+                    StartWrite();
+                    YieldPass(queue);
+                    return;
+                }
+
                 if (!queue.TryPop(_transmit))
                 {
                     break;

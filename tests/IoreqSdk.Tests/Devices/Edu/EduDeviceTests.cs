@@ -262,6 +262,8 @@ public sealed class EduDeviceTests
     {
         public IGuestMemory Memory => throw new InvalidOperationException("not on the loop");
 
+        public long RunNumber => 1;
+
         public void MapRegion(DeviceRegion region, ulong address)
         {
         }

@@ -17,6 +17,8 @@ internal sealed class ManualDeviceContext : IDeviceContext
     private int _pendingCount;
     private int _postedCount;
 
+    public long RunNumber => 1;
+
     public ManualDeviceContext(IGuestMemory memory, int capacity = 64, int maxPosted = 64)
     {
         Memory = memory;

@@ -19,6 +19,16 @@ internal sealed class TestDeviceContext : IDeviceContext
 
     public TestDeviceContext(IGuestMemory memory) => Memory = memory;
 
+    /// <summary>The server's run (1 from the start; <see cref="StopAndRestart"/> counts it up).</summary>
+    public long RunNumber { get; private set; } = 1;
+
+    /// <summary>As a server's stop and start: what was posted is dropped, and the run number moves on.</summary>
+    public void StopAndRestart()
+    {
+        _posted.Clear();
+        RunNumber++;
+    }
+
     public IGuestMemory Memory { get; }
 
     /// <summary>How many items the queue holds before it refuses (the server's MaxPostedWork).</summary>

@@ -110,6 +110,8 @@ public sealed class VirtioPciAllocationTests
 
         public OneSlotContext(IGuestMemory memory) => Memory = memory;
 
+        public long RunNumber => 1;
+
         public IGuestMemory Memory { get; }
 
         public long Posts { get; private set; }

@@ -25,13 +25,13 @@ public sealed class VirtioPciDmaTests
         bool offAddress = memory.TryGetHostAddress(0x1000, 16, out _);
         bool offRead = memory.TryRead(0x1000, buffer);
         transport.WriteConfig(PciConfigRegisters.Command, 2, PciConfigRegisters.CommandBusMaster);
-        int onGeneration = memory.MappingGeneration;
+        long onGeneration = memory.MappingGeneration;
         bool onAddress = memory.TryGetHostAddress(0x1000, 16, out nint host);
         bool onRead = memory.TryRead(0x1000, buffer);
         inner.Generation++;
-        int afterInvalidate = memory.MappingGeneration;
+        long afterInvalidate = memory.MappingGeneration;
         transport.WriteConfig(PciConfigRegisters.Command, 2, 0);
-        int afterOff = memory.MappingGeneration;
+        long afterOff = memory.MappingGeneration;
 
         using (Assert.EnterMultipleScope())
         {
@@ -49,9 +49,9 @@ public sealed class VirtioPciDmaTests
 
     private sealed class DirectMemory : IDirectGuestMemory
     {
-        public int Generation { get; set; }
+        public long Generation { get; set; }
 
-        public int MappingGeneration => Generation;
+        public long MappingGeneration => Generation;
 
         public bool TryRead(ulong address, Span<byte> destination) => true;
 
@@ -67,6 +67,8 @@ public sealed class VirtioPciDmaTests
     private sealed class MemoryContext : IDeviceContext
     {
         public MemoryContext(IGuestMemory memory) => Memory = memory;
+
+        public long RunNumber => 1;
 
         public IGuestMemory Memory { get; }
 
