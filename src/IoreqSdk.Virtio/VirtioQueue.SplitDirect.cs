@@ -14,9 +14,13 @@ namespace IoreqSdk.Virtio;
 /// </content>
 public sealed unsafe partial class VirtioQueue
 {
+    // Ring accesses served by copies after a failed look-up before the rings are looked up again.
+    private const int MapBackoffAccesses = 64;
+
     private IDirectGuestMemory? _direct;
     private long _directGeneration;
     private bool _directValid;
+    private int _mapBackoff;
     private byte* _descriptorRing;
     private byte* _availRing;
     private byte* _usedRing;
@@ -26,7 +30,25 @@ public sealed unsafe partial class VirtioQueue
     private bool RingsInPlace()
     {
         IDirectGuestMemory? direct = _direct;
-        return direct is not null && ((_directValid && direct.MappingGeneration == _directGeneration) || MapRings(direct));
+        if (direct is null)
+        {
+            return false;
+        }
+
+        if (_directValid && direct.MappingGeneration == _directGeneration)
+        {
+            return true;
+        }
+
+        // After a failed look-up the next ones are spent on copies: rings whose frames evict each other in the map
+        // cache (a guest may place them so) would otherwise cost up to six map calls per ring access for nothing.
+        if (_mapBackoff > 0)
+        {
+            _mapBackoff--;
+            return false;
+        }
+
+        return MapRings(direct);
     }
 
     private bool MapRings(IDirectGuestMemory direct)
@@ -57,6 +79,7 @@ public sealed unsafe partial class VirtioQueue
             }
         }
 
+        _mapBackoff = MapBackoffAccesses;
         return false;
     }
 
@@ -64,6 +87,7 @@ public sealed unsafe partial class VirtioQueue
     {
         _direct = memory as IDirectGuestMemory;
         _directValid = false;
+        _mapBackoff = 0;
         _descriptorRing = _availRing = _usedRing = null;
     }
 
