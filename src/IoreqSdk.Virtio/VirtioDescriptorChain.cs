@@ -29,6 +29,12 @@ public sealed class VirtioDescriptorChain
     private int _writableCount;
     private IGuestMemory? _memory;
 
+    // The queue the chain was last popped from, kept after the push: a chain is popped from the same queue again and
+    // again, and storing the reference only when it changes spares a GC write barrier per pop. _outstanding says
+    // whether the chain holds a buffer now.
+    private VirtioQueue? _lastOwner;
+    private bool _outstanding;
+
     /// <summary>Creates an empty chain, ready for <see cref="VirtioQueue.TryPop(VirtioDescriptorChain)"/>.</summary>
     public VirtioDescriptorChain()
     {
@@ -51,7 +57,7 @@ public sealed class VirtioDescriptorChain
     public bool IsCurrent => Owner is VirtioQueue owner && Epoch == owner.Epoch;
 
     /// <summary>The queue the buffer came from, while it is outstanding.</summary>
-    internal VirtioQueue? Owner { get; private set; }
+    internal VirtioQueue? Owner => _outstanding ? _lastOwner : null;
 
     /// <summary>The device-readable segments, in chain order.</summary>
     public ReadOnlySpan<VirtioBufferSegment> Readable => new(_readable, 0, _readableCount);
@@ -111,7 +117,7 @@ public sealed class VirtioDescriptorChain
         ReadableLength = 0;
         WritableLength = 0;
         RingSlots = 0;
-        Owner = null;
+        _outstanding = false;
     }
 
     /// <summary>Appends a segment; refuses a readable one after a writable one.</summary>
@@ -154,7 +160,12 @@ public sealed class VirtioDescriptorChain
 
     internal void Complete(VirtioQueue owner, ushort id)
     {
-        Owner = owner;
+        if (!ReferenceEquals(_lastOwner, owner))
+        {
+            _lastOwner = owner;
+        }
+
+        _outstanding = true;
         Id = id;
     }
 
@@ -163,7 +174,7 @@ public sealed class VirtioDescriptorChain
     {
         // The memory stays referenced (Begin re-checks it): a released chain reaches no guest memory because TryRead and
         // TryWrite refuse a chain that is not outstanding.
-        Owner = null;
+        _outstanding = false;
     }
 
     private static bool Fits(ulong offset, ulong count, ulong total) => offset <= total && count <= total - offset;
