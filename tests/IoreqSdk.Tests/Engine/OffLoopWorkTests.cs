@@ -172,11 +172,14 @@ public sealed class OffLoopWorkTests
         server.Start();
 
         // Each item waits until both run: with one thread they never would (the token ends the wait at the stop).
+        // Both also wait for release, so that they are still in flight (their places taken) when the third is tried.
         using var both = new CountdownEvent(2);
-        var first = new RendezvousWork(both, device.Context);
-        var second = new RendezvousWork(both, device.Context);
+        using var release = new ManualResetEventSlim();
+        var first = new RendezvousWork(both, release, device.Context);
+        var second = new RendezvousWork(both, release, device.Context);
         bool a = worker.TryRun(first), b = worker.TryRun(second);
         bool third = worker.TryRun(new GatedWork(new ManualResetEventSlim(true)));
+        release.Set();
         using var serverGate = new ManualResetEventSlim();
         bool serverWork = device.Context.TryRunOffLoop(new GatedWork(serverGate));
         bool met = Wait.Until(() => first.Completed && second.Completed);
@@ -199,12 +202,14 @@ public sealed class OffLoopWorkTests
     private sealed class RendezvousWork : OffLoopWork
     {
         private readonly CountdownEvent _both;
+        private readonly ManualResetEventSlim _release;
         private readonly IDeviceContext _context;
         private volatile bool _completed;
 
-        public RendezvousWork(CountdownEvent both, IDeviceContext context)
+        public RendezvousWork(CountdownEvent both, ManualResetEventSlim release, IDeviceContext context)
         {
             _both = both;
+            _release = release;
             _context = context;
         }
 
@@ -218,6 +223,7 @@ public sealed class OffLoopWorkTests
             {
                 _both.Signal();
                 _both.Wait(cancellationToken);
+                _release.Wait(cancellationToken);
             }
         }
 
