@@ -54,12 +54,7 @@ public sealed class TinyRng : VirtioDevice
                 queue.Push(_chain, written ? (uint)length : 0);
                 if (--budget == 0)
                 {
-                    queue.SignalUsed();
-                    if (!TryContinueLater(queue))
-                    {
-                        queue.EnableNotifications(); // refused: the driver's next kick brings us back
-                    }
-
+                    YieldPass(queue); // signal, and come back in a later pass (or at the driver's next kick)
                     return;
                 }
             }

@@ -126,15 +126,14 @@ public sealed class VirtioRng : VirtioDevice
     /// <summary>The pass's budget is spent: return what is done, and continue later (notifications stay off meanwhile).</summary>
     private void StopAtBudget(VirtioQueue queue)
     {
-        queue.SignalUsed();
-        if (TryContinueLater(queue))
+        if (YieldPass(queue))
         {
             ContinuedPasses++;
-            return;
         }
-
-        RefusedContinuations++;
-        _ = queue.EnableNotifications();
+        else
+        {
+            RefusedContinuations++;
+        }
     }
 
     /// <summary>Fills the popped chain's writable part with <paramref name="length"/> bytes and pushes it.</summary>
