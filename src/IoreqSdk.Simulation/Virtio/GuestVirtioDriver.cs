@@ -144,6 +144,35 @@ public sealed class GuestVirtioDriver
     public GuestVirtioInterrupts WaitForInterrupt(TimeSpan? timeout = null) =>
         SimulatedPciGuest.WaitUntil(() => Transport.InterruptPending, timeout) ? TakeInterrupts() : GuestVirtioInterrupts.None;
 
+    /// <summary>
+    /// Waits, bounded, for the device to return a buffer on <paramref name="queue"/>, handling its interrupts meanwhile
+    /// as the driver's handler would (so the transport's interrupt state keeps up), then takes it.
+    /// </summary>
+    /// <param name="queue">The queue's index.</param>
+    /// <param name="id">The buffer's id.</param>
+    /// <param name="length">The bytes the device wrote.</param>
+    /// <param name="timeout">How long at most (10 s unless given).</param>
+    /// <returns>Whether a buffer came back in time.</returns>
+    public bool WaitForUsed(int queue, out ushort id, out uint length, TimeSpan? timeout = null)
+    {
+        ushort takenId = 0;
+        uint takenLength = 0;
+        bool used = SimulatedPciGuest.WaitUntil(
+            () =>
+            {
+                if (Transport.InterruptPending)
+                {
+                    TakeInterrupts();
+                }
+
+                return TryTakeUsed(queue, out takenId, out takenLength);
+            },
+            timeout);
+        id = takenId;
+        length = takenLength;
+        return used;
+    }
+
     /// <summary>Takes the next used buffer of a queue, if the device returned one.</summary>
     /// <param name="queue">The queue's index.</param>
     /// <param name="id">The buffer's id.</param>

@@ -48,16 +48,7 @@ internal sealed class VirtioConsoleScript : VirtioScript
             $"\"{Encoding.ASCII.GetString(Hello).TrimEnd()}\" reached the host's stream (written off the loop)");
 
         int queued = _console.SendToGuest(Typed);
-        uint received = uint.MaxValue;
-        bool arrived = SimulatedVirtioGuest.WaitUntil(() =>
-        {
-            if (guest.Transport.InterruptPending)
-            {
-                guest.Driver.TakeInterrupts();
-            }
-
-            return guest.Driver.TryTakeUsed(0, out _, out received);
-        });
+        bool arrived = guest.Driver.WaitForUsed(0, out _, out uint received);
         Check("receive a line", queued == Typed.Length && arrived && received == Typed.Length && guest.Memory.Span(receive, Typed.Length).SequenceEqual((ReadOnlySpan<byte>)Typed),
             $"\"{Encoding.ASCII.GetString(Typed).TrimEnd()}\" typed on the host arrived in receiveq0 ({received} bytes)");
     }

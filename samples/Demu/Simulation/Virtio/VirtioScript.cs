@@ -49,17 +49,9 @@ internal abstract class VirtioScript
         // runs: with event index, a driver that takes the buffer first has moved used_event past it, and the device
         // then rightly sends no interrupt for a buffer the driver already has.
         bool sawInterrupt = awaitInterrupt && guest.Driver.WaitForInterrupt(TimeSpan.FromSeconds(5)) != GuestVirtioInterrupts.None;
-        uint length = uint.MaxValue;
-        bool used = SimulatedVirtioGuest.WaitUntil(() =>
-        {
-            if (guest.Transport.InterruptPending && guest.Driver.TakeInterrupts() != GuestVirtioInterrupts.None)
-            {
-                sawInterrupt = true;
-            }
-
-            return guest.Driver.TryTakeUsed(queue, out _, out length);
-        }, TimeSpan.FromSeconds(5));
-        interrupted = sawInterrupt;
+        int handled = guest.Driver.UsedBufferInterrupts + guest.Driver.ConfigChangeInterrupts;
+        bool used = guest.Driver.WaitForUsed(queue, out _, out uint length, TimeSpan.FromSeconds(5));
+        interrupted = sawInterrupt || guest.Driver.UsedBufferInterrupts + guest.Driver.ConfigChangeInterrupts != handled;
         return used ? length : uint.MaxValue;
     }
 }

@@ -158,18 +158,7 @@ public sealed class VirtioDevicesOnGuestTests
 
     private static (ushort Id, uint Length) TakeUsed(SimulatedVirtioGuest guest, int queue)
     {
-        ushort id = 0;
-        uint length = 0;
-        bool used = SimulatedVirtioGuest.WaitUntil(() =>
-        {
-            if (guest.Transport.InterruptPending)
-            {
-                guest.Driver.TakeInterrupts();
-            }
-
-            return guest.Driver.TryTakeUsed(queue, out id, out length);
-        });
-        Assert.That(used, Is.True, $"the device returned the buffer on queue {queue}");
+        Assert.That(guest.Driver.WaitForUsed(queue, out ushort id, out uint length), Is.True, $"the device returned the buffer on queue {queue}");
         return (id, length);
     }
 }

@@ -191,18 +191,7 @@ public sealed class VirtioRngTests
 
     private static (ushort Id, uint Length) TakeUsed(SimulatedVirtioGuest guest)
     {
-        ushort id = 0;
-        uint length = 0;
-        bool used = SimulatedVirtioGuest.WaitUntil(() =>
-        {
-            if (guest.Transport.InterruptPending)
-            {
-                guest.Driver.TakeInterrupts();
-            }
-
-            return guest.Driver.TryTakeUsed(0, out id, out length);
-        });
-        Assert.That(used, Is.True, "the device returned the buffer");
+        Assert.That(guest.Driver.WaitForUsed(0, out ushort id, out uint length), Is.True, "the device returned the buffer");
         return (id, length);
     }
 
