@@ -20,6 +20,7 @@ internal sealed class HostByteQueue
     private int _head;
     private int _count;
     private bool _scheduled;
+    private long _scheduledRun;
 
     public HostByteQueue(int capacity) => _ring = new byte[capacity];
 
@@ -31,9 +32,11 @@ internal sealed class HostByteQueue
 
     /// <summary>Takes as many of <paramref name="bytes"/> as fit, from any thread.</summary>
     /// <param name="bytes">The bytes (copied).</param>
-    /// <param name="schedule">Whether the caller must schedule a delivery now: none was scheduled. If it cannot, it calls <see cref="Unschedule"/>.</param>
+    /// <param name="run">The server run the delivery would be posted in (<see cref="IDeviceContext.RunNumber"/>; 0 before
+    /// the device joins a server): a delivery scheduled in an earlier run was dropped at its stop and is not waited for.</param>
+    /// <param name="schedule">Whether the caller must schedule a delivery now: none is scheduled in this run. If it cannot, it calls <see cref="Unschedule"/>.</param>
     /// <returns>How many were taken, from the start.</returns>
-    public int Enqueue(ReadOnlySpan<byte> bytes, out bool schedule)
+    public int Enqueue(ReadOnlySpan<byte> bytes, long run, out bool schedule)
     {
         lock (_gate)
         {
@@ -45,8 +48,13 @@ internal sealed class HostByteQueue
             _count += taken;
 
             // One delivery waits in the loop's work queue at most, however often the host sends.
-            schedule = taken > 0 && !_scheduled;
-            _scheduled |= schedule;
+            schedule = taken > 0 && (!_scheduled || _scheduledRun != run);
+            if (schedule)
+            {
+                _scheduled = true;
+                _scheduledRun = run;
+            }
+
             return taken;
         }
     }

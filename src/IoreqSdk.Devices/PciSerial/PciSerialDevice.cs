@@ -67,7 +67,7 @@ public sealed class PciSerialDevice : PciDevice
     /// <returns>How many were taken, from the start of <paramref name="bytes"/>; 0 while the queue is full.</returns>
     public int SendToGuest(ReadOnlySpan<byte> bytes)
     {
-        int taken = _host.Enqueue(bytes, out bool schedule);
+        int taken = _host.Enqueue(bytes, IsAttached ? Context.RunNumber : 0, out bool schedule);
         if (schedule && !(IsAttached && Context.TryPost(_feedPosted)))
         {
             // Not on a server yet, or its work queue is full or stopped: nothing was posted, so let the next send try

@@ -32,8 +32,9 @@ public sealed partial class VirtioConsoleDevice
     /// <returns>How many were taken, from the start of <paramref name="bytes"/>; the rest is the caller's to drop or retry.</returns>
     public int SendToGuest(ReadOnlySpan<byte> bytes)
     {
-        int taken = _input.Enqueue(bytes, out bool schedule);
-        if (schedule && !(_context is IDeviceContext context && context.TryPost(_deliverPosted)))
+        IDeviceContext? context = _context;
+        int taken = _input.Enqueue(bytes, context?.RunNumber ?? 0, out bool schedule);
+        if (schedule && !(context is not null && context.TryPost(_deliverPosted)))
         {
             // Not on a server yet, or its work queue is full: the bytes wait for the guest's next receive kick.
             _input.Unschedule();
