@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the SDK's guest-facing surface with AFL++ and SharpFuzz.
+#
+#   fuzz/run.sh TARGET SECONDS     build, instrument the SDK's assemblies, fuzz TARGET for SECONDS
+#   fuzz/run.sh --all SECONDS      every target in turn, SECONDS each
+#   fuzz/run.sh --list             the targets
+#
+# Targets: ioreq (the shared ioreq page and the buffered ring), pci (config space and BARs through both platforms'
+# host bridges), virtqueue (split and packed rings against virtio-blk, -rng and -console on mmio and pci), registers
+# (the 16550 and edu register files). Seeds: fuzz/corpus/TARGET/. Findings: artifacts/fuzz/TARGET/ (crashes/ and
+# hangs/ under default/). Prints per target: executions, exec/s, paths, bitmap density, crashes, hangs; exits 1 if any
+# target found a crash or a hang. Runs one afl-fuzz instance at nice 19 (the machine is shared).
+#
+# Environment: FUZZ_SKIP_BUILD=1 reuses the last instrumented build; FUZZ_RESUME=1 continues a target's previous
+# run (its queue) instead of starting from the seeds.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+targets=(ioreq pci virtqueue registers)
+usage() { echo "usage: fuzz/run.sh TARGET SECONDS | --all SECONDS | --list (targets: ${targets[*]})" >&2; exit 2; }
+
+[ $# -ge 1 ] || usage
+if [ "$1" = "--list" ]; then printf '%s\n' "${targets[@]}"; exit 0; fi
+[ $# -eq 2 ] || usage
+seconds=$2
+[[ "$seconds" =~ ^[0-9]+$ ]] || usage
+if [ "$1" = "--all" ]; then
+    run=("${targets[@]}")
+else
+    printf '%s\n' "${targets[@]}" | grep -qx "$1" || usage
+    run=("$1")
+fi
+
+command -v afl-fuzz >/dev/null || { echo "afl-fuzz not found: apt-get install afl++" >&2; exit 2; }
+
+out="$root/artifacts/fuzz"
+bin="$out/bin"
+if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ] || [ ! -f "$bin/IoreqSdk.Fuzz.dll" ]; then
+    # A fresh copy of the build each time: sharpfuzz rewrites assemblies in place and refuses an instrumented one.
+    dotnet tool restore >/dev/null || exit 2
+    rm -rf "$bin"; mkdir -p "$out"
+    dotnet build fuzz/IoreqSdk.Fuzz.csproj -c Release -o "$bin" -nologo -v quiet > "$out/build.log" 2>&1 \
+        || { tail -n 30 "$out/build.log"; echo "building the harness failed" >&2; exit 2; }
+    # The SDK's guest-facing assemblies only: not the harness, not the simulated Xen that plays the guest.
+    for assembly in IoreqSdk IoreqSdk.Virtio IoreqSdk.Devices; do
+        dotnet tool run sharpfuzz "$bin/$assembly.dll" >/dev/null || { echo "instrumenting $assembly failed" >&2; exit 2; }
+    done
+fi
+
+# This machine: no CPU frequency governor to check, core dumps go nowhere, and no CPU binding (shared cores).
+export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1
+# dotnet is not an AFL-instrumented binary; the SDK's assemblies inside it are (SharpFuzz's fork server).
+export AFL_SKIP_BIN_CHECK=1
+# .NET's runtime threads make the first executions slow: a generous start-up, and an execution timeout (ms) far above
+# the harness's own 2 s hang watchdog, so that a hang shows as the harness's crash with its reason.
+export AFL_FORKSRV_INIT_TMOUT=60000
+
+status=0
+for target in "${run[@]}"; do
+    dir="$out/$target"
+    seeds="$root/fuzz/corpus/$target"
+    if [ "${FUZZ_RESUME:-0}" = 1 ] && [ -d "$dir/default/queue" ]; then
+        seeds=-
+    else
+        rm -rf "$dir"
+    fi
+    mkdir -p "$dir"
+    echo "==> $target: afl-fuzz for ${seconds}s (findings in ${dir#"$root"/})"
+    nice -n 19 afl-fuzz -i "$seeds" -o "$dir" -V "$seconds" -t 10000 -m none -- \
+        dotnet "$bin/IoreqSdk.Fuzz.dll" "$target" > "$dir/afl.log" 2>&1
+    stats="$dir/default/fuzzer_stats"
+    if [ ! -f "$stats" ]; then
+        echo "$target: afl-fuzz did not start (see ${dir#"$root"/}/afl.log)"; tail -n 20 "$dir/afl.log"
+        status=1
+        continue
+    fi
+
+    stat() { grep -E "^$1 *:" "$stats" | sed 's/.*: *//'; }
+    crashes=$(stat saved_crashes); crashes=${crashes:-$(stat unique_crashes)}
+    hangs=$(stat saved_hangs); hangs=${hangs:-$(stat unique_hangs)}
+    echo "$target: executions $(stat execs_done), exec/s $(stat execs_per_sec), paths $(stat corpus_count), bitmap $(stat bitmap_cvg), crashes ${crashes:-0}, hangs ${hangs:-0}, run time $(stat run_time)s"
+    if [ "${crashes:-0}" -ne 0 ] || [ "${hangs:-0}" -ne 0 ]; then
+        status=1
+        ls "$dir"/default/crashes/id:* "$dir"/default/hangs/id:* 2>/dev/null | sed 's/^/    /'
+    fi
+done
+exit $status
