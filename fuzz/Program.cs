@@ -5,6 +5,18 @@ using SharpFuzz;
 
 // IoreqSdk.Fuzz TARGET           under afl-fuzz: the persistent, in-process fork server of SharpFuzz.
 // IoreqSdk.Fuzz TARGET FILE...   replays inputs (a crash found, a corpus) and says which fail.
+// IoreqSdk.Fuzz TARGET --random N  N random inputs without AFL (a quick sanity run of a harness).
+// IoreqSdk.Fuzz --list           the targets.
+if (args.Length == 1 && args[0] == "--list")
+{
+    foreach (string name in FuzzTargets.Names)
+    {
+        Console.WriteLine(name);
+    }
+
+    return 0;
+}
+
 if (args.Length == 0 || !FuzzTargets.All.TryGetValue(args[0], out Action<byte[]>? target))
 {
     Console.Error.WriteLine($"usage: IoreqSdk.Fuzz TARGET [FILE...]; targets: {string.Join(", ", FuzzTargets.Names)}");

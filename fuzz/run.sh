@@ -17,6 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+# The SDK's targets, run by --all; a target added to fuzz/Harness/FuzzTargets.cs runs by name too.
 targets=(ioreq pci virtqueue registers)
 usage() { echo "usage: fuzz/run.sh TARGET SECONDS | --all SECONDS | --list (targets: ${targets[*]})" >&2; exit 2; }
 
@@ -28,7 +29,7 @@ seconds=$2
 if [ "$1" = "--all" ]; then
     run=("${targets[@]}")
 else
-    printf '%s\n' "${targets[@]}" | grep -qx "$1" || usage
+    [[ "$1" =~ ^[a-z0-9-]+$ ]] || usage
     run=("$1")
 fi
 
@@ -47,6 +48,12 @@ if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ] || [ ! -f "$bin/IoreqSdk.Fuzz.dll" ]; then
         dotnet tool run sharpfuzz "$bin/$assembly.dll" >/dev/null || { echo "instrumenting $assembly failed" >&2; exit 2; }
     done
 fi
+
+known=$(dotnet "$bin/IoreqSdk.Fuzz.dll" --list) || exit 2
+for target in "${run[@]}"; do
+    grep -qx "$target" <<<"$known" || { echo "no fuzz target $target (the harness has: $(echo $known))" >&2; exit 2; }
+    [ -d "fuzz/corpus/$target" ] || { echo "no seeds for $target: add fuzz/corpus/$target/" >&2; exit 2; }
+done
 
 # This machine: no CPU frequency governor to check, core dumps go nowhere, and no CPU binding (shared cores).
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1

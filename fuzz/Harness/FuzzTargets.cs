@@ -3,7 +3,11 @@ using System.Collections.Generic;
 
 namespace IoreqSdk.Fuzzing;
 
-/// <summary>The fuzz targets by name: what <c>fuzz/run.sh TARGET</c> and the corpus replay run.</summary>
+/// <summary>
+/// The fuzz targets by name: what <c>fuzz/run.sh TARGET</c> and the corpus replay run. A device author adds theirs
+/// here (a name, and the ioreq-path or PCI harness given their device: docs/fuzzing.md), then a seed folder
+/// fuzz/corpus/NAME/.
+/// </summary>
 public static class FuzzTargets
 {
     /// <summary>Every target, by the name of its corpus folder.</summary>

@@ -22,14 +22,15 @@ public static class IoreqPathTarget
     /// <summary>Runs one input.</summary>
     /// <param name="bytes">The input.</param>
     /// <param name="addDevices">The devices to serve; the SDK's sample devices unless given.</param>
-    public static void Run(ReadOnlySpan<byte> bytes, Action<FuzzGuestSetup>? addDevices = null)
+    /// <param name="bringUpKey">A name for the device set <paramref name="addDevices"/> builds, to enumerate it once per process (see <see cref="FuzzGuest"/>).</param>
+    public static void Run(ReadOnlySpan<byte> bytes, Action<FuzzGuestSetup>? addDevices = null, string? bringUpKey = null)
     {
         var input = new FuzzInput(bytes);
         byte header = input.U8();
         GuestArchitecture architecture = (header & 1) == 0 ? GuestArchitecture.X86 : GuestArchitecture.Arm64;
         int vcpus = 1 + ((header >> 1) & 1);
         var mode = (BufferedIoreqMode)((header >> 2) % 3);
-        using var guest = new FuzzGuest(architecture, vcpus, mode, addDevices);
+        using var guest = new FuzzGuest(architecture, vcpus, mode, addDevices, bringUpKey);
         for (int i = 0; i < MaxOperations && input.HasMore; i++)
         {
             Operate(guest, ref input);

@@ -21,11 +21,12 @@ public static class PciTarget
     /// <summary>Runs one input.</summary>
     /// <param name="bytes">The input.</param>
     /// <param name="addDevices">The devices on the bridge; the SDK's sample devices unless given.</param>
-    public static void Run(ReadOnlySpan<byte> bytes, Action<FuzzGuestSetup>? addDevices = null)
+    /// <param name="bringUpKey">A name for the device set <paramref name="addDevices"/> builds, to enumerate it once per process (see <see cref="FuzzGuest"/>).</param>
+    public static void Run(ReadOnlySpan<byte> bytes, Action<FuzzGuestSetup>? addDevices = null, string? bringUpKey = null)
     {
         var input = new FuzzInput(bytes);
         GuestArchitecture architecture = (input.U8() & 1) == 0 ? GuestArchitecture.X86 : GuestArchitecture.Arm64;
-        using var guest = new FuzzGuest(architecture, 1, null, addDevices);
+        using var guest = new FuzzGuest(architecture, 1, null, addDevices, bringUpKey);
         var pci = new GuestPci(guest.Xen.Vcpu(0), guest.Platform);
         for (int i = 0; i < MaxOperations && input.HasMore; i++)
         {
