@@ -171,6 +171,10 @@ public static class IoreqPathTarget
     {
         int entries = input.Choose(8);
         uint advanceExtra = input.Choose(4) == 3 ? input.U32() : 0;
+
+        // An empty ring moved anywhere first (a long-running ring's pointers near the 32-bit wrap, or where a corrupt
+        // producer left them) one time in four.
+        uint? rebase = input.Choose(4) == 0 ? input.U32() : null;
         uint[] headers = new uint[entries];
         uint[] data = new uint[entries];
         for (int i = 0; i < entries; i++)
@@ -181,6 +185,11 @@ public static class IoreqPathTarget
 
         guest.Step(() =>
         {
+            if (rebase is uint at)
+            {
+                guest.Xen.MoveEmptyRing(guest.Server.Id, at);
+            }
+
             guest.Xen.WriteRingEntries(guest.Server.Id, headers, data, advanceExtra);
 
             // A synchronous request after the ring: the server drains the ring before serving it, so its answer means

@@ -36,6 +36,20 @@ internal static class SimulatedXenAccess
         s.BufferedPort!.NotifyDm();
     }
 
+    /// <summary>Moves the ring's two pointers to <paramref name="value"/> if it is empty (and leaves it alone otherwise).</summary>
+    public static void MoveEmptyRing(this SimulatedHypervisor xen, ushort server, uint value)
+    {
+        SimulatedServer s = xen.Servers.Find(server, "fuzz");
+        lock (s.RingLock)
+        {
+            s.Ring.ReadPointersAcquire(out uint read, out uint write);
+            if (read == write)
+            {
+                s.Ring.CompareExchangePointers(read, write, value, value);
+            }
+        }
+    }
+
     /// <summary>Rewrites a vCPU's slot with a state and address and, unless told not to, signals its port.</summary>
     public static void NotifyWithSlotState(this SimulatedHypervisor xen, ushort server, int vcpu, IoreqState state, ulong address, bool notify = true)
     {
