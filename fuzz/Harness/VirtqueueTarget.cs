@@ -73,6 +73,11 @@ public static class VirtqueueTarget
             }
 
             rig.Finish();
+            if (imagePath is not null && new FileInfo(imagePath).Length != ImageSize)
+            {
+                // A write past the image's end grows the file: the device wrote outside its image.
+                throw new FuzzFailureException($"the disk image grew to {new FileInfo(imagePath).Length} bytes (a write outside the device's image)");
+            }
         }
         finally
         {
