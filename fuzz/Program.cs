@@ -70,10 +70,28 @@ if (args.Length > 1)
     return failed == 0 ? 0 : 1;
 }
 
+// Under afl-fuzz the program's output goes nowhere: FUZZ_FAILURE_LOG (fuzz/run.sh sets it) keeps each failure's text,
+// with the input's hash, for triage.
+string? failureLog = Environment.GetEnvironmentVariable("FUZZ_FAILURE_LOG");
 Fuzzer.Run(stream =>
 {
     using var copy = new MemoryStream();
     stream.CopyTo(copy);
-    target(copy.ToArray());
+    byte[] input = copy.ToArray();
+    try
+    {
+        target(input);
+    }
+    catch (Exception e) when (failureLog is not null && Log(failureLog, input, e))
+    {
+        throw;
+    }
 });
 return 0;
+
+static bool Log(string path, byte[] input, Exception e)
+{
+    string hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(input), 0, 8);
+    File.AppendAllText(path, $"--- {DateTime.UtcNow:O} input {hash} ({input.Length} bytes)\n{e}\n");
+    return false;
+}

@@ -34,8 +34,12 @@ public sealed record FuzzGuestSetup(IoreqServer Server, PciHostBridge Bridge, Li
 /// </summary>
 public sealed class FuzzGuest : IDisposable
 {
-    /// <summary>How long a vCPU waits for an answer before the harness calls the input a hang.</summary>
-    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How long a vCPU waits for an answer before the harness calls the input a hang: far above any request's real
+    /// service time, below AFL's 10-s execution limit, and long enough that a fuzzer starved at nice 19 on a loaded
+    /// machine does not take scheduling delay for a hang (a 2-s limit did once).
+    /// </summary>
+    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>The managed heap an input may leave behind before the harness calls the memory unbounded.</summary>
     public const long MaxHeapBytes = 512L << 20;
