@@ -81,6 +81,8 @@ for target in "${run[@]}"; do
     fi
     mkdir -p "$dir"
     echo "==> $target: afl-fuzz for ${seconds}s (findings in ${dir#"$root"/})"
+    # The harness's own account of each failure (which oracle, where), for triage: AFL keeps only the input.
+    export FUZZ_FAILURE_LOG="$dir/failures.log"
     nice -n 19 afl-fuzz -i "$seeds" -o "$dir" -V "$seconds" -t 10000 -m none -- \
         dotnet "$bin/IoreqSdk.Fuzz.dll" "$target" > "$dir/afl.log" 2>&1
     stats="$dir/default/fuzzer_stats"
@@ -97,6 +99,7 @@ for target in "${run[@]}"; do
     if [ "${crashes:-0}" -ne 0 ] || [ "${hangs:-0}" -ne 0 ]; then
         status=1
         ls "$dir"/default/crashes/id:* "$dir"/default/hangs/id:* 2>/dev/null | sed 's/^/    /'
+        [ -f "$dir/failures.log" ] && grep -A3 -- '^---' "$dir/failures.log" | head -n 40
     fi
 done
 exit $status
