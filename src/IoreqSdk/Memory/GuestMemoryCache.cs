@@ -9,10 +9,15 @@ namespace IoreqSdk.Memory;
 /// whatever held the entry. Everything is dropped on <see cref="Invalidate"/> — Xen's INVALIDATE request — so no
 /// mapping outlives a change of the guest's physical map. Not thread-safe, by design: used only from the server's
 /// event-loop thread (devices reach it through a view that refuses other threads), which is also the thread that
-/// answers INVALIDATE — so no access can race the flush, and no mapping is created after it.
+/// answers INVALIDATE — so no access can race the flush, and no mapping is created after it. Pins
+/// (<see cref="IPinnableGuestMemory"/>) are the exception, by design: their windows outlive the flush until released.
 /// </summary>
-internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
+internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGuestMemory, IDisposable
 {
+    // 32 windows of 256 KiB: 8 MiB of guest RAM mapped for pinning at most (beside pinned windows already evicted),
+    // enough for a block device's queues of in-flight requests to reuse their windows.
+    private const int PinWindows = 32;
+
     private const int PageShift = 12;
     private const int PageSize = 1 << PageShift;
 
@@ -20,6 +25,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
     private readonly ushort _domain;
     private readonly ulong[] _frames;
     private readonly IMappedPages?[] _mappings;
+    private readonly PinnedMappings _pins;
     private bool _disposed;
     private long _generation;
 
@@ -34,7 +40,11 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
         _domain = domain;
         _frames = new ulong[capacity];
         _mappings = new IMappedPages?[capacity];
+        _pins = new PinnedMappings(hypervisor, domain, PinWindows);
     }
+
+    /// <summary>The pinnable side's counters and state.</summary>
+    public PinnedMappings PinnedMappings => _pins;
 
     /// <summary>How many frames are mapped now.</summary>
     public int MappedFrames
@@ -114,10 +124,14 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
         return true;
     }
 
-    /// <summary>Unmaps every cached frame.</summary>
+    public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin) =>
+        _pins.TryPin(address, length, out buffer, out pin);
+
+    /// <summary>Unmaps every cached frame, and every pinnable window no pin holds (held ones at their release).</summary>
     public void Invalidate()
     {
         _generation++;
+        _pins.Invalidate();
         for (int i = 0; i < _mappings.Length; i++)
         {
             IMappedPages? mapping = _mappings[i];
@@ -140,6 +154,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
     public void Dispose()
     {
         _disposed = true;
+        _pins.Close();
         Invalidate();
     }
 
