@@ -14,9 +14,6 @@ namespace IoreqSdk.Memory;
 /// </summary>
 internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGuestMemory, IDisposable
 {
-    // 32 windows of 256 KiB: 8 MiB of guest RAM mapped for pinning at most (beside pinned windows already evicted),
-    // enough for a block device's queues of in-flight requests to reuse their windows.
-    private const int PinWindows = 32;
 
     private const int PageShift = 12;
     private const int PageSize = 1 << PageShift;
@@ -26,21 +23,28 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGue
     private readonly ulong[] _frames;
     private readonly IMappedPages?[] _mappings;
     private readonly PinnedMappings _pins;
+    private readonly GuestMemoryCounters _counters;
     private bool _disposed;
     private long _generation;
 
-    public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256)
+    public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256, int pinWindows = 64, GuestMemoryCounters? counters = null)
     {
         if (capacity < 1)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), "The cache holds at least one frame.");
         }
 
+        if (pinWindows < 1)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(pinWindows), "The cache maps at least one window for pinning.");
+        }
+
         _hypervisor = hypervisor;
         _domain = domain;
         _frames = new ulong[capacity];
         _mappings = new IMappedPages?[capacity];
-        _pins = new PinnedMappings(hypervisor, domain, PinWindows);
+        _counters = counters ?? new GuestMemoryCounters();
+        _pins = new PinnedMappings(hypervisor, domain, pinWindows, _counters);
     }
 
     /// <summary>The pinnable side's counters and state.</summary>
@@ -191,6 +195,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGue
             mapping.Dispose();
         }
 
+        _counters.FrameMaps++;
         _mappings[slot] = fresh;
         _frames[slot] = frame;
         return (byte*)fresh.Address;

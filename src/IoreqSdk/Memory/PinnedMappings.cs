@@ -19,6 +19,7 @@ internal sealed class PinnedMappings
     private readonly ushort _domain;
     private readonly PinnedMapping?[] _windows;
     private readonly ulong[] _windowNumbers;
+    private readonly GuestMemoryCounters _counters;
 
     // A window that did not map whole (it holds a frame that is not RAM: a hole, a ballooned page) is not tried again
     // until the next invalidation: its pieces are mapped one by one instead.
@@ -26,8 +27,9 @@ internal sealed class PinnedMappings
     private readonly bool[] _unmappableValid;
     private bool _closed;
 
-    public PinnedMappings(IHypervisor hypervisor, ushort domain, int windows)
+    public PinnedMappings(IHypervisor hypervisor, ushort domain, int windows, GuestMemoryCounters counters)
     {
+        _counters = counters;
         _hypervisor = hypervisor;
         _domain = domain;
         _windows = new PinnedMapping?[windows];
@@ -52,13 +54,13 @@ internal sealed class PinnedMappings
     }
 
     /// <summary>Pins taken (each piece of a request's buffer counts one).</summary>
-    public long Pins { get; private set; }
+    public long Pins => _counters.Pins;
 
     /// <summary>Windows mapped (a pin that found its window unmapped).</summary>
-    public long WindowMaps { get; private set; }
+    public long WindowMaps => _counters.PinWindowMaps;
 
     /// <summary>One-off mappings of a piece whose window did not map whole.</summary>
-    public long PieceMaps { get; private set; }
+    public long PieceMaps => _counters.PinPieceMaps;
 
     public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
     {
@@ -84,7 +86,7 @@ internal sealed class PinnedMappings
             }
         }
 
-        Pins++;
+        _counters.Pins++;
         pin = mapping.Pin();
         buffer = new HostBuffer(mapping.Address + (nint)(address - windowStart), take);
         return true;
@@ -129,7 +131,7 @@ internal sealed class PinnedMappings
         var mapping = new PinnedMapping(pages, firstFrame, oneOff: false);
         _windows[slot] = mapping;
         _windowNumbers[slot] = window;
-        WindowMaps++;
+        _counters.PinWindowMaps++;
         return mapping;
     }
 
@@ -150,8 +152,8 @@ internal sealed class PinnedMappings
             return false;
         }
 
-        PieceMaps++;
-        Pins++;
+        _counters.PinPieceMaps++;
+        _counters.Pins++;
         var mapping = new PinnedMapping(pages, firstFrame, oneOff: true);
         pin = new GuestMemoryPin(mapping);
         buffer = new HostBuffer(mapping.Address + (nint)(address & ((1UL << PageShift) - 1)), length);

@@ -96,7 +96,7 @@ public sealed class GuestMemoryPinTests
     {
         // 32 windows of 256 KiB: windows 8 MiB apart share a slot.
         using var xen = new SimulatedHypervisor(new SimulationOptions { RamSize = 16 << 20 });
-        using var cache = new GuestMemoryCache(xen, xen.Domain);
+        using var cache = new GuestMemoryCache(xen, xen.Domain, pinWindows: 32);
         int before = xen.OutstandingGuestMappings;
         Assert.That(cache.TryPin(xen.RamBase, 4096, out HostBuffer low, out GuestMemoryPin lowPin), Is.True);
         Assert.That(cache.TryPin(xen.RamBase + (8 << 20), 4096, out _, out GuestMemoryPin highPin), Is.True);
