@@ -80,6 +80,8 @@ public sealed class VirtioDevicesOnGuestTests
             // The server's guest memory pins: with zero copy on, every read and write went straight between the
             // image and the guest's pages (the worker's preadv/pwritev), none through the bounce buffer.
             Assert.That(blk.ZeroCopyRequests, Is.EqualTo(zeroCopy ? 8 : 0));
+            Assert.That(guest.Server.Statistics.GuestMemoryPins, zeroCopy ? Is.GreaterThanOrEqualTo(8) : Is.Zero, "the server counts the pieces pinned");
+            Assert.That(guest.Server.Statistics.GuestFrameMaps, Is.GreaterThan(0), "the rings and headers go through the per-frame cache");
         }
 
         // The server is gone and the file closed: what the file holds is what the guest wrote.
