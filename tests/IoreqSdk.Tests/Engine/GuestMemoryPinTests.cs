@@ -167,4 +167,28 @@ public sealed class GuestMemoryPinTests
             Assert.That(xen.OutstandingGuestMappings, Is.EqualTo(before));
         }
     }
+
+    [Test]
+    public void The_simulated_domain_s_memory_outlives_it_while_a_pin_maps_it_as_Xen_keeps_mapped_pages()
+    {
+        var xen = new SimulatedHypervisor();
+        var cache = new GuestMemoryCache(xen, xen.Domain);
+        Assert.That(cache.TryPin(xen.RamBase + 0x2000, 4096, out HostBuffer buffer, out GuestMemoryPin pin), Is.True);
+        cache.Dispose();
+        xen.Dispose();
+
+        // A worker's I/O still landing in the pinned buffer after the domain is gone: the memory is still there.
+        buffer.AsSpan().Fill(0x77);
+        byte last = buffer.AsSpan()[4095];
+        int held = xen.OutstandingGuestMappings;
+        pin.Release();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(last, Is.EqualTo(0x77));
+            Assert.That(held, Is.EqualTo(1));
+            Assert.That(xen.OutstandingGuestMappings, Is.Zero, "the last release unmapped it, and the memory went with it");
+            Assert.That(() => xen.MapGuestFrames(xen.Domain, xen.RamBase >> 12, 1, writable: true), Throws.InstanceOf<IoreqSdk.Hypervisor.HypervisorException>(), "a gone domain maps nothing");
+        }
+    }
 }
