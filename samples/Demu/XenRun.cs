@@ -113,12 +113,14 @@ internal static class XenRun
             string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
             serialBytes += virtio switch
             {
-                VirtioBlkDevice blk => $" Disk: {blk.CompletedRequests} requests completed, {blk.FailedRequests} failed, {blk.UnsupportedRequests} unsupported, {blk.MalformedRequests} malformed.",
+                VirtioBlkDevice blk => $" Disk: {blk.CompletedRequests} requests completed ({blk.ZeroCopyRequests} zero-copy), {blk.FailedRequests} failed, {blk.UnsupportedRequests} unsupported, {blk.MalformedRequests} malformed.",
                 VirtioConsoleDevice console => $" Console: {console.BytesWritten} bytes from the guest, {console.BytesReceived} to it.",
                 VirtioRng rng => $" Entropy: {rng.BytesDelivered} bytes in {rng.BuffersReturned} buffers.",
                 _ => string.Empty,
             };
-            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
+            IoreqServerStatistics stats = server.Statistics;
+            string memory = $" Guest memory: {stats.GuestFrameMaps} frames mapped, {stats.GuestMemoryPins} pins in {stats.GuestMemoryPinWindowMaps} window maps ({stats.GuestMemoryPinPieceMaps} piece maps), {stats.InvalidateRequests} invalidations.";
+            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {stats.PciConfigRequests} PCI config, {stats.MmioRequests} MMIO and {stats.PioRequests} port I/O requests served.{serialBytes}{memory}");
             return 0;
         }
         finally

@@ -65,6 +65,33 @@ public abstract class OffLoopWork
     {
     }
 
+    /// <summary>
+    /// When the server stops before the item's completion ran — the item was still queued, was running, or waited for
+    /// the loop — and <see cref="Complete"/> will not run: release what the item holds outside device state (a pinned
+    /// guest buffer, say) here. Called once per dropped run, on the thread that stops the server or on the worker's,
+    /// before the item counts as idle; it must not touch device state or guest memory. What it throws is swallowed:
+    /// the teardown goes on. The default does nothing.
+    /// </summary>
+    protected virtual void OnDropped()
+    {
+    }
+
+    /// <summary>Frees an item whose completion will never run (the server stopped), after <see cref="OnDropped"/>.</summary>
+    internal void Drop()
+    {
+        try
+        {
+            OnDropped();
+        }
+        catch (Exception)
+        {
+            // A teardown path (the stopper's thread, a worker's): nothing may escape it, and no fault counter is
+            // reachable from here. The item is freed regardless.
+        }
+
+        Free();
+    }
+
     /// <summary>Claims the item for one run; <see langword="false"/> if it is in flight already.</summary>
     internal bool TryClaim() =>
         // Full fence (compare-exchange): the claim is seen before the item is queued, by anyone reading IsInFlight.

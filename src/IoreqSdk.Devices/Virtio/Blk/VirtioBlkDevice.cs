@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Threading;
 using IoreqSdk.Storage;
 using IoreqSdk.Virtio;
 
@@ -8,8 +9,9 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 /// <summary>
 /// A virtio block device (virtio 1.2 §5.2) over a raw image file: IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES,
 /// one request queue per vCPU if asked (VIRTIO_BLK_F_MQ), read-only if asked. File I/O runs off the event loop as
-/// reusable <see cref="OffLoopWork"/> items, one per request slot; data moves through each slot's bounce buffer, copied
-/// to or from guest memory on the loop.
+/// reusable <see cref="OffLoopWork"/> items, one per request slot; data moves straight between the image and the
+/// guest's buffers, pinned for the worker (<see cref="VirtioBlkOptions.ZeroCopy"/>), or else through each slot's bounce
+/// buffer, copied to or from guest memory on the loop.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,6 +29,10 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 /// </remarks>
 public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsumer, IDisposable
 {
+    // Zero-copy reads whose worker may still write into guest memory: incremented on the loop when the pins are taken,
+    // decremented (interlocked) by whoever gives them back.
+    private int _zeroCopyReadsInFlight;
+
     /// <summary>Chains one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
     public const int MaxChainsPerPass = 256;
 
@@ -116,6 +122,12 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     /// <summary>Completions dropped because the device or their queue was reset while the I/O ran.</summary>
     public long DroppedCompletions { get; private set; }
 
+    /// <summary>Reads and writes whose data went straight between the image and pinned guest memory, with no copy.</summary>
+    public long ZeroCopyRequests { get; private set; }
+
+    /// <summary>Resets that gave up waiting for zero-copy reads in flight (<see cref="VirtioBlkOptions.ZeroCopyResetTimeout"/>).</summary>
+    public long ResetsWithReadsInFlight { get; private set; }
+
     /// <summary>Opens an image file and creates the device over it; the device owns the file (see <see cref="Dispose"/>).</summary>
     /// <param name="path">The image file or block device.</param>
     /// <param name="options">How to present it (defaults if <see langword="null"/>); read-only opens the file read-only.</param>
@@ -185,7 +197,20 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
         {
             DroppedCompletions += slots.ReclaimDropped();
         }
+
+        // A zero-copy read writes the guest's buffer from its worker: after the reset that buffer is the driver's again,
+        // so the reset (the vCPU's write of 0 to the status) is not answered while such a read is still running.
+        if (Volatile.Read(ref _zeroCopyReadsInFlight) != 0
+            && !SpinWait.SpinUntil(() => Volatile.Read(ref _zeroCopyReadsInFlight) == 0, _options.ZeroCopyResetTimeout))
+        {
+            ResetsWithReadsInFlight++;
+        }
     }
+
+    /// <summary>A zero-copy read's pins are taken (the loop) or given back (its worker, or a teardown): the reset's count.</summary>
+    internal void ZeroCopyReadStarted() => Interlocked.Increment(ref _zeroCopyReadsInFlight);
+
+    internal void ZeroCopyReadEnded() => Interlocked.Decrement(ref _zeroCopyReadsInFlight);
 
     private static ulong Features(VirtioBlkOptions options, RawImageFile image)
     {
@@ -282,6 +307,8 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
                 break;
         }
 
+        // A request refused before its I/O ran still holds its pins (and a read its place in the reset's count).
+        request.ReleasePins();
         VirtioDescriptorChain chain = request.Chain;
         Span<byte> answer = stackalloc byte[1];
         answer[0] = status;

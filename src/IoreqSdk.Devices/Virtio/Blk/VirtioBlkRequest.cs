@@ -69,6 +69,27 @@ internal sealed class VirtioBlkRequest : OffLoopWork
     /// <summary>Whether a write is made durable before it completes (FLUSH not negotiated: the device writes through).</summary>
     public bool WriteThrough { get; set; }
 
+    // 1 while the request holds its chain's pins: given back once, by the worker after its I/O or by a teardown that
+    // dropped the request, whichever comes first.
+    private int _holdsPins;
+    private bool _pinnedRead;
+
+    /// <summary>Whether the data range is pinned in the chain: the worker moves it in place, in one step, and releases it.</summary>
+    public bool Pinned { get; set; }
+
+    /// <summary>The pins taken on the loop now belong to this run of the request; a read counts toward the reset's wait.</summary>
+    public void HoldPins(bool read)
+    {
+        _pinnedRead = read;
+        if (read)
+        {
+            _device.ZeroCopyReadStarted();
+        }
+
+        // Release: the fields above are set before a releaser can see the pins held (the hand-over orders it too).
+        Volatile.Write(ref _holdsPins, 1);
+    }
+
     /// <summary>Set off the loop when the image refused the step.</summary>
     public bool Failed { get; private set; }
 
@@ -81,10 +102,20 @@ internal sealed class VirtioBlkRequest : OffLoopWork
             {
                 case BlkOperation.Read:
                     // A short read is the image shrinking under the device (capacity is fixed at open): an I/O error.
-                    Failed = _image.ReadAt(Offset + Done, Bounce.AsSpan(0, Step)) != Step;
+                    Failed = Pinned
+                        ? _image.ReadAt(Offset, Chain.PinnedBuffers) != Length
+                        : _image.ReadAt(Offset + Done, Bounce.AsSpan(0, Step)) != Step;
                     break;
                 case BlkOperation.Write:
-                    _image.WriteAt(Offset + Done, Bounce.AsSpan(0, Step));
+                    if (Pinned)
+                    {
+                        _image.WriteAt(Offset, Chain.PinnedBuffers);
+                    }
+                    else
+                    {
+                        _image.WriteAt(Offset + Done, Bounce.AsSpan(0, Step));
+                    }
+
                     if (WriteThrough && Done + Step == Length)
                     {
                         _image.FlushToDisk();
@@ -107,9 +138,36 @@ internal sealed class VirtioBlkRequest : OffLoopWork
         {
             Failed = true;
         }
+        finally
+        {
+            // The I/O is over: the guest's pages may go (and an INVALIDATE that came meanwhile unmaps them now).
+            // Visibility of the data to the guest: the completion's hand-over to the loop, then the used ring's
+            // release barrier, order these writes before the guest can see the buffer returned.
+            ReleasePins();
+        }
     }
 
     protected override void Complete() => _device.OnStepDone(this);
+
+    // The server stopped before the completion ran: the pins go back now, or the pinned windows would stay mapped
+    // (on Xen, a foreign mapping keeps the guest's pages — and a destroyed domain — alive) until a device reset.
+    protected override void OnDropped() => ReleasePins();
+
+    /// <summary>Gives the chain's pins back once, from whichever thread gets here first; a read leaves the reset's count.</summary>
+    public void ReleasePins()
+    {
+        if (Interlocked.Exchange(ref _holdsPins, 0) == 0)
+        {
+            return;
+        }
+
+        // The pins first: once the count reaches 0 a waiting reset returns and the driver may reuse the buffer.
+        Chain.ReleasePins();
+        if (_pinnedRead)
+        {
+            _device.ZeroCopyReadEnded();
+        }
+    }
 
     protected override void Fail(Exception error)
     {
@@ -193,6 +251,7 @@ internal sealed class BlkQueue
         {
             if (request.Operation != BlkOperation.None && !request.IsInFlight)
             {
+                request.ReleasePins();
                 if (request.Chain.IsOutstanding)
                 {
                     Queue.Push(request.Chain, 0);

@@ -1,0 +1,162 @@
+using System;
+using IoreqSdk.Hypervisor;
+
+namespace IoreqSdk.Memory;
+
+/// <summary>
+/// The map cache's pinnable side: guest RAM mapped a 256 KiB window at a time, direct-mapped by window number, each
+/// window kept mapped for the next pin until it is evicted, invalidated or the server stops. Loop-only, except the
+/// release of a pin (<see cref="PinnedMapping"/>).
+/// </summary>
+internal sealed class PinnedMappings
+{
+    private const int PageShift = 12;
+    private const int WindowShift = 6;
+    private const int WindowFrames = 1 << WindowShift;
+    private const ulong WindowBytes = (ulong)WindowFrames << PageShift;
+
+    private readonly IHypervisor _hypervisor;
+    private readonly ushort _domain;
+    private readonly PinnedMapping?[] _windows;
+    private readonly ulong[] _windowNumbers;
+    private readonly GuestMemoryCounters _counters;
+
+    // A window that did not map whole (it holds a frame that is not RAM: a hole, a ballooned page) is not tried again
+    // until the next invalidation: its pieces are mapped one by one instead.
+    private readonly ulong[] _unmappableWindows;
+    private readonly bool[] _unmappableValid;
+    private bool _closed;
+
+    public PinnedMappings(IHypervisor hypervisor, ushort domain, int windows, GuestMemoryCounters counters)
+    {
+        _counters = counters;
+        _hypervisor = hypervisor;
+        _domain = domain;
+        _windows = new PinnedMapping?[windows];
+        _windowNumbers = new ulong[windows];
+        _unmappableWindows = new ulong[windows];
+        _unmappableValid = new bool[windows];
+    }
+
+    /// <summary>Windows mapped for pinning now (held or cached).</summary>
+    public int MappedWindows
+    {
+        get
+        {
+            int count = 0;
+            foreach (PinnedMapping? window in _windows)
+            {
+                count += window is null ? 0 : 1;
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>Pins taken (each piece of a request's buffer counts one).</summary>
+    public long Pins => _counters.Pins;
+
+    /// <summary>Windows mapped (a pin that found its window unmapped).</summary>
+    public long WindowMaps => _counters.PinWindowMaps;
+
+    /// <summary>One-off mappings of a piece whose window did not map whole.</summary>
+    public long PieceMaps => _counters.PinPieceMaps;
+
+    public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
+    {
+        buffer = default;
+        pin = default;
+        if (_closed || length < 1 || address > ulong.MaxValue - WindowBytes)
+        {
+            // The last window of the address space is never RAM; refusing it keeps the window arithmetic from wrapping.
+            return false;
+        }
+
+        ulong window = address >> (PageShift + WindowShift);
+        ulong windowStart = window << (PageShift + WindowShift);
+        int take = (int)Math.Min((ulong)length, windowStart + WindowBytes - address);
+        int slot = (int)(window % (ulong)_windows.Length);
+        PinnedMapping? mapping = _windows[slot];
+        if (mapping is null || _windowNumbers[slot] != window)
+        {
+            mapping = _unmappableValid[slot] && _unmappableWindows[slot] == window ? null : MapWindow(window, slot);
+            if (mapping is null)
+            {
+                return TryPinPiece(address, take, out buffer, out pin);
+            }
+        }
+
+        _counters.Pins++;
+        pin = mapping.Pin();
+        buffer = new HostBuffer(mapping.Address + (nint)(address - windowStart), take);
+        return true;
+    }
+
+    /// <summary>Drops every window (INVALIDATE): unpinned ones are unmapped now, pinned ones at their last release.</summary>
+    public void Invalidate()
+    {
+        for (int i = 0; i < _windows.Length; i++)
+        {
+            PinnedMapping? window = _windows[i];
+            _windows[i] = null;
+            _unmappableValid[i] = false;
+            window?.Drop();
+        }
+    }
+
+    /// <summary>As <see cref="Invalidate"/>, and nothing is pinned afterwards.</summary>
+    public void Close()
+    {
+        _closed = true;
+        Invalidate();
+    }
+
+    private PinnedMapping? MapWindow(ulong window, int slot)
+    {
+        ulong firstFrame = window << WindowShift;
+        IMappedPages pages;
+        try
+        {
+            pages = _hypervisor.MapGuestFrames(_domain, firstFrame, WindowFrames, writable: true);
+        }
+        catch (HypervisorException)
+        {
+            _unmappableWindows[slot] = window;
+            _unmappableValid[slot] = true;
+            return null;
+        }
+
+        // The window that held the slot leaves the table; pins on it keep it mapped until they are released.
+        _windows[slot]?.Drop();
+        var mapping = new PinnedMapping(pages, firstFrame, oneOff: false);
+        _windows[slot] = mapping;
+        _windowNumbers[slot] = window;
+        _counters.PinWindowMaps++;
+        return mapping;
+    }
+
+    /// <summary>Maps just the frames of one piece, for one pin: its window holds a frame that is not RAM.</summary>
+    private bool TryPinPiece(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
+    {
+        buffer = default;
+        pin = default;
+        ulong firstFrame = address >> PageShift;
+        int frames = (int)(((address + (ulong)length - 1) >> PageShift) - firstFrame + 1);
+        IMappedPages pages;
+        try
+        {
+            pages = _hypervisor.MapGuestFrames(_domain, firstFrame, frames, writable: true);
+        }
+        catch (HypervisorException)
+        {
+            return false;
+        }
+
+        _counters.PinPieceMaps++;
+        _counters.Pins++;
+        var mapping = new PinnedMapping(pages, firstFrame, oneOff: true);
+        pin = new GuestMemoryPin(mapping);
+        buffer = new HostBuffer(mapping.Address + (nint)(address & ((1UL << PageShift) - 1)), length);
+        return true;
+    }
+}

@@ -1,0 +1,146 @@
+using System;
+using System.Threading;
+using IoreqSdk.Devices;
+using IoreqSdk.Devices.Virtio.Blk;
+using IoreqSdk.Simulation.Virtio;
+using NUnit.Framework;
+
+namespace IoreqSdk.Tests.Devices.Virtio.Blk;
+
+/// <summary>
+/// virtio-blk's zero-copy path: reads and writes pinned in guest memory and moved by the worker's preadv/pwritev;
+/// the pins given back exactly once, whatever ends the request (its I/O, a refusal, a teardown that dropped it); a
+/// reset not answered while a zero-copy read may still write the driver's memory, within its bound.
+/// </summary>
+[TestFixture]
+public sealed class VirtioBlkZeroCopyTests
+{
+    private const long ImageSize = 4 << 20;
+
+    [Test]
+    public void Reads_and_writes_across_segments_and_pin_windows_move_in_place_and_give_every_pin_back()
+    {
+        using var rig = new BlkRig(ImageSize, pinnable: true);
+        byte[] pattern = BlkRig.Pattern(96 * 1024, 7);
+
+        // Three data segments; the second crosses the test memory's 64 KiB pin window at Data + 0x1_0000.
+        ulong a = BlkRig.Data, b = BlkRig.Data + 0x8000, c = BlkRig.Data + 0x3_0000;
+        pattern.AsSpan(0, 8192).CopyTo(rig.Ram.Span(a, 8192));
+        pattern.AsSpan(8192, 64 * 1024).CopyTo(rig.Ram.Span(b, 64 * 1024));
+        pattern.AsSpan(8192 + (64 * 1024)).CopyTo(rig.Ram.Span(c, 24 * 1024));
+        rig.Post(VirtioBlkTypes.Out, 100, [new GuestBuffer(a, 8192, false), new GuestBuffer(b, 64 * 1024, false), new GuestBuffer(c, 24 * 1024, false)], slot: 0);
+        byte written = rig.Complete(0);
+        ulong into = BlkRig.Data + 0x20_0000 - 0x100;
+        rig.Read(100, into, 96 * 1024, slot: 1);
+        byte read = rig.Complete(1);
+        byte[] file = rig.FileBytes();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((written, read), Is.EqualTo((VirtioBlkTypes.Ok, VirtioBlkTypes.Ok)));
+            Assert.That(file.AsSpan(100 * 512, pattern.Length).ToArray(), Is.EqualTo(pattern), "pwritev put the segments in order");
+            Assert.That(rig.Ram.Span(into, pattern.Length).ToArray(), Is.EqualTo(pattern), "preadv filled the guest's buffer in place");
+            Assert.That(rig.Device.ZeroCopyRequests, Is.EqualTo(2));
+            Assert.That(rig.Ram.PinsGiven, Is.GreaterThanOrEqualTo(5), "one pin per piece: 4 for the write, 2 for the read");
+            Assert.That(rig.Ram.PinsHeld, Is.Zero, "every pin given back when the I/O ended");
+        }
+    }
+
+    [Test]
+    public void A_reset_is_not_answered_while_a_zero_copy_read_still_writes_the_driver_s_memory()
+    {
+        using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { ZeroCopyResetTimeout = TimeSpan.FromSeconds(60) }, pinnable: true);
+        byte[] pattern = BlkRig.Pattern(4096, 3);
+        rig.Image.WriteAt(512, pattern);
+        rig.Read(1, BlkRig.Data, 4096, slot: 0);
+        OffLoopWork[] inFlight = rig.Context.TakePending();
+
+        // The worker gets to the read only after the vCPU's reset began: the reset waits for it.
+        var worker = new Thread(() =>
+        {
+            Thread.Sleep(50);
+            inFlight[0].Run(CancellationToken.None);
+        });
+        worker.Start();
+        rig.Reset();
+        byte[] atReset = rig.Ram.Span(BlkRig.Data, 4096).ToArray();
+        worker.Join();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(atReset, Is.EqualTo(pattern), "the read had landed before the reset returned");
+            Assert.That(rig.Device.ResetsWithReadsInFlight, Is.Zero);
+            Assert.That(rig.Ram.PinsHeld, Is.Zero);
+        }
+
+        ManualDeviceContext.Complete(inFlight[0]);
+        Assert.That(rig.Device.DroppedCompletions, Is.EqualTo(1), "its completion, of the old epoch, is dropped");
+    }
+
+    [Test]
+    public void A_reset_gives_up_on_a_hung_read_after_its_bound_and_counts_it()
+    {
+        using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { ZeroCopyResetTimeout = TimeSpan.Zero }, pinnable: true);
+        rig.Read(1, BlkRig.Data, 4096, slot: 0);
+        OffLoopWork[] inFlight = rig.Context.TakePending();
+
+        rig.Reset();
+        long gaveUp = rig.Device.ResetsWithReadsInFlight;
+        inFlight[0].Run(CancellationToken.None); // the hung read ends after all
+        rig.Reset();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(gaveUp, Is.EqualTo(1));
+            Assert.That(rig.Device.ResetsWithReadsInFlight, Is.EqualTo(1), "once the read ended, a reset has nothing to wait for");
+            Assert.That(rig.Ram.PinsHeld, Is.Zero);
+        }
+    }
+
+    [Test]
+    public void A_request_refused_by_the_worker_or_dropped_by_a_teardown_gives_its_pins_back()
+    {
+        using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { ZeroCopyResetTimeout = TimeSpan.Zero }, pinnable: true);
+        rig.Context.Accepting = false;
+        rig.Read(1, BlkRig.Data, 4096, slot: 0);
+        int heldAfterRefusal = rig.Ram.PinsHeld;
+        byte refused = rig.Ram.Span(BlkRig.Status(0), 1)[0];
+
+        rig.Context.Accepting = true;
+        rig.Read(1, BlkRig.Data, 4096, slot: 1);
+        rig.Write(9, BlkRig.Data + 0x1_0000, 4096, slot: 2);
+        int heldInFlight = rig.Ram.PinsHeld;
+        foreach (OffLoopWork item in rig.Context.TakePending())
+        {
+            item.Drop(); // the server stopped with both still queued
+        }
+
+        int heldAfterDrop = rig.Ram.PinsHeld;
+        rig.Reset();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(refused, Is.EqualTo(VirtioBlkTypes.IoError));
+            Assert.That(heldAfterRefusal, Is.Zero, "the refused request's pins went back with its answer");
+            Assert.That(heldInFlight, Is.EqualTo(2));
+            Assert.That(heldAfterDrop, Is.Zero, "a dropped request's pins go back at the drop, not at the next reset");
+            Assert.That(rig.Device.ResetsWithReadsInFlight, Is.Zero, "and no read is left counted");
+        }
+    }
+
+    [Test]
+    public void A_buffer_that_is_not_RAM_is_not_pinned_and_fails_as_on_the_copy_path()
+    {
+        using var rig = new BlkRig(ImageSize, pinnable: true);
+        rig.Read(1, BlkRig.RamBase + BlkRig.RamSize - 2048, 4096, slot: 0);
+        byte status = rig.Complete(0);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(status, Is.EqualTo(VirtioBlkTypes.IoError));
+            Assert.That(rig.Device.ZeroCopyRequests, Is.Zero);
+            Assert.That(rig.Ram.PinsHeld, Is.Zero);
+            Assert.That(rig.Ram.Span(BlkRig.RamBase + BlkRig.RamSize - 2048, 2048).ToArray(), Is.All.EqualTo(0), "nothing written into the RAM part either");
+        }
+    }
+}
