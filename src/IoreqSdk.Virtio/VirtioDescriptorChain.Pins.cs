@@ -56,8 +56,11 @@ public sealed partial class VirtioDescriptorChain
     /// </summary>
     public void ReleasePins()
     {
-        // Full fence (exchange): the caller's accesses to the pinned memory come first; of concurrent callers, one wins.
-        if (Interlocked.Exchange(ref _pinsHeld, 0) == 0)
+        // A plain read first: every pop and push ask, and nearly always nothing is pinned. A 0 read here is never stale
+        // for a caller that may hold pins: the loop set the flag itself, and a worker got the chain after it was set.
+        // Then a full fence (exchange): the caller's accesses to the pinned memory come first; of concurrent callers,
+        // one wins.
+        if (Volatile.Read(ref _pinsHeld) == 0 || Interlocked.Exchange(ref _pinsHeld, 0) == 0)
         {
             return;
         }

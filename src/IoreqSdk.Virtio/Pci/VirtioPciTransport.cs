@@ -159,6 +159,11 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
         {
             _busMaster = BusMasterEnabled;
             _memory.Invalidate();
+            if (!_busMaster)
+            {
+                // Pins are refused from now on; what the device's workers still hold, the device stops.
+                Device.NotifyDmaDisabled();
+            }
         }
     }
 
@@ -322,8 +327,8 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
     /// passes the server memory's host addresses through (split rings served in place) only while bus mastering is
     /// on, and its mapping generation also moves when the driver turns bus mastering off, so a ring kept in place is
     /// looked up again — and refused — from then on. Pins (a device's zero-copy I/O) are given on the same terms:
-    /// none while bus mastering is off; one taken before the driver turned it off lasts until the device's I/O ends,
-    /// as a transfer a device had started.
+    /// none while bus mastering is off; the device is told when the driver turns it off (OnDmaDisabled), and stops
+    /// the I/O its workers do in place.
     /// </summary>
     private sealed class DmaMemory : IDirectGuestMemory, IPinnableGuestMemory
     {

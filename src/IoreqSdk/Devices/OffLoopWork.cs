@@ -20,7 +20,9 @@ namespace IoreqSdk.Devices;
 /// <b>Threads.</b> The subclass's fields are handed over by the SDK: whatever the loop wrote before queueing is visible
 /// to <see cref="Execute"/>, and whatever <see cref="Execute"/> wrote is visible to <see cref="Complete"/> (both
 /// hand-overs go through the worker's lock and the completion queue, which order them). <see cref="Execute"/> must not
-/// touch device state or guest memory — the loop flushes guest mappings on INVALIDATE; give it a buffer of its own.
+/// touch device state or guest memory through <see cref="IDeviceContext.Memory"/>'s copies — the loop flushes guest
+/// mappings on INVALIDATE; give it a buffer of its own, or guest buffers pinned on the loop
+/// (<see cref="Memory.IPinnableGuestMemory"/>), released when its I/O ends and in <see cref="OnDropped"/>.
 /// </para>
 /// </remarks>
 public abstract class OffLoopWork

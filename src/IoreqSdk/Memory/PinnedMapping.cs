@@ -5,8 +5,8 @@ namespace IoreqSdk.Memory;
 
 /// <summary>
 /// One mapping of guest frames that pins can hold: a 256 KiB window of the pin table, or a one-off mapping of a
-/// piece the window could not map (it holds a frame that is not RAM). Pinned on the loop, released from any thread,
-/// dropped (taken out of use) on the loop; whichever of the last release and the drop comes second unmaps it.
+/// piece the table could not serve. Pinned on the loop, released from any thread, dropped (taken out of use) on the
+/// loop; whichever of the last release and the drop comes second unmaps it.
 /// </summary>
 internal sealed class PinnedMapping
 {
@@ -15,15 +15,25 @@ internal sealed class PinnedMapping
     private const int Dropped = 1 << 30;
 
     private readonly IMappedPages _pages;
+    private readonly PinnedMappings? _owner;
     private int _state;
 
-    public PinnedMapping(IMappedPages pages, ulong firstFrame, bool oneOff)
+    // Set (on the loop) before the mapping can outlive its place in the table: its frames then count against the
+    // owner's budget of detached frames until the unmap, on whichever thread it happens, gives them back.
+    private bool _detached;
+
+    public PinnedMapping(IMappedPages pages, ulong firstFrame, PinnedMappings? owner, bool oneOff)
     {
         _pages = pages;
+        _owner = owner;
         FirstFrame = firstFrame;
-
-        // A one-off mapping is never in the table: born dropped, with the pin it was made for.
-        _state = oneOff ? Dropped | 1 : 0;
+        if (oneOff)
+        {
+            // A one-off mapping is never in the table: born dropped and detached, with the pin it was made for.
+            _detached = true;
+            owner?.AddDetached(pages.PageCount);
+            _state = Dropped | 1;
+        }
     }
 
     /// <summary>The guest frame mapped at <see cref="Address"/>.</summary>
@@ -61,6 +71,15 @@ internal sealed class PinnedMapping
     /// <summary>Takes the mapping out of use (the loop, once, as it leaves the table): unmapped now if no pin holds it.</summary>
     public void Drop()
     {
+        if (PinCount != 0 && !_detached)
+        {
+            // Pinned: it may outlive the table. Counted before the state says dropped, so the unmap — which may come
+            // from a worker the moment the bit is set — always has frames to give back (the flag is read there after
+            // the interlocked transition that follows this write).
+            _detached = true;
+            _owner?.AddDetached(_pages.PageCount);
+        }
+
         int state = Volatile.Read(ref _state);
         while (true)
         {
@@ -88,6 +107,11 @@ internal sealed class PinnedMapping
         catch (HypervisorException)
         {
             // Nothing may escape a worker thread or the loop's INVALIDATE; the address is never used again either way.
+        }
+
+        if (_detached)
+        {
+            _owner?.AddDetached(-_pages.PageCount);
         }
     }
 }

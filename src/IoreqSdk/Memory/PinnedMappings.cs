@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using IoreqSdk.Hypervisor;
 
 namespace IoreqSdk.Memory;
@@ -8,6 +9,13 @@ namespace IoreqSdk.Memory;
 /// window kept mapped for the next pin until it is evicted, invalidated or the server stops. Loop-only, except the
 /// release of a pin (<see cref="PinnedMapping"/>).
 /// </summary>
+/// <remarks>
+/// What a guest can make the server map is bounded: the table's windows, plus <em>detached</em> frames — pinned
+/// windows an INVALIDATE or the stop took out of the table, and one-off mappings of pieces the table could not serve
+/// (a window holding a frame that is not RAM, or a slot whose window is still pinned: a pinned window is never
+/// evicted) — at most as many frames as the table holds. A pin that would exceed that is refused, and the device falls
+/// back to its copies.
+/// </remarks>
 internal sealed class PinnedMappings
 {
     private const int PageShift = 12;
@@ -25,6 +33,8 @@ internal sealed class PinnedMappings
     // until the next invalidation: its pieces are mapped one by one instead.
     private readonly ulong[] _unmappableWindows;
     private readonly bool[] _unmappableValid;
+    private readonly int _detachedBudget;
+    private int _detachedFrames;
     private bool _closed;
 
     public PinnedMappings(IHypervisor hypervisor, ushort domain, int windows, GuestMemoryCounters counters)
@@ -36,9 +46,13 @@ internal sealed class PinnedMappings
         _windowNumbers = new ulong[windows];
         _unmappableWindows = new ulong[windows];
         _unmappableValid = new bool[windows];
+        _detachedBudget = windows * WindowFrames;
     }
 
-    /// <summary>Windows mapped for pinning now (held or cached).</summary>
+    /// <summary>Frames mapped outside the table now (pinned windows dropped meanwhile, one-off pieces).</summary>
+    public int DetachedFrames => Volatile.Read(ref _detachedFrames);
+
+    /// <summary>Windows in the table now (held or cached; dropped windows still held are in <see cref="DetachedFrames"/>).</summary>
     public int MappedWindows
     {
         get
@@ -79,7 +93,11 @@ internal sealed class PinnedMappings
         PinnedMapping? mapping = _windows[slot];
         if (mapping is null || _windowNumbers[slot] != window)
         {
-            mapping = _unmappableValid[slot] && _unmappableWindows[slot] == window ? null : MapWindow(window, slot);
+            // A pinned window keeps its slot (evicting it would leave it mapped beside its successor, and a guest
+            // alternating between two windows of one slot would map them again and again): the piece goes one-off.
+            bool slotHeld = mapping is not null && mapping.PinCount != 0;
+            bool unmappable = _unmappableValid[slot] && _unmappableWindows[slot] == window;
+            mapping = slotHeld || unmappable ? null : MapWindow(window, slot);
             if (mapping is null)
             {
                 return TryPinPiece(address, take, out buffer, out pin);
@@ -119,29 +137,44 @@ internal sealed class PinnedMappings
         {
             pages = _hypervisor.MapGuestFrames(_domain, firstFrame, WindowFrames, writable: true);
         }
-        catch (HypervisorException)
+        catch (HypervisorException e)
         {
-            _unmappableWindows[slot] = window;
-            _unmappableValid[slot] = true;
+            // A frame that is not RAM makes the window unmappable until the next INVALIDATE; a transient failure
+            // (the host short of memory) does not.
+            if (e.ErrorNumber is not (Errno.ENOMEM or Errno.EAGAIN))
+            {
+                _unmappableWindows[slot] = window;
+                _unmappableValid[slot] = true;
+            }
+
             return null;
         }
 
-        // The window that held the slot leaves the table; pins on it keep it mapped until they are released.
+        // The window that held the slot (no pin holds it: TryPin checked) leaves the table and is unmapped now.
         _windows[slot]?.Drop();
-        var mapping = new PinnedMapping(pages, firstFrame, oneOff: false);
+        var mapping = new PinnedMapping(pages, firstFrame, this, oneOff: false);
         _windows[slot] = mapping;
         _windowNumbers[slot] = window;
         _counters.PinWindowMaps++;
         return mapping;
     }
 
-    /// <summary>Maps just the frames of one piece, for one pin: its window holds a frame that is not RAM.</summary>
+    /// <summary>Frames that went out of the table mapped (+) or were unmapped (−), from any thread.</summary>
+    internal void AddDetached(int frames) => Interlocked.Add(ref _detachedFrames, frames);
+
+    /// <summary>Maps just the frames of one piece, for one pin: its window holds a frame that is not RAM, or its slot a pinned window.</summary>
     private bool TryPinPiece(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
     {
         buffer = default;
         pin = default;
         ulong firstFrame = address >> PageShift;
         int frames = (int)(((address + (ulong)length - 1) >> PageShift) - firstFrame + 1);
+        if (Volatile.Read(ref _detachedFrames) + frames > _detachedBudget)
+        {
+            // The guest holds as much outside the table as the table itself: this piece goes through the copies.
+            return false;
+        }
+
         IMappedPages pages;
         try
         {
@@ -154,7 +187,7 @@ internal sealed class PinnedMappings
 
         _counters.PinPieceMaps++;
         _counters.Pins++;
-        var mapping = new PinnedMapping(pages, firstFrame, oneOff: true);
+        var mapping = new PinnedMapping(pages, firstFrame, this, oneOff: true);
         pin = new GuestMemoryPin(mapping);
         buffer = new HostBuffer(mapping.Address + (nint)(address & ((1UL << PageShift) - 1)), length);
         return true;

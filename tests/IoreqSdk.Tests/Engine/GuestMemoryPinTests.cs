@@ -92,27 +92,101 @@ public sealed class GuestMemoryPinTests
     }
 
     [Test]
-    public void An_evicted_pinned_window_stays_mapped_until_released_and_its_slot_serves_the_new_window()
+    public void A_pinned_window_keeps_its_slot_a_piece_of_a_colliding_window_is_mapped_on_its_own_and_an_unpinned_one_is_evicted()
     {
         // 32 windows of 256 KiB: windows 8 MiB apart share a slot.
         using var xen = new SimulatedHypervisor(new SimulationOptions { RamSize = 16 << 20 });
         using var cache = new GuestMemoryCache(xen, xen.Domain, pinWindows: 32);
         int before = xen.OutstandingGuestMappings;
         Assert.That(cache.TryPin(xen.RamBase, 4096, out HostBuffer low, out GuestMemoryPin lowPin), Is.True);
-        Assert.That(cache.TryPin(xen.RamBase + (8 << 20), 4096, out _, out GuestMemoryPin highPin), Is.True);
+        Assert.That(cache.TryPin(xen.RamBase + (8 << 20), 8192, out _, out GuestMemoryPin highPin), Is.True);
         int both = xen.OutstandingGuestMappings - before;
+        int detached = cache.PinnedMappings.DetachedFrames;
         low.AsSpan()[0] = 0x11;
-        lowPin.Release();
-        int afterLow = xen.OutstandingGuestMappings - before;
         highPin.Release();
+        int afterHigh = xen.OutstandingGuestMappings - before;
+        lowPin.Release();
+        Assert.That(cache.TryPin(xen.RamBase + (8 << 20), 16, out _, out GuestMemoryPin again), Is.True);
+        again.Release();
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(both, Is.EqualTo(2), "the evicted window is still pinned");
+            Assert.That(both, Is.EqualTo(2), "the pinned window and the colliding piece");
+            Assert.That(detached, Is.EqualTo(2), "the piece's two frames count outside the table");
+            Assert.That(cache.PinnedMappings.PieceMaps, Is.EqualTo(1));
             Assert.That(xen.Ram[0], Is.EqualTo(0x11));
-            Assert.That(afterLow, Is.EqualTo(1), "its release unmapped it; the new window stays cached");
-            Assert.That(cache.PinnedMappings.MappedWindows, Is.EqualTo(1));
+            Assert.That(afterHigh, Is.EqualTo(1), "the piece went with its pin; the window stays cached");
+            Assert.That(cache.PinnedMappings.WindowMaps, Is.EqualTo(2), "once unpinned, the old window was evicted for the new one");
+            Assert.That(xen.OutstandingGuestMappings - before, Is.EqualTo(1));
+            Assert.That(cache.PinnedMappings.DetachedFrames, Is.Zero);
         }
+    }
+
+    [Test]
+    public void A_guest_alternating_between_colliding_windows_maps_no_more_than_the_table_and_its_budget()
+    {
+        // One window of 64 frames: the budget outside the table is 64 frames too.
+        using var xen = new SimulatedHypervisor(new SimulationOptions { RamSize = 16 << 20 });
+        using var cache = new GuestMemoryCache(xen, xen.Domain, pinWindows: 1);
+        int before = xen.OutstandingGuestMappings;
+        var pins = new System.Collections.Generic.List<GuestMemoryPin>();
+        int refused = 0;
+
+        // A chain of many small segments alternating between two windows of the one slot, all held at once.
+        for (int i = 0; i < 400; i++)
+        {
+            ulong address = xen.RamBase + (ulong)((i % 2) * (4 << 20)) + (ulong)(i * 512 % 0x3_0000);
+            if (cache.TryPin(address, 512, out _, out GuestMemoryPin pin))
+            {
+                pins.Add(pin);
+            }
+            else
+            {
+                refused++;
+            }
+        }
+
+        int mappedFrames = 0;
+        int held = xen.OutstandingGuestMappings - before;
+        mappedFrames = 64 + cache.PinnedMappings.DetachedFrames;
+        foreach (GuestMemoryPin pin in pins)
+        {
+            pin.Release();
+        }
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(mappedFrames, Is.LessThanOrEqualTo(128), "the table's window and at most as many frames beside it");
+            Assert.That(held, Is.LessThanOrEqualTo(1 + 64), "one mapping per detached piece at most");
+            Assert.That(refused, Is.GreaterThan(0), "past the budget, pins are refused (the copies serve)");
+            Assert.That(cache.PinnedMappings.DetachedFrames, Is.Zero, "every piece unmapped with its pin");
+            Assert.That(xen.OutstandingGuestMappings - before, Is.EqualTo(1), "the table's window stays cached");
+        }
+    }
+
+    [Test]
+    public void Drop_and_release_racing_unmap_exactly_once()
+    {
+        using var xen = new SimulatedHypervisor();
+        using var cache = new GuestMemoryCache(xen, xen.Domain);
+        int before = xen.OutstandingGuestMappings;
+        for (int round = 0; round < 500; round++)
+        {
+            Assert.That(cache.TryPin(xen.RamBase + 0x1000, 64, out _, out GuestMemoryPin pin), Is.True);
+            using var go = new System.Threading.ManualResetEventSlim();
+            var worker = new System.Threading.Thread(() =>
+            {
+                go.Wait();
+                pin.Release();
+            });
+            worker.Start();
+            go.Set();
+            cache.Invalidate(); // the loop's drop, racing the worker's release
+            worker.Join();
+            Assert.That(xen.OutstandingGuestMappings, Is.EqualTo(before), $"round {round}: unmapped once, by whichever came second");
+        }
+
+        Assert.That(cache.PinnedMappings.DetachedFrames, Is.Zero);
     }
 
     [Test]

@@ -152,7 +152,7 @@ internal sealed unsafe class TestGuestRam : IDirectGuestMemory, IPinnableGuestMe
 /// <summary>Pins of test memory: the SDK's own pin type over one mapping that is never dropped, so the count tells what is held.</summary>
 internal sealed class PinCounter
 {
-    private readonly PinnedMapping _mapping = new(new NoPages(), firstFrame: 0, oneOff: false);
+    private readonly PinnedMapping _mapping = new(new NoPages(), firstFrame: 0, owner: null, oneOff: false);
 
     public int Held => _mapping.PinCount;
 

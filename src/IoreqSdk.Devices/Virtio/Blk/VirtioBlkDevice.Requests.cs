@@ -101,7 +101,7 @@ public sealed partial class VirtioBlkDevice
         {
             // One step for the whole request: the worker moves it in place, and releases the pins when its I/O is done.
             ZeroCopyRequests++;
-            request.HoldPins(operation == BlkOperation.Read);
+            request.HoldPins();
             request.Step = (int)length;
             Submit(request);
             return;

@@ -29,9 +29,9 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 /// </remarks>
 public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsumer, IDisposable
 {
-    // Zero-copy reads whose worker may still write into guest memory: incremented on the loop when the pins are taken,
-    // decremented (interlocked) by whoever gives them back.
-    private int _zeroCopyReadsInFlight;
+    // Zero-copy I/O running on a worker now, between its check of its queue's generation and the end of its
+    // preadv/pwritev: what a reset, a queue disable or a DMA stop waits for.
+    private int _zeroCopyRunning;
 
     /// <summary>Chains one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
     public const int MaxChainsPerPass = 256;
@@ -125,8 +125,9 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     /// <summary>Reads and writes whose data went straight between the image and pinned guest memory, with no copy.</summary>
     public long ZeroCopyRequests { get; private set; }
 
-    /// <summary>Resets that gave up waiting for zero-copy reads in flight (<see cref="VirtioBlkOptions.ZeroCopyResetTimeout"/>).</summary>
-    public long ResetsWithReadsInFlight { get; private set; }
+    /// <summary>Resets, queue disables and DMA stops that gave up waiting for zero-copy I/O still running
+    /// (<see cref="VirtioBlkOptions.ZeroCopyResetTimeout"/>): a hung image.</summary>
+    public long ResetsWithIoInFlight { get; private set; }
 
     /// <summary>Opens an image file and creates the device over it; the device owns the file (see <see cref="Dispose"/>).</summary>
     /// <param name="path">The image file or block device.</param>
@@ -198,19 +199,52 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
             DroppedCompletions += slots.ReclaimDropped();
         }
 
-        // A zero-copy read writes the guest's buffer from its worker: after the reset that buffer is the driver's again,
-        // so the reset (the vCPU's write of 0 to the status) is not answered while such a read is still running.
-        if (Volatile.Read(ref _zeroCopyReadsInFlight) != 0
-            && !SpinWait.SpinUntil(() => Volatile.Read(ref _zeroCopyReadsInFlight) == 0, _options.ZeroCopyResetTimeout))
+        StopZeroCopy(null);
+    }
+
+    /// <inheritdoc/>
+    protected override void OnQueueDisabled(VirtioQueue queue)
+    {
+        if ((uint)queue.Index < (uint)_queues.Length)
         {
-            ResetsWithReadsInFlight++;
+            StopZeroCopy(_queues[queue.Index]);
         }
     }
 
-    /// <summary>A zero-copy read's pins are taken (the loop) or given back (its worker, or a teardown): the reset's count.</summary>
-    internal void ZeroCopyReadStarted() => Interlocked.Increment(ref _zeroCopyReadsInFlight);
+    /// <inheritdoc/>
+    protected override void OnDmaDisabled() => StopZeroCopy(null);
 
-    internal void ZeroCopyReadEnded() => Interlocked.Decrement(ref _zeroCopyReadsInFlight);
+    /// <summary>A zero-copy step is about to touch guest memory (its worker): counted before its generation is checked.</summary>
+    internal void EnterZeroCopy() =>
+        // Full fence (interlocked): the count is visible before the generation is read; StopZeroCopy moves the
+        // generation, then reads the count — one of the two sees the other (store-load on both sides).
+        Interlocked.Increment(ref _zeroCopyRunning);
+
+    internal void ExitZeroCopy() => Interlocked.Decrement(ref _zeroCopyRunning);
+
+    /// <summary>
+    /// The driver took its buffers back (reset, a queue disabled, DMA stopped): zero-copy steps not yet started see
+    /// their queue's generation moved and skip their I/O; those already running are waited for, on the loop, within
+    /// <see cref="VirtioBlkOptions.ZeroCopyResetTimeout"/> — the driver may reuse the memory as soon as this access is
+    /// answered, as QEMU's reset drains its block requests. The copy path needs nothing: its completion is dropped.
+    /// </summary>
+    private void StopZeroCopy(BlkQueue? only)
+    {
+        foreach (BlkQueue slots in _queues)
+        {
+            if (only is null || ReferenceEquals(slots, only))
+            {
+                // Full fence (interlocked): the new generation is visible before the running count is read.
+                Interlocked.Increment(ref slots.Generation);
+            }
+        }
+
+        if (Volatile.Read(ref _zeroCopyRunning) != 0
+            && !SpinWait.SpinUntil(() => Volatile.Read(ref _zeroCopyRunning) == 0, _options.ZeroCopyResetTimeout))
+        {
+            ResetsWithIoInFlight++;
+        }
+    }
 
     private static ulong Features(VirtioBlkOptions options, RawImageFile image)
     {

@@ -41,11 +41,12 @@ public sealed class VirtioBlkOptions
     public bool ZeroCopy { get; set; } = true;
 
     /// <summary>
-    /// How long a device reset waits, on the loop, for zero-copy reads whose worker is still writing into the driver's
-    /// buffers (5 s by default; 0 to 60 s). After a reset the driver owns its memory again — virtio-mmio's driver
-    /// reuses it as soon as its write of 0 to Status completes — so the reset holds that write until those reads are
-    /// done, as QEMU drains its block requests in a reset. A read that outlives the wait (a hung image) is counted in
-    /// <see cref="VirtioBlkDevice.ResetsWithReadsInFlight"/>. The copy path needs no wait: its completion is dropped.
+    /// How long a reset, a queue disable or a DMA stop (Bus Master Enable cleared) waits, on the loop, for zero-copy
+    /// I/O a worker is doing in the driver's buffers right then (5 s by default; 0 to 60 s). After such an access the
+    /// driver owns its memory again — Linux's virtio-mmio driver reuses it as soon as its write of 0 to Status completes
+    /// — so the access is not answered while a worker may still read or write it, as QEMU drains its block requests in
+    /// a reset. Steps not yet started skip their I/O instead, so only a step already in the kernel is waited for; one
+    /// that outlives the wait (a hung image) is counted in <see cref="VirtioBlkDevice.ResetsWithIoInFlight"/>.
     /// </summary>
     public TimeSpan ZeroCopyResetTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
