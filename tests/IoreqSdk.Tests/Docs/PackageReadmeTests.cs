@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using IoreqSdk.Devices.Edu;
+using IoreqSdk.Hosting;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
@@ -15,6 +16,9 @@ using IoreqSdk.Simulation.Virtio;
 using IoreqSdk.Tests.Infrastructure;
 using IoreqSdk.Virtio;
 using IoreqSdk.Xen;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Docs;
@@ -31,6 +35,7 @@ public sealed class PackageReadmeTests
     [TestCase("src/IoreqSdk.Simulation/README.md")]
     [TestCase("src/IoreqSdk.Virtio/README.md")]
     [TestCase("src/IoreqSdk.Devices/README.md")]
+    [TestCase("src/IoreqSdk.Hosting/README.md")]
     public void TheReadmeShowsTheCodeThisFileCompiles(string readme)
     {
         string root = Repository.Root();
@@ -157,4 +162,16 @@ public sealed class PackageReadmeTests
     } // scaffold
 
     // end README: src/IoreqSdk.Devices/README.md
+
+    // README: src/IoreqSdk.Hosting/README.md
+    internal static async Task HostTheScratchRegister(string[] args) // scaffold
+    { // scaffold
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.Configuration.AddCommandLine(args, IoreqServerHostOptions.CommandLineSwitches);   // --domain 5, --platform arm64, --mode simulated
+        builder.Services.AddIoreqServer(builder.Configuration.GetSection(IoreqServerHostOptions.SectionName))
+            .AddPciDevice(_ => new ScratchRegisterDevice(), deviceNumber: 5);
+        await builder.Build().RunAsync();
+    } // scaffold
+
+    // end README: src/IoreqSdk.Hosting/README.md
 }
