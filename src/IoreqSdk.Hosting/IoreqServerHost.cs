@@ -202,7 +202,7 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
 
         if (!XenHypervisor.TryOpen(out XenHypervisor? xen, out string? reason))
         {
-            throw new InvalidOperationException($"{reason} (or set {IoreqServerHostOptions.SectionName}:{nameof(IoreqServerHostOptions.Mode)} to Simulated for a dry run without Xen).");
+            throw new InvalidOperationException($"{reason} Or, for a dry run without Xen, set {IoreqServerHostOptions.SectionName}:{nameof(IoreqServerHostOptions.Mode)} to Simulated.");
         }
 
         _ownedHypervisor = xen;
