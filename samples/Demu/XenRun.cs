@@ -22,6 +22,13 @@ namespace Demu;
 /// A run on real Xen for the guest named by --domain: one ioreq server claiming one PCI function, served until
 /// Ctrl-C, SIGTERM or the guest's end, then torn down (the ioreq server destroyed).
 /// </summary>
+/// <remarks>
+/// Not on IoreqSdk.Hosting's hosted service (which does the same life cycle for an application): demu's run has steps
+/// between the server's creation and its start and around it that a hosted service has no place for — the
+/// restriction's witness call before Start and its proof after, the guest-side hints printed once the server is up,
+/// the serial device's standard-input pump — and it reports through exit codes and one-line messages rather than a
+/// host's logs. Guest-watching is the SDK's (<see cref="IoreqServerShutdown.WaitForGuestGoneAsync"/>) either way.
+/// </remarks>
 internal static class XenRun
 {
     private static readonly TimeSpan GuestCheckInterval = TimeSpan.FromSeconds(1);
