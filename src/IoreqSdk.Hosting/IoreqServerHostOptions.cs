@@ -49,9 +49,10 @@ public sealed class IoreqServerHostOptions
 
     /// <summary>
     /// Short command-line switches for <c>AddCommandLine(args, switchMappings)</c>: <c>--domain</c>, <c>--platform</c>,
-    /// <c>--mode</c> (xen or simulated) and <c>--restrict</c> (true or false).
+    /// <c>--mode</c> (xen or simulated) and <c>--restrict</c> (true or false). A new dictionary each time: a caller may
+    /// add switches of its own to it.
     /// </summary>
-    public static IDictionary<string, string> CommandLineSwitches { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    public static IDictionary<string, string> CommandLineSwitches => new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["--domain"] = $"{SectionName}:{nameof(Domain)}",
         ["--platform"] = $"{SectionName}:{nameof(Platform)}",
