@@ -6,6 +6,12 @@ namespace IoreqSdk.Xenstore.Backend;
 /// <summary>The backend service's log lines, each naming the domain and device it is about.</summary>
 internal static partial class BackendLog
 {
+    private static readonly Func<ILogger, ushort, uint, string, IDisposable?> s_deviceScope =
+        LoggerMessage.DefineScope<ushort, uint, string>("domain {Domain} device {Device} ({Kind})");
+
+    /// <summary>The scope of one device's bring-up: its domain, device id and kind as fields (and in a text line).</summary>
+    public static IDisposable? DeviceScope(ILogger logger, ushort domain, uint device, string kind) => s_deviceScope(logger, domain, device, kind);
+
     [LoggerMessage(101, LogLevel.Information, "watching {VirtioDisk} and {Sdk} for backend domain {Backend}")]
     public static partial void Watching(ILogger logger, string virtioDisk, string sdk, ushort backend);
 

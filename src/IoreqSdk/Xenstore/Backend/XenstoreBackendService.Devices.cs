@@ -114,9 +114,8 @@ public sealed partial class XenstoreBackendService
         IHypervisor? hypervisor = null;
         IoreqServer? server = null;
         IDisposable? resources = null;
-        var scope = new Dictionary<string, object> { ["Domain"] = frontend, ["Device"] = deviceId, ["Kind"] = kind };
         ILogger logger = _logger;
-        using IDisposable? logScope = logger.BeginScope(scope);
+        using IDisposable? logScope = BackendLog.DeviceScope(logger, frontend, deviceId, kind);
 
         try
         {
@@ -127,7 +126,6 @@ public sealed partial class XenstoreBackendService
 
             Dictionary<string, string> keys = ReadKeys(path);
             type ??= keys.TryGetValue("type", out string? named) && named.Length > 0 ? named : throw new BackendDeviceException("the key 'type' is missing");
-            scope["Type"] = type;
             string frontendId = keys.TryGetValue("frontend-id", out string? id) ? id : throw new BackendDeviceException("the key 'frontend-id' is missing");
             if (frontendId != frontendName)
             {
