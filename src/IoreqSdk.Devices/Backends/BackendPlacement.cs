@@ -1,7 +1,6 @@
 using System;
 using System.Globalization;
 using System.IO;
-using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
 using IoreqSdk.Virtio;
@@ -30,7 +29,7 @@ internal static class BackendPlacement
             case "pci":
                 (ushort segment, int slot, int function) = Bdf(request);
                 var pci = new VirtioPciTransport(device);
-                PciPlatform platform = request.Architecture == GuestArchitecture.Arm64 ? new Arm64Platform() : new X86Platform();
+                PciPlatform platform = GuestPlatform.For(request.Architecture);
                 var bridge = new PciHostBridge(request.Server, platform, segment);
                 try
                 {
@@ -50,7 +49,7 @@ internal static class BackendPlacement
     /// <summary>The <c>base</c> and <c>irq</c> keys, checked against the platform's virtio-mmio window and SPI range.</summary>
     public static (ulong Address, uint Spi) MmioSlot(BackendDeviceRequest request)
     {
-        if (request.Architecture != GuestArchitecture.Arm64)
+        if (!request.Server.Platform.HasVirtioMmioWindow)
         {
             throw new BackendDeviceException("virtio-mmio devices are served to Arm64 guests (Xen reserves their window and SPIs there); on x86 use transport pci");
         }

@@ -64,9 +64,14 @@ internal sealed class BackendRig : IDisposable
         return path;
     }
 
-    public XenstoreBackendService StartService()
+    public XenstoreBackendService StartService(params IBackendDeviceFactory[] extra)
     {
         var options = new XenstoreBackendOptions { LoggerFactory = Logs }.AddStandardDevices();
+        foreach (IBackendDeviceFactory factory in extra)
+        {
+            options.Factories.Add(factory);
+        }
+
         Service = new XenstoreBackendService(Store.Connect(0), Hypervisors, options);
         Running = Task.Run(() => Service.RunAsync(CancellationToken.None));
         return Service;
