@@ -185,6 +185,10 @@ internal static class DemuCommand
             device, transport, disk, readOnly, virtioMmioBase, virtioMmioIrq, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
         };
 
+        // demu serve (the xenstore backend daemon) and demu describe (its helper), listed in --help as subcommands.
+        root.Subcommands.Add(Serve.ServeCommands.CreateServe());
+        root.Subcommands.Add(Serve.ServeCommands.CreateDescribe());
+
         root.SetAction(async (ParseResult result, CancellationToken cancellation) =>
         {
             DemuSettings settings;
