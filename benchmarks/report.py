@@ -38,6 +38,18 @@ for n in (1, 16, 256):
     rows.append((f"Dispatch, MMIO read, {n} region(s), each read another region", f"dispatch-scattered-{n}", f"DispatchBenchmarks.MmioReadScattered(Regions={n})"))
 rows += [
     ("Virtqueue: pop a 3-descriptor chain, read its header, write its status, push used (split ring, per chain)", "virtqueue-pop-push", "VirtqueueBenchmarks.PopPush"),
+]
+# virtio-blk end to end over the loopback Xen (paired: the C guest drives both device models); bytes/op from
+# BenchmarkDotNet's run of the same path (C# guest, eventfd, one core).
+blk_bdn = {"4k-random": "VirtioBlkBenchmarks.RandomRead4K", "64k-seq": "VirtioBlkBenchmarks.SequentialRead64K"}
+blk_title = {"4k-random": "virtio-blk 4 KiB random read", "64k-seq": "virtio-blk 64 KiB sequential read"}
+for placement, where in (("busy-3cores", "busy-poll, 3 cores"), ("eventfd-1core", "eventfd, 1 core"), ("eventfd-2cores", "eventfd, across 2 cores")):
+    for kind in ("4k-random", "64k-seq"):
+        key = f"blk-{kind}-{placement}"
+        if placement == "busy-3cores" and key not in paired:
+            continue   # needs three CPUs (PairedBlk.cs)
+        rows.append((f"{blk_title[kind]}, end to end, {where} (paired)", key, blk_bdn[kind] if placement == "eventfd-1core" else None))
+rows += [
     ("PCI config read, x86 PCI_CONFIG (round trip)", None, "PciBenchmarks.ConfigRead(Platform=X86)"),
     ("PCI config read, Arm64 ECAM (round trip)", None, "PciBenchmarks.ConfigRead(Platform=Arm64)"),
     ("MSI-X table read, x86 (round trip)", None, "PciBenchmarks.MsixTableRead(Platform=X86)"),
@@ -77,6 +89,14 @@ for title, c_key, sdk_key in rows:
         print(f"| {title} | — | {f'{mean:.1f}' if mean is not None else 'not run'} | — | {allocated if allocated is not None else '—'} |")
     if allocated:
         allocating.append(title)
+
+# 64 KiB sequential reads as bandwidth too: 65,536 bytes per read.
+bandwidth = [(k, v) for k, v in sorted(paired.items()) if k.startswith("blk-64k-seq-")]
+if bandwidth:
+    print("\n| virtio-blk 64 KiB sequential, one request in flight | C MB/s | IoreqSdk MB/s |")
+    print("|---|---:|---:|")
+    for key, (c, mean, *_rest) in bandwidth:
+        print(f"| {key[len('blk-64k-seq-'):]} | {65536e3 / c:.0f} | {65536e3 / mean:.0f} |")
 
 if allocating:
     print(f"\nALLOCATING FAST PATHS: {', '.join(allocating)}")

@@ -25,6 +25,8 @@ gcc "${cflags[@]}" "$here/native/virtqueue.c" -o "$out/virtqueue"
 gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DSLOT_ROUNDTRIP_LIBRARY "$here/native/slot_roundtrip.c" -o "$out/libslot_roundtrip.so"
 gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DDISPATCH_LIBRARY "$here/native/dispatch.c" -o "$out/libdispatch.so"
 gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DVIRTQUEUE_LIBRARY "$here/native/virtqueue.c" -o "$out/libvirtqueue.so"
+# virtio-blk end to end: a library only (its guest drives both sides; the image is the C# side's).
+gcc "${cflags[@]}" -fPIC -shared -fvisibility=hidden -DBLK_ROUNDTRIP_LIBRARY "$here/native/blk_roundtrip.c" -o "$out/libblk_roundtrip.so"
 
 echo "==> ratios against C, in alternating pairs (same thread, same pinned CPUs; round trips with the same C producer)"
 dotnet build -c Release "$here/IoreqSdk.Benchmarks" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; echo "build failed"; exit 1; }
@@ -38,7 +40,7 @@ job=(--warmupCount 3 --iterationCount 10 --launchCount 1)
 [ $short = 1 ] && job=(--warmupCount 2 --iterationCount 2 --launchCount 1 --iterationTime 100)
 dotnet run -c Release --no-build --project "$here/IoreqSdk.Benchmarks" -- \
     --filter '*DispatchBenchmarks*' '*LoopbackRoundTripBenchmarks*' '*PciBenchmarks*' '*VcpuScalingBenchmarks*' \
-             '*BufferedDrainBenchmarks*' '*.RoundTripBenchmarks*' '*VirtqueueBenchmarks*' \
+             '*BufferedDrainBenchmarks*' '*.RoundTripBenchmarks*' '*VirtqueueBenchmarks*' '*VirtioBlkBenchmarks*' \
     "${job[@]}" --exporters json --artifacts "$out/bdn" > "$out/bdn.log" 2>&1 \
     || { tail -40 "$out/bdn.log"; echo "BenchmarkDotNet failed"; exit 1; }
 

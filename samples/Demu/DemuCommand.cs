@@ -50,7 +50,7 @@ internal static class DemuCommand
                 configuration.Error.WriteLine($"demu: {message}");
             }
 
-            return 2;
+            return DemuHelp.CannotRun;
         }
 
         return await result.InvokeAsync(configuration).ConfigureAwait(false);
@@ -83,6 +83,7 @@ internal static class DemuCommand
 
         var disk = new Option<string?>("--disk")
         {
+            HelpName = "file",
             Description = "virtio-blk: the raw image file to serve (its whole 512-byte sectors are the disk). On the simulated guest the scripted "
                 + "driver WRITES test patterns into it (give a scratch copy, or --read-only); without --disk it uses a scratch image of its own.",
         };
@@ -91,12 +92,14 @@ internal static class DemuCommand
 
         var virtioMmioBase = new Option<ulong?>("--virtio-mmio-base")
         {
+            HelpName = "address",
             Description = "virtio over mmio: the register block's guest address, a multiple of 0x200 (default: 0x2000000, libxl's first slot, on arm64; 0xfeb00000 on x86).",
             CustomParser = result => ParseNumber(result, "--virtio-mmio-base", ulong.MaxValue),
         };
 
         var virtioMmioIrq = new Option<uint?>("--virtio-mmio-irq")
         {
+            HelpName = "line",
             Description = "virtio over mmio: its interrupt line, an SPI on arm64 (default 33, libxl's first) or an ISA IRQ on x86 (default 5).",
             CustomParser = result => (uint)ParseNumber(result, "--virtio-mmio-irq", uint.MaxValue),
         };
@@ -110,6 +113,7 @@ internal static class DemuCommand
 
         var domain = new Option<ushort?>("--domain")
         {
+            HelpName = "id",
             Description = "Serve this guest domain (1 to 32751, as xl list shows it) on real Xen (run in dom0 as root). Without it, demu runs on its built-in simulated guest.",
             CustomParser = ParseDomain,
         };
@@ -123,6 +127,7 @@ internal static class DemuCommand
 
         var bdf = new Option<PciSbdf>("--bdf")
         {
+            HelpName = "[ssss:]bb:dd.f",
             Description = "The function's PCI address, [ssss:]bb:dd.f, on bus 0 (on x86: segment 0, and QEMU owns 00:00.0 and its own slots; pick a free one).",
             DefaultValueFactory = _ => new PciSbdf(0, 0, 5, 0),
             CustomParser = ParseSbdf,
@@ -136,6 +141,7 @@ internal static class DemuCommand
         var pioBase = HexOption("--pio-base", "Arm64: the PIO aperture (the MMIO window that carries I/O BARs) base.", Arm64Platform.DefaultPioAperture.Base);
         var spiBase = new Option<uint>("--intx-spi-base")
         {
+            HelpName = "spi",
             Description = "Arm64: the SPI that INTA of device 0 raises (the others follow the standard swizzle); it and the next "
                 + "three must be SPIs (32 to 1019).",
             DefaultValueFactory = _ => 44,
@@ -144,6 +150,7 @@ internal static class DemuCommand
 
         var eduDmaBits = new Option<int>("--edu-dma-bits")
         {
+            HelpName = "bits",
             Description = "edu: how many address bits its DMA engine drives (QEMU's dma_mask property). Default: 28 on x86 "
                 + "(QEMU's), 40 on arm64, where a Xen guest's RAM starts at 1 GiB (GUEST_RAM0_BASE), beyond 28 bits.",
             CustomParser = result =>
@@ -160,6 +167,7 @@ internal static class DemuCommand
 
         var serialOutput = new Option<string?>("--serial-output")
         {
+            HelpName = "file",
             Description = "serial: where the guest's transmitted bytes go (a file or a pty path); standard output by default.",
         };
 
@@ -176,6 +184,10 @@ internal static class DemuCommand
         {
             device, transport, disk, readOnly, virtioMmioBase, virtioMmioIrq, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, serialOutput, verbose, deviceTree,
         };
+
+        // demu serve (the xenstore backend daemon) and demu describe (its helper), listed in --help as subcommands.
+        root.Subcommands.Add(Serve.ServeCommands.CreateServe());
+        root.Subcommands.Add(Serve.ServeCommands.CreateDescribe());
 
         root.SetAction(async (ParseResult result, CancellationToken cancellation) =>
         {
@@ -392,6 +404,7 @@ internal static class DemuCommand
             }
         }
 
+        DemuHelp.Install(root);
         return root;
     }
 
@@ -399,6 +412,7 @@ internal static class DemuCommand
     // Hex() applies it when the option is absent.
     private static Option<ulong> HexOption(string name, string description, ulong defaultValue) => new(name)
     {
+        HelpName = name.EndsWith("-size", StringComparison.Ordinal) ? "bytes" : "address",
         Description = FormattableString.Invariant($"{description} Hexadecimal with 0x, or decimal (default 0x{defaultValue:x})."),
         CustomParser = result =>
         {

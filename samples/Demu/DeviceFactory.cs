@@ -22,7 +22,8 @@ internal static class DeviceFactory
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            settings.Error.WriteLine($"demu: {e.Message}");
+            // The bridge says why the slot is refused; demu says which option places it.
+            settings.Error.WriteLine($"demu: --bdf {settings.Address}: {e.Message} Choose another --bdf.");
             return false;
         }
     }

@@ -77,7 +77,7 @@ internal static class Teardown
         }
         catch (HypervisorException e)
         {
-            error.WriteLine($"demu: destroying ioreq server {server} failed: {e.Message}");
+            error.WriteLine($"demu: destroying ioreq server {server} failed: {e.Message} It still claims the device's addresses: the guest's next access to them hangs until the guest is destroyed (xl destroy).");
         }
 
         return false;

@@ -22,6 +22,13 @@ namespace Demu;
 /// A run on real Xen for the guest named by --domain: one ioreq server claiming one PCI function, served until
 /// Ctrl-C, SIGTERM or the guest's end, then torn down (the ioreq server destroyed).
 /// </summary>
+/// <remarks>
+/// Not on IoreqSdk.Hosting's hosted service (which does the same life cycle for an application): demu's run has steps
+/// between the server's creation and its start and around it that a hosted service has no place for — the
+/// restriction's witness call before Start and its proof after, the guest-side hints printed once the server is up,
+/// the serial device's standard-input pump — and it reports through exit codes and one-line messages rather than a
+/// host's logs. Guest-watching is the SDK's (<see cref="IoreqServerShutdown.WaitForGuestGoneAsync"/>) either way.
+/// </remarks>
 internal static class XenRun
 {
     private static readonly TimeSpan GuestCheckInterval = TimeSpan.FromSeconds(1);
@@ -92,12 +99,8 @@ internal static class XenRun
             }
             catch (HypervisorException e)
             {
-                // An older kernel without the privcmd or evtchn RESTRICT ioctls cannot deprivilege: say how to run anyway.
-                string hint = e.Operation?.EndsWith("_restrict", StringComparison.Ordinal) == true
-                    ? " This kernel cannot restrict Xen handles; --no-restrict runs without deprivileging."
-                    : string.Empty;
-                settings.Error.WriteLine($"demu: {e.Message}{hint}");
-                return 1;
+                settings.Error.WriteLine($"demu: {e.Message}{Advice(e)}");
+                return DemuHelp.RunFailed;
             }
             finally
             {
@@ -113,12 +116,14 @@ internal static class XenRun
             string serialBytes = device is PciSerialDevice uart ? $" Serial: {uart.BytesTransmitted} bytes from the guest, {uart.BytesReceived} to it, {uart.Uart.Overruns} overruns." : string.Empty;
             serialBytes += virtio switch
             {
-                VirtioBlkDevice blk => $" Disk: {blk.CompletedRequests} requests completed, {blk.FailedRequests} failed, {blk.UnsupportedRequests} unsupported, {blk.MalformedRequests} malformed.",
+                VirtioBlkDevice blk => $" Disk: {blk.CompletedRequests} requests completed ({blk.ZeroCopyRequests} zero-copy), {blk.FailedRequests} failed, {blk.UnsupportedRequests} unsupported, {blk.MalformedRequests} malformed.",
                 VirtioConsoleDevice console => $" Console: {console.BytesWritten} bytes from the guest, {console.BytesReceived} to it.",
                 VirtioRng rng => $" Entropy: {rng.BytesDelivered} bytes in {rng.BuffersReturned} buffers.",
                 _ => string.Empty,
             };
-            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {server.Statistics.PciConfigRequests} PCI config, {server.Statistics.MmioRequests} MMIO and {server.Statistics.PioRequests} port I/O requests served.{serialBytes}");
+            IoreqServerStatistics stats = server.Statistics;
+            string memory = $" Guest memory: {stats.GuestFrameMaps} frames mapped, {stats.GuestMemoryPins} pins in {stats.GuestMemoryPinWindowMaps} window maps ({stats.GuestMemoryPinPieceMaps} piece maps), {stats.InvalidateRequests} invalidations.";
+            settings.Error.WriteLine($"demu: stopped; ioreq server destroyed. {stats.PciConfigRequests} PCI config, {stats.MmioRequests} MMIO and {stats.PioRequests} port I/O requests served.{serialBytes}{memory}");
             return 0;
         }
         finally
@@ -128,6 +133,23 @@ internal static class XenRun
                 xen.Dispose();
             }
         }
+    }
+
+    /// <summary>What demu's user can change when a Xen call fails (the SDK's message says what failed and why).</summary>
+    internal static string Advice(HypervisorException e)
+    {
+        // An older kernel without the privcmd or evtchn RESTRICT ioctls cannot deprivilege: say how to run anyway.
+        if (e.Operation?.EndsWith("_restrict", StringComparison.Ordinal) == true)
+        {
+            return " This kernel cannot restrict Xen handles; --no-restrict runs without deprivileging.";
+        }
+
+        return e.ErrorNumber switch
+        {
+            Errno.EEXIST => " Another device model of the guest (its QEMU, or another demu) serves these addresses: choose another --bdf (or --virtio-mmio-base).",
+            Errno.ENOSPC => " Stop one of the guest's other device models, or serve the device from one that runs already.",
+            _ => string.Empty,
+        };
     }
 
     /// <summary>Serves until a signal, the guest's end or a failed restriction; then tears down, bounded.</summary>
@@ -188,7 +210,7 @@ internal static class XenRun
                 StartInput(serial, settings.Error, stop.Token);
             }
 
-            Task watch = WatchGuestAsync(xen, domain, id, stop, settings.Error);
+            Task watch = WatchGuestAsync(server, stop, settings.Error);
             var stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             using (stop.Token.Register(() => stopped.TrySetResult(true)))
             {
@@ -264,29 +286,24 @@ internal static class XenRun
     private sealed record Served(string What, string? GuestHint, PciSerialDevice? Serial);
 
     /// <summary>
-    /// Stops the run when the guest goes away. Killing a domain destroys its ioreq servers at once, while the domain
-    /// itself lingers (dying) until every mapping of its pages — ours included — is gone: so ask about the server
-    /// (ENOENT once destroyed), not the domain (ESRCH only once fully gone).
+    /// Stops the run when the guest goes away, as the SDK sees it (<see cref="IoreqServerShutdown.WaitForGuestGoneAsync"/>:
+    /// it asks Xen about the ioreq server, which a destroyed domain loses at once). A watch that cannot ask any more
+    /// stops the run too: demu does not serve on, blind to the guest's end.
     /// </summary>
-    private static async Task WatchGuestAsync(XenHypervisor xen, ushort domain, ushort server, CancellationTokenSource stop, TextWriter error)
+    private static async Task WatchGuestAsync(IoreqServer server, CancellationTokenSource stop, TextWriter error)
     {
-        while (!stop.IsCancellationRequested)
+        try
         {
-            try
+            if (await server.WaitForGuestGoneAsync(GuestCheckInterval, stop.Token).ConfigureAwait(false))
             {
-                await Task.Delay(GuestCheckInterval, stop.Token).ConfigureAwait(false);
-                _ = xen.GetBufferedIoreqPort(domain, server);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (HypervisorException e) when (e.ErrorNumber is Errno.ESRCH or Errno.ENOENT)
-            {
-                error.WriteLine($"demu: domain {domain} is gone; stopping.");
+                error.WriteLine($"demu: domain {server.Domain} is gone; stopping.");
                 stop.Cancel();
-                return;
             }
+        }
+        catch (HypervisorException e)
+        {
+            error.WriteLine($"demu: cannot ask Xen about domain {server.Domain} any more ({e.Message}); stopping.");
+            stop.Cancel();
         }
     }
 

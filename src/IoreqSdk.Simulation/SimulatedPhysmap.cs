@@ -8,7 +8,9 @@ namespace IoreqSdk.Simulation;
 /// <summary>
 /// The guest's RAM and its physmap as <c>xenforeignmemory_map</c> sees them: whole frames inside RAM map (to the
 /// simulation's memory, so the guest and the device model share it), frames removed from the physmap (ballooned
-/// out) do not, and every mapping a device model holds is counted until it unmaps it.
+/// out) do not, and every mapping a device model holds is counted until it unmaps it. As on Xen, where a domain's
+/// pages outlive it while a device model still maps them, the memory is freed only when the physmap is disposed
+/// <em>and</em> the last mapping is gone — a device's worker still writing a pinned buffer never writes freed memory.
 /// </summary>
 internal sealed class SimulatedPhysmap : IDisposable
 {
@@ -18,13 +20,23 @@ internal sealed class SimulatedPhysmap : IDisposable
     private readonly HashSet<ulong> _removedFrames = new();
     private readonly Action _onUnmap;
     private int _outstandingMappings;
+    private int _disposed;
+    private int _freed;
 
     public SimulatedPhysmap(ulong ramBase, ulong ramSize)
     {
         _ram = new NativePages(ramSize);
         _firstFrame = ramBase >> 12;
         _frames = ramSize >> 12;
-        _onUnmap = () => Interlocked.Decrement(ref _outstandingMappings);
+        _onUnmap = () =>
+        {
+            // Full fence (interlocked) on both sides: of the last unmap and the disposal, whichever comes second sees
+            // the other and frees the memory (FreeOnce lets only one of them).
+            if (Interlocked.Decrement(ref _outstandingMappings) == 0 && Volatile.Read(ref _disposed) != 0)
+            {
+                FreeOnce();
+            }
+        };
     }
 
     /// <summary>Where RAM starts in the simulation's memory.</summary>
@@ -52,7 +64,15 @@ internal sealed class SimulatedPhysmap : IDisposable
             }
         }
 
+        // Counted first, checked second: a disposal racing this map either sees the count and leaves the memory to the
+        // last unmap, or is seen here and the map is refused (its count given back, which may free the memory).
         Interlocked.Increment(ref _outstandingMappings);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            _onUnmap();
+            throw SimulatedHypervisor.Error(operation, Errno.ESRCH, "the simulated domain is gone");
+        }
+
         return new SimulatedMapping(_ram.Address + (nint)((firstFrame - _firstFrame) << 12), count, _onUnmap);
     }
 
@@ -65,5 +85,20 @@ internal sealed class SimulatedPhysmap : IDisposable
         }
     }
 
-    public void Dispose() => _ram.Dispose();
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        if (Volatile.Read(ref _outstandingMappings) == 0)
+        {
+            FreeOnce();
+        }
+    }
+
+    private void FreeOnce()
+    {
+        if (Interlocked.Exchange(ref _freed, 1) == 0)
+        {
+            _ram.Dispose();
+        }
+    }
 }

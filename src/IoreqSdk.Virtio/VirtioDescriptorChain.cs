@@ -18,10 +18,11 @@ namespace IoreqSdk.Virtio;
 /// <para>
 /// The guest may rewrite its descriptor table at any time; nothing here is re-read from it. The data itself stays in
 /// guest memory: <see cref="TryRead"/> and <see cref="TryWrite"/> copy across segments through
-/// <see cref="IGuestMemory"/>. (Spans over mapped guest memory will be added beside these, not instead of them.)
+/// <see cref="IGuestMemory"/>, on the loop; <see cref="TryPinReadable"/> and <see cref="TryPinWritable"/> give a range
+/// of it as pinned host memory instead, for a device's worker thread to use in place (zero copy).
 /// </para>
 /// </remarks>
-public sealed class VirtioDescriptorChain
+public sealed partial class VirtioDescriptorChain
 {
     private VirtioBufferSegment[] _readable = new VirtioBufferSegment[4];
     private VirtioBufferSegment[] _writable = new VirtioBufferSegment[4];
@@ -112,6 +113,7 @@ public sealed class VirtioDescriptorChain
         }
 
         Epoch = epoch;
+        ReleasePins();
         _readableCount = 0;
         _writableCount = 0;
         ReadableLength = 0;
@@ -172,6 +174,9 @@ public sealed class VirtioDescriptorChain
     /// <summary>Forgets the buffer (after a push, or when a pop fails part-way).</summary>
     internal void Release()
     {
+        // Pushed (or the pop failed): nothing of the buffer may be touched any more, pinned or not.
+        ReleasePins();
+
         // The memory stays referenced (Begin re-checks it): a released chain reaches no guest memory because TryRead and
         // TryWrite refuse a chain that is not outstanding.
         _outstanding = false;

@@ -97,6 +97,7 @@ public abstract partial class VirtioDevice
         if ((uint)queueIndex < (uint)_queues.Length)
         {
             _queues[queueIndex].Reset();
+            OnQueueDisabled(_queues[queueIndex]);
         }
     }
 

@@ -389,6 +389,28 @@ public abstract partial class VirtioDevice
     {
     }
 
+    /// <summary>
+    /// The driver disabled <paramref name="queue"/> (virtio-mmio's QueueReady = 0): its chains are stale and their buffers
+    /// the driver's again. A device whose workers touch guest memory in place stops them here — no access may start
+    /// after this returns, and one in flight should end first. The default does nothing.
+    /// </summary>
+    /// <param name="queue">The queue, already reset.</param>
+    protected virtual void OnQueueDisabled(VirtioQueue queue)
+    {
+    }
+
+    /// <summary>
+    /// The transport stopped the device's DMA (virtio-pci: the driver cleared Bus Master Enable, as Linux does before a
+    /// kexec): guest memory is refused from now on, and a device whose workers touch it in place stops them here — no
+    /// access may start after this returns, and one in flight should end first. The default does nothing.
+    /// </summary>
+    protected virtual void OnDmaDisabled()
+    {
+    }
+
+    /// <summary>The transport's call: DMA stopped (<see cref="OnDmaDisabled"/>).</summary>
+    internal void NotifyDmaDisabled() => OnDmaDisabled();
+
     /// <summary>The driver set DRIVER_OK: the device is live.</summary>
     protected virtual void OnDriverOk()
     {

@@ -24,6 +24,9 @@
 #include <xen/hvm/hvm_op.h>
 #include <xen/memory.h>
 #include <xenctrl.h> /* XC_PAGE_SIZE: the ABI's frame size */
+#include <xenstore.h>
+#include <xen/io/xenbus.h>
+#include <xen/io/xs_wire.h>
 
 #define P(name, value) printf("%s=%llu\n", name, (unsigned long long)(value))
 /* XEN_DMOP_PCI_SBDF computes in int; the DMOP field it fills is a uint32_t. */
@@ -95,6 +98,16 @@ static void layout(void)
     CONST(XENMEM_resource_ioreq_server_frame_bufioreq);
     P("XENMEM_resource_ioreq_server_frame_ioreq(0)", XENMEM_resource_ioreq_server_frame_ioreq(0));
     P("XENMEM_resource_ioreq_server_frame_ioreq(1)", XENMEM_resource_ioreq_server_frame_ioreq(1));
+
+    /* libxenstore: the permission entry xs_get/set_permissions exchange, its bits, the watch vector, xenbus states. */
+    SIZE(struct xs_permissions); ALIGN(struct xs_permissions);
+    OFF(struct xs_permissions, id); OFF(struct xs_permissions, perms);
+    CONST(XS_PERM_NONE); CONST(XS_PERM_READ); CONST(XS_PERM_WRITE);
+    CONST(XBT_NULL); CONST(XS_WATCH_PATH); CONST(XS_WATCH_TOKEN);
+    CONST(XENSTORE_ABS_PATH_MAX); CONST(XENSTORE_PAYLOAD_MAX);
+    CONST(XenbusStateUnknown); CONST(XenbusStateInitialising); CONST(XenbusStateInitWait); CONST(XenbusStateInitialised);
+    CONST(XenbusStateConnected); CONST(XenbusStateClosing); CONST(XenbusStateClosed);
+    CONST(XenbusStateReconfiguring); CONST(XenbusStateReconfigured);
 
     /* The SBDF encoding, probed one field at a time and all together. */
     SBDF(1, 0, 0, 0); SBDF(0, 1, 0, 0); SBDF(0, 0, 1, 0); SBDF(0, 0, 0, 1); SBDF(1, 2, 3, 4); SBDF(65535, 255, 31, 7);

@@ -22,6 +22,8 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
     private readonly int[] _toVcpu;
     private readonly int _serverCpu;
     private readonly int _unpark;
+    private readonly int _guestInterrupt;
+    private readonly uint* _injections;
     private int _interrupted;
     private int _parked;
     private bool _pinned;
@@ -35,6 +37,8 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
         _serverCpu = serverCpu;
         _toVcpu = new int[vcpus];
         _unpark = EventFd();
+        _guestInterrupt = EventFd();
+        _injections = (uint*)NativeMemory.AllocZeroed(sizeof(uint));
         if (notification == Notification.EventFd)
         {
             _toServer = EventFd();
@@ -50,6 +54,40 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
     /// <summary>The eventfd the server posts to wake vCPU <paramref name="vcpu"/>'s producer (-1 when busy-polling).</summary>
     public int VcpuEventFd(int vcpu) => _notification == Notification.EventFd ? _toVcpu[vcpu] : -1;
+
+    /// <summary>The guest's interrupt controller: how many interrupts were injected so far (for a guest written in C).</summary>
+    public nint Injections => (nint)_injections;
+
+    /// <summary>The eventfd an injection posts to wake the guest (eventfd mode; busy-polling guests spin on <see cref="Injections"/>).</summary>
+    public int GuestInterruptEventFd => _guestInterrupt;
+
+    /// <summary>An interrupt for the guest (the hypervisor's injection): counted, and the guest woken.</summary>
+    public void InjectGuestInterrupt()
+    {
+        // Release: what the device wrote before raising its line (the used ring) is visible to a guest that sees the count.
+        Interlocked.Increment(ref *_injections);
+        if (_notification == Notification.EventFd)
+        {
+            Post(_guestInterrupt);
+        }
+    }
+
+    /// <summary>The guest waits for an interrupt after the <paramref name="seen"/>-th one; returns the count now.</summary>
+    public uint AwaitGuestInterrupt(uint seen)
+    {
+        uint count;
+
+        // Acquire pairs with the injection's increment.
+        while ((count = Volatile.Read(ref *_injections)) == seen)
+        {
+            if (_notification == Notification.EventFd)
+            {
+                Take(_guestInterrupt);
+            }
+        }
+
+        return count;
+    }
 
     /// <summary>Makes a waiting server block instead of spinning (busy-poll), until <see cref="Unpark"/>.</summary>
     public void Park() => Volatile.Write(ref _parked, 1);
@@ -158,14 +196,17 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
     public void Interrupt()
     {
-        Volatile.Write(ref _interrupted, 1);
+        // A full fence (the exchange): the flag is set before _parked is read. Only a Park racing with this can miss
+        // the post; the paired runner parks between batches, with no off-loop work in flight, and Unpark posts anyway.
+        Interlocked.Exchange(ref _interrupted, 1);
         if (_notification == Notification.EventFd)
         {
             Post(_toServer);
         }
-        else
+        else if (Volatile.Read(ref _parked) != 0)
         {
-            // A parked server is blocked on the unpark eventfd, not spinning: wake it to see the interruption.
+            // A parked server is blocked on the unpark eventfd, not spinning: wake it to see the interruption. A spinning
+            // one sees the flag (as C's busy-polling server sees its completion index): no system call on that path.
             Post(_unpark);
         }
     }
@@ -178,6 +219,8 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
     public void Close()
     {
         _ = Interop.Libc.Close(_unpark);
+        _ = Interop.Libc.Close(_guestInterrupt);
+        NativeMemory.Free(_injections);
         if (_notification == Notification.EventFd)
         {
             _ = Interop.Libc.Close(_toServer);

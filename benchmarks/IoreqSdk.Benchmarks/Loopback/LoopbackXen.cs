@@ -11,13 +11,17 @@ namespace IoreqSdk.Benchmarks.Loopback;
 /// The least Xen can be: one page of ioreq slots shared with an <see cref="IoreqServer"/> and a producer per vCPU that
 /// does exactly what <c>benchmarks/native/slot_roundtrip.c</c>'s producer does. No routing, no ring, no checks — so a
 /// round trip through it costs the slot protocol, the notification and the SDK's server, nothing else, and compares
-/// with the C floor one to one.
+/// with the C floor one to one. Given guest RAM (<see cref="LoopbackXen(GuestArchitecture, int, Notification, int, ulong, int)"/>)
+/// it also maps guest frames — pointers into one native block, as the simulator's physmap — and injects the interrupts a
+/// device raises (any ISA IRQ or SPI: there is one guest, with one interrupt controller) into
+/// <see cref="LoopbackChannel.InjectGuestInterrupt"/>.
 /// </summary>
 internal sealed unsafe class LoopbackXen : IHypervisor
 {
     private readonly byte* _page;
     private readonly int _vcpus;
     private readonly LoopbackChannel _channel;
+    private readonly LoopbackGuestRam? _ram;
 
     /// <param name="architecture">The guest's architecture.</param>
     /// <param name="vcpus">How many slots (and producer vCPUs).</param>
@@ -36,6 +40,21 @@ internal sealed unsafe class LoopbackXen : IHypervisor
 
         _channel = new LoopbackChannel(_page, vcpus, notification, serverCpu);
     }
+
+    /// <param name="architecture">The guest's architecture.</param>
+    /// <param name="vcpus">How many slots (and producer vCPUs).</param>
+    /// <param name="notification">How the sides tell each other a slot changed, and how an interrupt wakes the guest.</param>
+    /// <param name="serverCpu">The CPU the server's loop thread is pinned to, or -1 to leave it to the scheduler.</param>
+    /// <param name="ramBase">The guest-physical address of the guest's RAM (page-aligned).</param>
+    /// <param name="ramSize">Its size in bytes (whole pages).</param>
+    public LoopbackXen(GuestArchitecture architecture, int vcpus, Notification notification, int serverCpu, ulong ramBase, int ramSize)
+        : this(architecture, vcpus, notification, serverCpu)
+    {
+        _ram = new LoopbackGuestRam(ramBase, ramSize);
+    }
+
+    /// <summary>The guest's RAM, when it has some.</summary>
+    public LoopbackGuestRam GuestRam => _ram ?? throw new InvalidOperationException("This loopback has no guest RAM.");
 
     public GuestArchitecture Architecture { get; }
 
@@ -99,12 +118,22 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     {
     }
 
+    // A level change reaches the guest only when the line rises (Xen 4.17's vGIC injects an SPI on 0 -> 1; an ISA IRQ
+    // is an edge to the guest's IO-APIC pin as virtio-mmio uses it): the device's InterruptLine calls only on changes.
     public void SetIsaIrqLevel(ushort domain, int irq, bool asserted)
     {
+        if (asserted)
+        {
+            _channel.InjectGuestInterrupt();
+        }
     }
 
     public void SetIrqLevel(ushort domain, uint irq, bool asserted)
     {
+        if (asserted)
+        {
+            _channel.InjectGuestInterrupt();
+        }
     }
 
     public void InjectMsi(ushort domain, ulong address, uint data)
@@ -112,7 +141,7 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     }
 
     public IMappedPages MapGuestFrames(ushort domain, ulong firstFrame, int count, bool writable) =>
-        throw new HypervisorException("xenforeignmemory_map", Errno.EINVAL, "The loopback has no guest memory.");
+        _ram?.Map(firstFrame, count) ?? throw new HypervisorException("xenforeignmemory_map", Errno.EINVAL, "The loopback has no guest memory.");
 
     // One guest, no other domain to wall off: restriction changes nothing a benchmark measures.
     public void Restrict(ushort domain)
@@ -122,6 +151,7 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     public void Dispose()
     {
         _channel.Close();
+        _ram?.Dispose();
         NativeMemory.AlignedFree(_page);
     }
 

@@ -159,6 +159,11 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
         {
             _busMaster = BusMasterEnabled;
             _memory.Invalidate();
+            if (!_busMaster)
+            {
+                // Pins are refused from now on; what the device's workers still hold, the device stops.
+                Device.NotifyDmaDisabled();
+            }
         }
     }
 
@@ -321,9 +326,11 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
     /// Guest memory as the device's bus-master DMA reaches it: refused (and counted) while bus mastering is off. It
     /// passes the server memory's host addresses through (split rings served in place) only while bus mastering is
     /// on, and its mapping generation also moves when the driver turns bus mastering off, so a ring kept in place is
-    /// looked up again — and refused — from then on.
+    /// looked up again — and refused — from then on. Pins (a device's zero-copy I/O) are given on the same terms:
+    /// none while bus mastering is off; the device is told when the driver turns it off (OnDmaDisabled), and stops
+    /// the I/O its workers do in place.
     /// </summary>
-    private sealed class DmaMemory : IDirectGuestMemory
+    private sealed class DmaMemory : IDirectGuestMemory, IPinnableGuestMemory
     {
         private readonly VirtioPciTransport _transport;
         private long _innerGeneration;
@@ -357,6 +364,15 @@ public sealed partial class VirtioPciTransport : PciDevice, IVirtioTransport, IV
             return _transport.BusMasterEnabled
                 && _transport.Context.Memory is IDirectGuestMemory direct
                 && direct.TryGetHostAddress(address, length, out hostAddress);
+        }
+
+        public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
+        {
+            buffer = default;
+            pin = default;
+            return _transport.BusMasterEnabled
+                && _transport.Context.Memory is IPinnableGuestMemory pinnable
+                && pinnable.TryPin(address, length, out buffer, out pin);
         }
 
         /// <summary>Bus mastering changed: host addresses given out before are not to be used any more.</summary>

@@ -20,7 +20,9 @@ namespace IoreqSdk.Devices;
 /// <b>Threads.</b> The subclass's fields are handed over by the SDK: whatever the loop wrote before queueing is visible
 /// to <see cref="Execute"/>, and whatever <see cref="Execute"/> wrote is visible to <see cref="Complete"/> (both
 /// hand-overs go through the worker's lock and the completion queue, which order them). <see cref="Execute"/> must not
-/// touch device state or guest memory — the loop flushes guest mappings on INVALIDATE; give it a buffer of its own.
+/// touch device state or guest memory through <see cref="IDeviceContext.Memory"/>'s copies — the loop flushes guest
+/// mappings on INVALIDATE; give it a buffer of its own, or guest buffers pinned on the loop
+/// (<see cref="Memory.IPinnableGuestMemory"/>), released when its I/O ends and in <see cref="OnDropped"/>.
 /// </para>
 /// </remarks>
 public abstract class OffLoopWork
@@ -63,6 +65,33 @@ public abstract class OffLoopWork
     /// <param name="error">What <see cref="Execute"/> threw.</param>
     protected virtual void Fail(Exception error)
     {
+    }
+
+    /// <summary>
+    /// When the server stops before the item's completion ran — the item was still queued, was running, or waited for
+    /// the loop — and <see cref="Complete"/> will not run: release what the item holds outside device state (a pinned
+    /// guest buffer, say) here. Called once per dropped run, on the thread that stops the server or on the worker's,
+    /// before the item counts as idle; it must not touch device state or guest memory. What it throws is swallowed:
+    /// the teardown goes on. The default does nothing.
+    /// </summary>
+    protected virtual void OnDropped()
+    {
+    }
+
+    /// <summary>Frees an item whose completion will never run (the server stopped), after <see cref="OnDropped"/>.</summary>
+    internal void Drop()
+    {
+        try
+        {
+            OnDropped();
+        }
+        catch (Exception)
+        {
+            // A teardown path (the stopper's thread, a worker's): nothing may escape it, and no fault counter is
+            // reachable from here. The item is freed regardless.
+        }
+
+        Free();
     }
 
     /// <summary>Claims the item for one run; <see langword="false"/> if it is in flight already.</summary>

@@ -9,10 +9,12 @@ namespace IoreqSdk.Memory;
 /// whatever held the entry. Everything is dropped on <see cref="Invalidate"/> — Xen's INVALIDATE request — so no
 /// mapping outlives a change of the guest's physical map. Not thread-safe, by design: used only from the server's
 /// event-loop thread (devices reach it through a view that refuses other threads), which is also the thread that
-/// answers INVALIDATE — so no access can race the flush, and no mapping is created after it.
+/// answers INVALIDATE — so no access can race the flush, and no mapping is created after it. Pins
+/// (<see cref="IPinnableGuestMemory"/>) are the exception, by design: their windows outlive the flush until released.
 /// </summary>
-internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
+internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGuestMemory, IDisposable
 {
+
     private const int PageShift = 12;
     private const int PageSize = 1 << PageShift;
 
@@ -20,21 +22,33 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
     private readonly ushort _domain;
     private readonly ulong[] _frames;
     private readonly IMappedPages?[] _mappings;
+    private readonly PinnedMappings _pins;
+    private readonly GuestMemoryCounters _counters;
     private bool _disposed;
     private long _generation;
 
-    public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256)
+    public GuestMemoryCache(IHypervisor hypervisor, ushort domain, int capacity = 256, int pinWindows = 64, GuestMemoryCounters? counters = null)
     {
         if (capacity < 1)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), "The cache holds at least one frame.");
         }
 
+        if (pinWindows < 1)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(pinWindows), "The cache maps at least one window for pinning.");
+        }
+
         _hypervisor = hypervisor;
         _domain = domain;
         _frames = new ulong[capacity];
         _mappings = new IMappedPages?[capacity];
+        _counters = counters ?? new GuestMemoryCounters();
+        _pins = new PinnedMappings(hypervisor, domain, pinWindows, _counters);
     }
+
+    /// <summary>The pinnable side's counters and state.</summary>
+    public PinnedMappings PinnedMappings => _pins;
 
     /// <summary>How many frames are mapped now.</summary>
     public int MappedFrames
@@ -114,10 +128,14 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
         return true;
     }
 
-    /// <summary>Unmaps every cached frame.</summary>
+    public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin) =>
+        _pins.TryPin(address, length, out buffer, out pin);
+
+    /// <summary>Unmaps every cached frame, and every pinnable window no pin holds (held ones at their release).</summary>
     public void Invalidate()
     {
         _generation++;
+        _pins.Invalidate();
         for (int i = 0; i < _mappings.Length; i++)
         {
             IMappedPages? mapping = _mappings[i];
@@ -140,6 +158,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
     public void Dispose()
     {
         _disposed = true;
+        _pins.Close();
         Invalidate();
     }
 
@@ -176,6 +195,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IDisposable
             mapping.Dispose();
         }
 
+        _counters.FrameMaps++;
         _mappings[slot] = fresh;
         _frames[slot] = frame;
         return (byte*)fresh.Address;

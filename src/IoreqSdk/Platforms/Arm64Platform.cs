@@ -63,6 +63,9 @@ public sealed class Arm64Platform : EcamPlatform
     /// <summary>None: Arm has no I/O instructions; I/O BARs go through the PIO aperture.</summary>
     public override bool HasPortIo => false;
 
+    /// <summary>Yes: xen/include/public/arch-arm.h's GUEST_VIRTIO_MMIO_BASE window and SPIs 33 to 43.</summary>
+    public override bool HasVirtioMmioWindow => true;
+
     /// <inheritdoc/>
     public override bool SupportsMessageInterrupts => false;
 

@@ -32,6 +32,12 @@ public abstract class GuestPlatform
     public abstract bool HasPortIo { get; }
 
     /// <summary>
+    /// Whether Xen's toolstack reserves a virtio-mmio window and its interrupt lines for this platform's guests (Arm64:
+    /// GUEST_VIRTIO_MMIO_BASE and SPIs 33 to 43, where libxl puts its virtio disks); none by default.
+    /// </summary>
+    public virtual bool HasVirtioMmioWindow => false;
+
+    /// <summary>
     /// A platform device's interrupt line, numbered as this platform numbers them (x86: an ISA IRQ; Arm64: an SPI).
     /// </summary>
     /// <param name="hypervisor">The hypervisor.</param>

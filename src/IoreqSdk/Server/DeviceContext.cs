@@ -51,7 +51,7 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
     /// flushes on INVALIDATE; used concurrently from another thread, a mapping made after the flush would outlive the
     /// guest's physmap change (a leaked foreign mapping on Xen) and one evicted meanwhile would be a use after unmap.
     /// </summary>
-    private sealed class LoopGuestMemory : IDirectGuestMemory
+    private sealed class LoopGuestMemory : IDirectGuestMemory, IPinnableGuestMemory
     {
         private readonly EventLoop _loop;
         private readonly GuestMemoryCache _memory;
@@ -75,6 +75,12 @@ internal sealed class DeviceContext : IDeviceContext, ILoopAffinity
         {
             ThrowIfOffLoop();
             return _memory.TryGetHostAddress(address, length, out hostAddress);
+        }
+
+        public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
+        {
+            ThrowIfOffLoop();
+            return _memory.TryPin(address, length, out buffer, out pin);
         }
 
         public bool TryRead(ulong address, Span<byte> destination)

@@ -70,7 +70,7 @@ public sealed class IoreqServer : IDisposable
         _logger = _options.LoggerFactory?.CreateLogger<IoreqServer>() ?? (ILogger)NullLogger.Instance;
         Statistics = new IoreqServerStatistics();
         _diagnostics = new LoopDiagnostics(_logger, Statistics, _options.LoopStallThreshold);
-        _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames);
+        _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames, _options.GuestMemoryPinWindows, Statistics.Memory);
         _dispatcher = new IoDispatcher(_memory, Statistics.Requests, OnDeviceFault);
         _regions = new RegionMap(hypervisor, _options.Domain, _platform, _dispatcher);
         _eventLoop = new EventLoop(this, Statistics, _dispatcher, _memory, _diagnostics, _options.MaxPostedWork, _options.LoopStallThreshold);

@@ -44,6 +44,18 @@ public sealed class IoreqServerOptions
     /// <see cref="MaxGuestMemoryCacheFrames"/>.</summary>
     public int GuestMemoryCacheFrames { get; set; } = 256;
 
+    /// <summary>The largest <see cref="GuestMemoryPinWindows"/>: 4 GiB of guest RAM mapped for pinning at once.</summary>
+    public const int MaxGuestMemoryPinWindows = 1 << 14;
+
+    /// <summary>
+    /// How many 256 KiB windows of guest RAM the server keeps mapped for devices' zero-copy I/O
+    /// (<see cref="Memory.IPinnableGuestMemory"/>): 1 to <see cref="MaxGuestMemoryPinWindows"/>; 64 (16 MiB) by default.
+    /// A pin whose window is not mapped maps it (one hypercall for 64 frames) and evicts the window that held its
+    /// slot; more windows mean fewer maps for a guest whose I/O buffers are spread over its RAM, at the price of the
+    /// mappings (on an Arm dom0, each mapped frame also takes a page of dom0's own).
+    /// </summary>
+    public int GuestMemoryPinWindows { get; set; } = 64;
+
     /// <summary>
     /// How many items <see cref="Devices.IDeviceContext.Post"/> may have waiting for the event loop at once (1 to
     /// 1,048,576). A full queue refuses more: a device thread (or a guest making a device post) cannot grow it without
@@ -84,6 +96,11 @@ public sealed class IoreqServerOptions
             ThrowHelper.ThrowArgumentOutOfRange(nameof(BufferedMode), $"{(int)mode} is not a buffered-ring mode.");
         }
 
+        if (GuestMemoryPinWindows < 1 || GuestMemoryPinWindows > MaxGuestMemoryPinWindows)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(GuestMemoryPinWindows), $"The server maps 1 to {MaxGuestMemoryPinWindows} windows for pinning, not {GuestMemoryPinWindows}.");
+        }
+
         if (GuestMemoryCacheFrames < 1 || GuestMemoryCacheFrames > MaxGuestMemoryCacheFrames)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(GuestMemoryCacheFrames), $"The guest-memory cache holds 1 to {MaxGuestMemoryCacheFrames} frames, not {GuestMemoryCacheFrames}.");
@@ -112,6 +129,7 @@ public sealed class IoreqServerOptions
             BufferedMode = BufferedMode,
             LoggerFactory = LoggerFactory,
             GuestMemoryCacheFrames = GuestMemoryCacheFrames,
+            GuestMemoryPinWindows = GuestMemoryPinWindows,
             MaxPostedWork = MaxPostedWork,
             MaxOffLoopWork = MaxOffLoopWork,
             LoopStallThreshold = LoopStallThreshold,

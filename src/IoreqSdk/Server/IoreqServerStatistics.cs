@@ -11,6 +11,9 @@ public sealed class IoreqServerStatistics
 {
     /// <summary>The dispatcher's counters (it writes them; this publishes them).</summary>
     internal readonly DispatchCounters Requests = new();
+
+    /// <summary>The guest-memory cache's counters (it writes them on the loop; this publishes them).</summary>
+    internal readonly Memory.GuestMemoryCounters Memory = new();
     internal long Invalidate;
     internal long BufferedEntry;
     internal long SpuriousEvent;
@@ -74,6 +77,18 @@ public sealed class IoreqServerStatistics
 
     /// <summary>Work refused by <see cref="Devices.IDeviceContext.TryPost"/> because the server's queue was full or the server had stopped.</summary>
     public long RefusedPosts => System.Threading.Volatile.Read(ref RefusedPost);
+
+    /// <summary>Guest frames the map cache mapped (its misses; a guest whose DMA stays in a few pages maps them once).</summary>
+    public long GuestFrameMaps => System.Threading.Volatile.Read(ref Memory.FrameMaps);
+
+    /// <summary>Pieces of devices' buffers pinned for zero-copy I/O (<see cref="IoreqSdk.Memory.IPinnableGuestMemory"/>).</summary>
+    public long GuestMemoryPins => System.Threading.Volatile.Read(ref Memory.Pins);
+
+    /// <summary>256 KiB windows of guest RAM mapped for pins (see <see cref="IoreqServerOptions.GuestMemoryPinWindows"/>).</summary>
+    public long GuestMemoryPinWindowMaps => System.Threading.Volatile.Read(ref Memory.PinWindowMaps);
+
+    /// <summary>Pinned pieces mapped on their own, their window holding a frame that is not RAM.</summary>
+    public long GuestMemoryPinPieceMaps => System.Threading.Volatile.Read(ref Memory.PinPieceMaps);
 
     /// <summary>Off-loop work refused by <see cref="Devices.IDeviceContext.TryRunOffLoop{TResult}"/> (the bound was reached or the server had stopped).</summary>
     public long RefusedOffLoopWork => System.Threading.Volatile.Read(ref RefusedWork);

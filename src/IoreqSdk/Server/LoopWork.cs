@@ -138,7 +138,7 @@ internal sealed class LoopWork
         _completions = new ConcurrentQueue<OffLoopWork>();
         while (completions.TryDequeue(out OffLoopWork? item))
         {
-            item.Free();
+            item.Drop();
         }
     }
 

@@ -114,7 +114,7 @@ internal sealed class OffLoopWorker : IDisposable
             // Queued items never run: free them, so a device's pooled item can be used again (a restart of the server).
             while (_queue.Count != 0)
             {
-                _queue.Dequeue().Free();
+                _queue.Dequeue().Drop();
             }
 
             Monitor.PulseAll(_gate);
@@ -162,7 +162,7 @@ internal sealed class OffLoopWorker : IDisposable
                 if (_closing)
                 {
                     // Its completion would be dropped: free the item now (the teardown never sees it).
-                    item.Free();
+                    item.Drop();
                     continue;
                 }
 

@@ -108,6 +108,28 @@ public sealed class XenHeaderLayoutTests
         ["XEN_DMOP_PCI_SBDF(0,0,0,1)"] = () => new PciSbdf(0, 0, 0, 1).Value,
         ["XEN_DMOP_PCI_SBDF(1,2,3,4)"] = () => new PciSbdf(1, 2, 3, 4).Value,
         ["XEN_DMOP_PCI_SBDF(65535,255,31,7)"] = () => new PciSbdf(65535, 255, 31, 7).Value,
+
+        ["sizeof.struct xs_permissions"] = () => (ulong)Unsafe.SizeOf<Interop.XenStore.XsPermissions>(),
+        ["alignof.struct xs_permissions"] = () => sizeof(uint),
+        ["offsetof.struct xs_permissions.id"] = () => (ulong)Marshal.OffsetOf<Interop.XenStore.XsPermissions>(nameof(Interop.XenStore.XsPermissions.Id)),
+        ["offsetof.struct xs_permissions.perms"] = () => (ulong)Marshal.OffsetOf<Interop.XenStore.XsPermissions>(nameof(Interop.XenStore.XsPermissions.Perms)),
+        ["XS_PERM_NONE"] = () => (ulong)IoreqSdk.Xenstore.XenStoreAccess.None,
+        ["XS_PERM_READ"] = () => (ulong)IoreqSdk.Xenstore.XenStoreAccess.Read,
+        ["XS_PERM_WRITE"] = () => (ulong)IoreqSdk.Xenstore.XenStoreAccess.Write,
+        ["XBT_NULL"] = () => IoreqSdk.Xenstore.XenStoreTransaction.None.Id,
+        ["XS_WATCH_PATH"] = () => Interop.XenStore.XS_WATCH_PATH,
+        ["XS_WATCH_TOKEN"] = () => Interop.XenStore.XS_WATCH_TOKEN,
+        ["XENSTORE_ABS_PATH_MAX"] = () => IoreqSdk.Xenstore.XenStorePaths.MaxAbsolutePathLength,
+        ["XENSTORE_PAYLOAD_MAX"] = () => IoreqSdk.Xenstore.XenStorePaths.MaxValueLength,
+        ["XenbusStateUnknown"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Unknown,
+        ["XenbusStateInitialising"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Initialising,
+        ["XenbusStateInitWait"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.InitWait,
+        ["XenbusStateInitialised"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Initialised,
+        ["XenbusStateConnected"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Connected,
+        ["XenbusStateClosing"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Closing,
+        ["XenbusStateClosed"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Closed,
+        ["XenbusStateReconfiguring"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Reconfiguring,
+        ["XenbusStateReconfigured"] = () => (ulong)IoreqSdk.Xenstore.XenbusState.Reconfigured,
     };
 
     private static IEnumerable<string> Names => s_fromCSharp.Keys;

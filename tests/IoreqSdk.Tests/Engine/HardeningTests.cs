@@ -543,6 +543,8 @@ public sealed class HardeningTests
             ("GuestMemoryCacheFrames", new IoreqServerOptions { Domain = xen.Domain, GuestMemoryCacheFrames = 0 }),
             ("GuestMemoryCacheFrames", new IoreqServerOptions { Domain = xen.Domain, GuestMemoryCacheFrames = -1 }),
             ("GuestMemoryCacheFrames", new IoreqServerOptions { Domain = xen.Domain, GuestMemoryCacheFrames = int.MaxValue }),
+            ("GuestMemoryPinWindows", new IoreqServerOptions { Domain = xen.Domain, GuestMemoryPinWindows = 0 }),
+            ("GuestMemoryPinWindows", new IoreqServerOptions { Domain = xen.Domain, GuestMemoryPinWindows = IoreqServerOptions.MaxGuestMemoryPinWindows + 1 }),
             ("Domain", new IoreqServerOptions { Domain = 0x7FF0 }),
             ("Domain", new IoreqServerOptions { Domain = ushort.MaxValue }),
             ("BufferedMode", new IoreqServerOptions { Domain = xen.Domain, BufferedMode = (BufferedIoreqMode)7 }),

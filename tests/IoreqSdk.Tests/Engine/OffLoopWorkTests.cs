@@ -129,8 +129,40 @@ public sealed class OffLoopWorkTests
             Assert.That(freed, Is.True, "both items are free after the stop");
             Assert.That(running.Completions + queued.Completions, Is.Zero, "no completion of a run that ended");
             Assert.That(queued.Started, Is.False, "queued work never runs");
+            Assert.That((running.Drops, queued.Drops), Is.EqualTo((1, 1)), "each hears of its drop once, to release what it holds");
+            Assert.That((running.InFlightWhenDropped, queued.InFlightWhenDropped), Is.EqualTo((true, true)), "before it is free to be queued again");
             Assert.That(device.Context.TryRunOffLoop(queued), Is.False, "a stopped server takes no work");
         }
+    }
+
+    [Test]
+    public void ADropHookThatThrowsDoesNotStopTheTeardownAndTheItemIsFreed()
+    {
+        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio);
+        using var xen = new SimulatedHypervisor();
+        using var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain, MaxOffLoopWork = 4 });
+        server.AddDevice(device);
+        server.Start();
+        using var gate = new ManualResetEventSlim();
+        var running = new GatedWork(gate, throwWhenDropped: true);
+        var queued = new GatedWork(gate, throwWhenDropped: true);
+        Assert.That(device.Context.TryRunOffLoop(running), Is.True);
+        Assert.That(device.Context.TryRunOffLoop(queued), Is.True);
+        Assert.That(Wait.Until(() => running.Started), Is.True);
+
+        server.Stop();
+        bool freed = Wait.Until(() => !running.IsInFlight && !queued.IsInFlight);
+        server.Start();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(freed, Is.True);
+            Assert.That((running.Drops, queued.Drops), Is.EqualTo((1, 1)));
+            Assert.That(server.IsRunning, Is.True, "the server stopped and started again");
+            Assert.That(device.Context.TryRunOffLoop(queued), Is.True, "and the item is usable again");
+        }
+
+        gate.Set();
+        Assert.That(Wait.Until(() => queued.Completions == 1), Is.True);
     }
 
     /// <summary>The loop's side of a reusable item — queueing it, dispatching its completion — allocates nothing.</summary>
@@ -295,9 +327,22 @@ public sealed class OffLoopWorkTests
         private volatile bool _cancelled;
         private int _completions;
 
-        public GatedWork(ManualResetEventSlim gate) => _gate = gate;
+        private int _drops;
+
+        public GatedWork(ManualResetEventSlim gate, bool throwWhenDropped = false)
+        {
+            _gate = gate;
+            ThrowWhenDropped = throwWhenDropped;
+        }
+
+        public bool ThrowWhenDropped { get; }
 
         public bool Started => _started;
+
+        public int Drops => Volatile.Read(ref _drops);
+
+        /// <summary>Whether the item was still in flight when it heard of its drop (it must be: it is freed after).</summary>
+        public bool InFlightWhenDropped { get; private set; }
 
         public bool Cancelled => _cancelled;
 
@@ -317,6 +362,16 @@ public sealed class OffLoopWorkTests
         }
 
         protected override void Complete() => Interlocked.Increment(ref _completions);
+
+        protected override void OnDropped()
+        {
+            InFlightWhenDropped = IsInFlight;
+            Interlocked.Increment(ref _drops);
+            if (ThrowWhenDropped)
+            {
+                throw new InvalidOperationException("a device's drop hook that throws");
+            }
+        }
     }
 
     private sealed class ThrowingWork : OffLoopWork

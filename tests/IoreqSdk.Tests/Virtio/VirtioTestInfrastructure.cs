@@ -10,18 +10,25 @@ namespace IoreqSdk.Tests.Virtio;
 /// <summary>
 /// Guest RAM as one byte array at a base address; every access outside it is refused and counted. With
 /// <c>inPlace</c> it also gives host addresses (inside one 4 KiB guest page, as the server's map cache does), so the
-/// queue serves its rings in place; without, it refuses them and the queue copies.
+/// queue serves its rings in place; without, it refuses them and the queue copies. With <c>pinnable</c> it pins
+/// (<see cref="IPinnableGuestMemory"/>) in pieces that end at every 64 KiB boundary — where a mapping window of the
+/// server's would end — and counts the pins held; without, every pin is refused (the copies then).
 /// </summary>
-internal sealed unsafe class TestGuestRam : IDirectGuestMemory
+internal sealed unsafe class TestGuestRam : IDirectGuestMemory, IPinnableGuestMemory
 {
+    public const int PinWindow = 64 * 1024;
+
     private readonly byte[] _bytes;
     private readonly bool _inPlace;
+    private readonly bool _pinnable;
+    private readonly PinCounter _pins = new();
     private long _generation;
 
-    public TestGuestRam(ulong baseAddress, int size, bool inPlace = false)
+    public TestGuestRam(ulong baseAddress, int size, bool inPlace = false, bool pinnable = false)
     {
         Base = baseAddress;
         _inPlace = inPlace;
+        _pinnable = pinnable;
 
         // Pinned: a host address given out must not move under the queue.
         _bytes = GC.AllocateArray<byte>(size, pinned: true);
@@ -51,6 +58,28 @@ internal sealed unsafe class TestGuestRam : IDirectGuestMemory
     public ulong Base { get; }
 
     public ulong End => Base + (ulong)_bytes.Length;
+
+    /// <summary>Pins given and not yet released.</summary>
+    public int PinsHeld => _pins.Held;
+
+    /// <summary>Pins given in all.</summary>
+    public int PinsGiven { get; private set; }
+
+    public bool TryPin(ulong address, int length, out HostBuffer buffer, out GuestMemoryPin pin)
+    {
+        buffer = default;
+        pin = default;
+        int take = (int)Math.Min((ulong)length, PinWindow - ((address - Base) % PinWindow));
+        if (!_pinnable || length < 1 || !TryOffset(address, take, out int offset))
+        {
+            return false;
+        }
+
+        PinsGiven++;
+        pin = _pins.Pin();
+        buffer = new HostBuffer((nint)Unsafe.AsPointer(ref _bytes[offset]), take);
+        return true;
+    }
 
     /// <summary>Accesses that named any byte outside RAM (refused, nothing copied).</summary>
     public int RefusedAccesses { get; private set; }
@@ -117,6 +146,27 @@ internal sealed unsafe class TestGuestRam : IDirectGuestMemory
 
         offset = (int)(address - Base);
         return true;
+    }
+}
+
+/// <summary>Pins of test memory: the SDK's own pin type over one mapping that is never dropped, so the count tells what is held.</summary>
+internal sealed class PinCounter
+{
+    private readonly PinnedMapping _mapping = new(new NoPages(), firstFrame: 0, owner: null, oneOff: false);
+
+    public int Held => _mapping.PinCount;
+
+    public GuestMemoryPin Pin() => _mapping.Pin();
+
+    private sealed class NoPages : IoreqSdk.Hypervisor.IMappedPages
+    {
+        public nint Address => 0;
+
+        public int PageCount => 0;
+
+        public void Dispose()
+        {
+        }
     }
 }
 
@@ -209,9 +259,9 @@ internal sealed class VirtioRig
     public const ulong Buffers = RamBase + 0x4_0000;
     public const ulong Tables = RamBase + 0x8_0000;
 
-    public VirtioRig(ulong features, ushort size = 16, ushort maxSize = 256, ulong offered = ulong.MaxValue, bool inPlace = false)
+    public VirtioRig(ulong features, ushort size = 16, ushort maxSize = 256, ulong offered = ulong.MaxValue, bool inPlace = false, bool pinnable = false)
     {
-        Ram = new TestGuestRam(RamBase, 1 << 20, inPlace);
+        Ram = new TestGuestRam(RamBase, 1 << 20, inPlace, pinnable);
         Transport = new TestTransport(Ram);
         Device = new EchoDevice(offered == ulong.MaxValue ? features & VirtioFeatures.Supported : offered, maxSize);
         Device.Attach(Transport);

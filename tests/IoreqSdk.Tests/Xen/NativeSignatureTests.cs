@@ -39,6 +39,9 @@ public sealed class NativeSignatureTests
             "xenforeignmemory_map_resource", "xenforeignmemory_unmap_resource", "xenforeignmemory_restrict",
             "xenevtchn_open", "xenevtchn_close", "xenevtchn_fd", "xenevtchn_notify", "xenevtchn_bind_interdomain", "xenevtchn_unbind",
             "xenevtchn_pending", "xenevtchn_unmask", "xenevtchn_restrict",
+            "xs_open", "xs_close", "xs_read", "xs_write", "xs_rm", "xs_directory", "xs_get_permissions", "xs_set_permissions",
+            "xs_transaction_start", "xs_transaction_end", "xs_watch", "xs_unwatch", "xs_read_watch", "xs_check_watch", "xs_fileno",
+            "xs_get_domain_path", "free",
         ];
 
         Assert.That(required.Where(r => !entries.Contains(r)), Is.Empty, "functions the SDK serves with and has no P/Invoke for");

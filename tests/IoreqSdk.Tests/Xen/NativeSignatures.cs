@@ -21,7 +21,8 @@ internal static class NativeSignatures
         ["libxendevicemodel.so.1"] = ["xendevicemodel.h"],
         ["libxenforeignmemory.so.1"] = ["xenforeignmemory.h"],
         ["libxenevtchn.so.1"] = ["xenevtchn.h"],
-        ["libc.so.6"] = ["poll.h", "sys/eventfd.h", "unistd.h", "fcntl.h"],
+        ["libxenstore.so.4"] = ["xenstore.h"],
+        ["libc.so.6"] = ["poll.h", "sys/eventfd.h", "sys/uio.h", "unistd.h", "fcntl.h", "stdlib.h"],
         ["libdl.so.2"] = ["dlfcn.h"],
     };
 

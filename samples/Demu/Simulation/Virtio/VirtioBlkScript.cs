@@ -47,7 +47,7 @@ internal sealed class VirtioBlkScript : VirtioScript
     public override ulong Features => VirtioFeatures.EventIndex | VirtioBlkFeatures.Flush | VirtioBlkFeatures.SegMax | VirtioBlkFeatures.BlockSize;
 
     public override IEnumerable<(string Label, string Text)> Summary =>
-        [("disk", $"{_blk.CompletedRequests} requests completed, {_blk.FailedRequests} failed, {_blk.UnsupportedRequests} unsupported, {_blk.MalformedRequests} malformed; image {_image}")];
+        [("disk", $"{_blk.CompletedRequests} requests completed ({_blk.ZeroCopyRequests} zero-copy), {_blk.FailedRequests} failed, {_blk.UnsupportedRequests} unsupported, {_blk.MalformedRequests} malformed; image {_image}")];
 
     public override void Drive(SimulatedVirtioGuest guest)
     {

@@ -63,6 +63,7 @@ internal static class VirtioRun
         }
 
         output.WriteLine($"  {"requests",-11} {statistics.PciConfigRequests} PCI config, {statistics.MmioRequests} MMIO; {statistics.UnclaimedReads + statistics.UnclaimedWrites} unclaimed, {statistics.DeviceFaults} device faults");
+        output.WriteLine($"  {"memory",-11} {statistics.GuestFrameMaps} frames mapped, {statistics.GuestMemoryPins} pins in {statistics.GuestMemoryPinWindowMaps} window maps ({statistics.GuestMemoryPinPieceMaps} piece maps)");
         output.WriteLine($"  {"checks",-11} {script.Passed} passed, {script.Failed} failed");
         return script.Failed == 0 && crash is null ? 0 : 1;
     }

@@ -92,6 +92,21 @@ public sealed partial class VirtioBlkDevice
         request.Length = (long)length;
         request.Done = 0;
         request.WriteThrough = operation == BlkOperation.Write && !IsNegotiated(VirtioBlkFeatures.Flush);
+        VirtioDescriptorChain chain = request.Chain;
+        request.Pinned = _options.ZeroCopy
+            && (operation == BlkOperation.Read
+                ? chain.TryPinWritable(0, length)
+                : chain.TryPinReadable(VirtioBlk.HeaderSize, length));
+        if (request.Pinned)
+        {
+            // One step for the whole request: the worker moves it in place, and releases the pins when its I/O is done.
+            ZeroCopyRequests++;
+            request.HoldPins();
+            request.Step = (int)length;
+            Submit(request);
+            return;
+        }
+
         NextStep(request);
     }
 
@@ -207,7 +222,7 @@ public sealed partial class VirtioBlkDevice
             switch (request.Operation)
             {
                 case BlkOperation.Read:
-                    if (!chain.TryWrite((ulong)request.Done, request.Bounce.AsSpan(0, request.Step)))
+                    if (!request.Pinned && !chain.TryWrite((ulong)request.Done, request.Bounce.AsSpan(0, request.Step)))
                     {
                         Finish(request, VirtioBlk.StatusIoError, 0);
                         break;

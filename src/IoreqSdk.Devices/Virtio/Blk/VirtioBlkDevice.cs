@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Threading;
 using IoreqSdk.Storage;
 using IoreqSdk.Virtio;
 
@@ -8,8 +9,9 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 /// <summary>
 /// A virtio block device (virtio 1.2 §5.2) over a raw image file: IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES,
 /// one request queue per vCPU if asked (VIRTIO_BLK_F_MQ), read-only if asked. File I/O runs off the event loop as
-/// reusable <see cref="OffLoopWork"/> items, one per request slot; data moves through each slot's bounce buffer, copied
-/// to or from guest memory on the loop.
+/// reusable <see cref="OffLoopWork"/> items, one per request slot; data moves straight between the image and the
+/// guest's buffers, pinned for the worker (<see cref="VirtioBlkOptions.ZeroCopy"/>), or else through each slot's bounce
+/// buffer, copied to or from guest memory on the loop.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,6 +29,10 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 /// </remarks>
 public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsumer, IDisposable
 {
+    // Zero-copy I/O running on a worker now, between its check of its queue's generation and the end of its
+    // preadv/pwritev: what a reset, a queue disable or a DMA stop waits for.
+    private int _zeroCopyRunning;
+
     /// <summary>Chains one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
     public const int MaxChainsPerPass = 256;
 
@@ -116,6 +122,13 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     /// <summary>Completions dropped because the device or their queue was reset while the I/O ran.</summary>
     public long DroppedCompletions { get; private set; }
 
+    /// <summary>Reads and writes whose data went straight between the image and pinned guest memory, with no copy.</summary>
+    public long ZeroCopyRequests { get; private set; }
+
+    /// <summary>Resets, queue disables and DMA stops that gave up waiting for zero-copy I/O still running
+    /// (<see cref="VirtioBlkOptions.ZeroCopyResetTimeout"/>): a hung image.</summary>
+    public long ResetsWithIoInFlight { get; private set; }
+
     /// <summary>Opens an image file and creates the device over it; the device owns the file (see <see cref="Dispose"/>).</summary>
     /// <param name="path">The image file or block device.</param>
     /// <param name="options">How to present it (defaults if <see langword="null"/>); read-only opens the file read-only.</param>
@@ -184,6 +197,52 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
         foreach (BlkQueue slots in _queues)
         {
             DroppedCompletions += slots.ReclaimDropped();
+        }
+
+        StopZeroCopy(null);
+    }
+
+    /// <inheritdoc/>
+    protected override void OnQueueDisabled(VirtioQueue queue)
+    {
+        if ((uint)queue.Index < (uint)_queues.Length)
+        {
+            StopZeroCopy(_queues[queue.Index]);
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void OnDmaDisabled() => StopZeroCopy(null);
+
+    /// <summary>A zero-copy step is about to touch guest memory (its worker): counted before its generation is checked.</summary>
+    internal void EnterZeroCopy() =>
+        // Full fence (interlocked): the count is visible before the generation is read; StopZeroCopy moves the
+        // generation, then reads the count — one of the two sees the other (store-load on both sides).
+        Interlocked.Increment(ref _zeroCopyRunning);
+
+    internal void ExitZeroCopy() => Interlocked.Decrement(ref _zeroCopyRunning);
+
+    /// <summary>
+    /// The driver took its buffers back (reset, a queue disabled, DMA stopped): zero-copy steps not yet started see
+    /// their queue's generation moved and skip their I/O; those already running are waited for, on the loop, within
+    /// <see cref="VirtioBlkOptions.ZeroCopyResetTimeout"/> — the driver may reuse the memory as soon as this access is
+    /// answered, as QEMU's reset drains its block requests. The copy path needs nothing: its completion is dropped.
+    /// </summary>
+    private void StopZeroCopy(BlkQueue? only)
+    {
+        foreach (BlkQueue slots in _queues)
+        {
+            if (only is null || ReferenceEquals(slots, only))
+            {
+                // Full fence (interlocked): the new generation is visible before the running count is read.
+                Interlocked.Increment(ref slots.Generation);
+            }
+        }
+
+        if (Volatile.Read(ref _zeroCopyRunning) != 0
+            && !SpinWait.SpinUntil(() => Volatile.Read(ref _zeroCopyRunning) == 0, _options.ZeroCopyResetTimeout))
+        {
+            ResetsWithIoInFlight++;
         }
     }
 
@@ -282,6 +341,8 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
                 break;
         }
 
+        // A request refused before its I/O ran still holds its pins (and a read its place in the reset's count).
+        request.ReleasePins();
         VirtioDescriptorChain chain = request.Chain;
         Span<byte> answer = stackalloc byte[1];
         answer[0] = status;

@@ -1,5 +1,7 @@
 using System;
 
+using IoreqSdk.Virtio;
+
 namespace IoreqSdk.Devices.Virtio.Blk;
 
 /// <summary>How a <see cref="VirtioBlkDevice"/> presents its image; every field has a default that suits a Linux guest.</summary>
@@ -29,6 +31,24 @@ public sealed class VirtioBlkOptions
     /// 64 KiB by default). A larger request is done in several steps. Memory held: queues × requests × this.
     /// </summary>
     public int BounceBufferSize { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Whether a request's data moves straight between the image and the guest's buffers, pinned for the worker's
+    /// <c>preadv</c>/<c>pwritev</c> (<see cref="Memory.IPinnableGuestMemory"/>), instead of through the bounce buffer and
+    /// a copy on the loop (<see langword="true"/> by default). A request that cannot be pinned — its memory is not the
+    /// server's, or it is larger than <see cref="VirtioDescriptorChain.MaxPinnedLength"/> — still takes the bounce buffer.
+    /// </summary>
+    public bool ZeroCopy { get; set; } = true;
+
+    /// <summary>
+    /// How long a reset, a queue disable or a DMA stop (Bus Master Enable cleared) waits, on the loop, for zero-copy
+    /// I/O a worker is doing in the driver's buffers right then (5 s by default; 0 to 60 s). After such an access the
+    /// driver owns its memory again — Linux's virtio-mmio driver reuses it as soon as its write of 0 to Status completes
+    /// — so the access is not answered while a worker may still read or write it, as QEMU drains its block requests in
+    /// a reset. Steps not yet started skip their I/O instead, so only a step already in the kernel is waited for; one
+    /// that outlives the wait (a hung image) is counted in <see cref="VirtioBlkDevice.ResetsWithIoInFlight"/>.
+    /// </summary>
+    public TimeSpan ZeroCopyResetTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Data segments per request at most (<c>seg_max</c>; 1 to <see cref="QueueSize"/> − 2; 126 by default).</summary>
     public int MaxSegments { get; set; } = 126;
@@ -71,6 +91,7 @@ public sealed class VirtioBlkOptions
         Check(BlockSize is >= 512 and <= 4096 && (BlockSize & (BlockSize - 1)) == 0, nameof(BlockSize), "a power of two, 512 to 4096");
         Check(Serial is not null && Serial.Length <= VirtioBlk.IdBytes && IsAscii(Serial), nameof(Serial), "ASCII, at most 20 characters");
         Check(MaxRangeSectors is >= 1 and <= 1u << 22, nameof(MaxRangeSectors), "1 to 2^22");
+        Check(ZeroCopyResetTimeout >= TimeSpan.Zero && ZeroCopyResetTimeout <= TimeSpan.FromSeconds(60), nameof(ZeroCopyResetTimeout), "0 to 60 s");
         Check(MaxRanges is >= 1 and <= 256 && MaxRanges * VirtioBlk.RangeSize <= BounceBufferSize, nameof(MaxRanges), "1 to 256, and 16 bytes each within the bounce buffer");
         return (VirtioBlkOptions)MemberwiseClone();
     }

@@ -19,9 +19,10 @@ internal enum BlkOperation
 }
 
 /// <summary>
-/// One request slot of a queue, preallocated with its chain and bounce buffer: the loop fills it from a popped chain,
-/// the worker moves one step of data between the bounce buffer and the image, the loop copies the step to or from
-/// guest memory and queues the next step or finishes. Nothing is allocated per request.
+/// One request slot of a queue, preallocated with its chain and bounce buffer: the loop fills it from a popped chain
+/// and pins its data, the worker moves it between the image and the pinned guest buffers in one step; or, when the
+/// data cannot be pinned, the worker moves one step between the bounce buffer and the image and the loop copies it to
+/// or from guest memory and queues the next step or finishes. Nothing is allocated per request.
 /// </summary>
 internal sealed class VirtioBlkRequest : OffLoopWork
 {
@@ -69,12 +70,38 @@ internal sealed class VirtioBlkRequest : OffLoopWork
     /// <summary>Whether a write is made durable before it completes (FLUSH not negotiated: the device writes through).</summary>
     public bool WriteThrough { get; set; }
 
+    // 1 while the request holds its chain's pins: given back once, by the worker after its I/O or by a teardown that
+    // dropped the request, whichever comes first.
+    private int _holdsPins;
+
+    // The queue's generation when the pins were taken: a step that finds it moved (a reset, the queue disabled, DMA
+    // stopped) does not touch the buffer, which is the driver's again.
+    private int _generation;
+
+    /// <summary>Whether the data range is pinned in the chain: the worker moves it in place, in one step, and releases it.</summary>
+    public bool Pinned { get; set; }
+
+    /// <summary>The pins taken on the loop now belong to this run of the request.</summary>
+    public void HoldPins()
+    {
+        _generation = Volatile.Read(ref Queue.Generation);
+
+        // Release: the generation is set before a releaser can see the pins held (the hand-over orders it too).
+        Volatile.Write(ref _holdsPins, 1);
+    }
+
     /// <summary>Set off the loop when the image refused the step.</summary>
     public bool Failed { get; private set; }
 
     protected override void Execute(CancellationToken cancellationToken)
     {
         Failed = false;
+        if (Pinned)
+        {
+            ExecuteInPlace();
+            return;
+        }
+
         try
         {
             switch (Operation)
@@ -109,7 +136,59 @@ internal sealed class VirtioBlkRequest : OffLoopWork
         }
     }
 
+    /// <summary>A read or write straight between the image and the pinned guest buffers (the worker).</summary>
+    private void ExecuteInPlace()
+    {
+        _device.EnterZeroCopy();
+        try
+        {
+            if (Volatile.Read(ref Queue.Generation) != _generation)
+            {
+                // The driver took the buffer back before the step began: not a byte of it is touched.
+                Failed = true;
+            }
+            else if (Operation == BlkOperation.Read)
+            {
+                // A short read is the image shrinking under the device (capacity is fixed at open): an I/O error.
+                Failed = _image.ReadAt(Offset, Chain.PinnedBuffers) != Length;
+            }
+            else
+            {
+                _image.WriteAt(Offset, Chain.PinnedBuffers);
+                if (WriteThrough)
+                {
+                    _image.FlushToDisk();
+                }
+            }
+        }
+        catch (IOException)
+        {
+            Failed = true;
+        }
+        finally
+        {
+            // The I/O is over: the pins go back (an INVALIDATE that came meanwhile unmaps the window now), then the
+            // count a waiting reset watches. Visibility of the data to the guest: the completion's hand-over to the
+            // loop, then the used ring's release barrier, order these writes before the buffer is returned.
+            ReleasePins();
+            _device.ExitZeroCopy();
+        }
+    }
+
     protected override void Complete() => _device.OnStepDone(this);
+
+    // The server stopped before the completion ran: the pins go back now, or the pinned windows would stay mapped
+    // (on Xen, a foreign mapping keeps the guest's pages — and a destroyed domain — alive) until a device reset.
+    protected override void OnDropped() => ReleasePins();
+
+    /// <summary>Gives the chain's pins back once, from whichever thread gets here first.</summary>
+    public void ReleasePins()
+    {
+        if (Interlocked.Exchange(ref _holdsPins, 0) != 0)
+        {
+            Chain.ReleasePins();
+        }
+    }
 
     protected override void Fail(Exception error)
     {
@@ -170,6 +249,10 @@ internal sealed class BlkQueue
 
     public VirtioQueue Queue { get; }
 
+    /// <summary>Moves (interlocked, on the loop) when the driver takes this queue's buffers back: zero-copy steps
+    /// queued before it skip their I/O. A field, for Interlocked and Volatile.</summary>
+    public int Generation;
+
     public int FreeCount => _freeCount;
 
     public int Capacity => _free.Length;
@@ -193,6 +276,7 @@ internal sealed class BlkQueue
         {
             if (request.Operation != BlkOperation.None && !request.IsInFlight)
             {
+                request.ReleasePins();
                 if (request.Chain.IsOutstanding)
                 {
                     Queue.Push(request.Chain, 0);

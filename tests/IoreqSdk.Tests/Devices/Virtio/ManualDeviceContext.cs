@@ -130,6 +130,16 @@ internal sealed class ManualDeviceContext : IDeviceContext
         }
     }
 
+    /// <summary>Takes the queued items without running them (a test runs them on a thread of its own, or drops them).</summary>
+    public OffLoopWork[] TakePending()
+    {
+        var items = new OffLoopWork[_pendingCount];
+        Array.Copy(_pending, items, _pendingCount);
+        Array.Clear(_pending, 0, _pendingCount);
+        _pendingCount = 0;
+        return items;
+    }
+
     /// <summary>Executes every queued item now (the I/O happens), leaving the completions for later.</summary>
     public OffLoopWork[] ExecuteAllLeaveCompletions()
     {

@@ -25,7 +25,7 @@ internal sealed class BlkRig : IDisposable
 
     private readonly List<GuestVirtqueue> _drivers = new();
 
-    public BlkRig(long imageSize, VirtioBlkOptions? options = null, ulong? features = null, bool packed = false, bool readOnlyFile = false, IoreqSdk.Devices.IDeviceContext? context = null)
+    public BlkRig(long imageSize, VirtioBlkOptions? options = null, ulong? features = null, bool packed = false, bool readOnlyFile = false, IoreqSdk.Devices.IDeviceContext? context = null, bool pinnable = false)
     {
         Path = System.IO.Path.Combine(TestContext.CurrentContext.WorkDirectory, $"blk-{Guid.NewGuid():N}.img");
         using (var file = new FileStream(Path, FileMode.CreateNew))
@@ -35,7 +35,7 @@ internal sealed class BlkRig : IDisposable
 
         Image = RawImageFile.Open(Path, readOnlyFile);
         Device = new VirtioBlkDevice(Image, options);
-        Ram = new TestGuestRam(RamBase, RamSize);
+        Ram = new TestGuestRam(RamBase, RamSize, pinnable: pinnable);
         Transport = new TestTransport(Ram);
         Context = new ManualDeviceContext(Ram);
         Device.Attach(Transport);

@@ -5,15 +5,15 @@ using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Devices.Virtio.Blk;
 
-/// <summary>virtio-blk's steady request path — pop, validate, offload, file I/O, copy, answer — allocates nothing.</summary>
+/// <summary>virtio-blk's steady request path — pop, validate, offload, file I/O, copy or pin, answer — allocates nothing.</summary>
 [TestFixture]
 [Category("Allocation")]
 public sealed class VirtioBlkAllocationTests
 {
     [Test]
-    public void WritesReadsAndFlushesAllocateNothingPerRequest()
+    public void WritesReadsAndFlushesAllocateNothingPerRequest([Values] bool zeroCopy)
     {
-        using var rig = new BlkRig(4 << 20);
+        using var rig = new BlkRig(4 << 20, pinnable: zeroCopy);
         GuestVirtqueue driver = rig.Driver(0);
         GuestBuffer[] write = { new(BlkRig.Header(0), 16, false), new(BlkRig.Data, 2048, false), new(BlkRig.Data + 2048, 2048, false), new(BlkRig.Status(0), 1, true) };
         GuestBuffer[] read = { new(BlkRig.Header(1), 16, false), new(BlkRig.Data + 0x1_0000, 4096, true), new(BlkRig.Status(1), 1, true) };
@@ -52,5 +52,6 @@ public sealed class VirtioBlkAllocationTests
         }
 
         SteadyStateAllocations.AssertNone(Rounds, 1_000, "request");
+        Assert.That(rig.Device.ZeroCopyRequests, zeroCopy ? Is.GreaterThan(0) : Is.Zero, "the path the case is about was taken");
     }
 }

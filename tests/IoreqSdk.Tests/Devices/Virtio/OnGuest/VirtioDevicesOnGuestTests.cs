@@ -49,10 +49,10 @@ public sealed class VirtioDevicesOnGuestTests
     public void DeleteImage() => File.Delete(_image);
 
     [Test]
-    public void Blk_writes_across_pages_and_beyond_1_MiB_read_back_and_reach_the_file_after_a_flush()
+    public void Blk_writes_across_pages_and_beyond_1_MiB_read_back_and_reach_the_file_after_a_flush([Values] bool zeroCopy)
     {
         byte[] written = new byte[ImageSize];
-        using (VirtioBlkDevice blk = VirtioBlkDevice.Open(_image))
+        using (VirtioBlkDevice blk = VirtioBlkDevice.Open(_image, new VirtioBlkOptions { ZeroCopy = zeroCopy }))
         using (SimulatedVirtioGuest guest = SimulatedVirtioGuest.Create(blk, _transport, _architecture, features: VirtioFeatures.EventIndex | (1UL << 9)))
         {
             Assert.That(guest.Driver.Features & (1UL << 9), Is.Not.Zero, "VIRTIO_BLK_F_FLUSH negotiated");
@@ -76,6 +76,12 @@ public sealed class VirtioDevicesOnGuestTests
                 Assert.That(Request(guest, BlkIn, (ulong)sector, back, toDevice: false), Is.EqualTo(0), $"read at sector {sector}");
                 Assert.That(back, Is.EqualTo(written.AsSpan((int)(sector * 512), back.Length).ToArray()), $"the bytes at sector {sector}");
             }
+
+            // The server's guest memory pins: with zero copy on, every read and write went straight between the
+            // image and the guest's pages (the worker's preadv/pwritev), none through the bounce buffer.
+            Assert.That(blk.ZeroCopyRequests, Is.EqualTo(zeroCopy ? 8 : 0));
+            Assert.That(guest.Server.Statistics.GuestMemoryPins, zeroCopy ? Is.GreaterThanOrEqualTo(8) : Is.Zero, "the server counts the pieces pinned");
+            Assert.That(guest.Server.Statistics.GuestFrameMaps, Is.GreaterThan(0), "the rings and headers go through the per-frame cache");
         }
 
         // The server is gone and the file closed: what the file holds is what the guest wrote.

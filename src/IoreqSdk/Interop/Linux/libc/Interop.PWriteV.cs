@@ -1,0 +1,12 @@
+using System.Runtime.InteropServices;
+
+internal static partial class Interop
+{
+    internal static partial class Libc
+    {
+        /// <summary><c>pwritev</c> (sys/uio.h): writes several buffers at an offset in one call; <c>struct iovec</c> is
+        /// <see cref="IoreqSdk.Memory.HostBuffer"/>'s layout (pointer, <c>size_t</c>), <c>off_t</c> is 64 bits.</summary>
+        [DllImport(Libraries.Libc, EntryPoint = "pwritev", SetLastError = true)]
+        internal static extern unsafe long PWriteV(int fd, IoreqSdk.Memory.HostBuffer* iov, int iovcnt, long offset);
+    }
+}
