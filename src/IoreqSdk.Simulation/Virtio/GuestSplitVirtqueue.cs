@@ -15,6 +15,10 @@ public sealed class GuestSplitVirtqueue : GuestVirtqueue
 {
     private readonly Stack<ushort> _free;
     private readonly int[] _chainLength;
+
+    // The driver's own record of each chain's links: a used buffer's descriptors go back on the free list by these,
+    // never by the next fields in guest RAM, which a hostile party (or a device) may have rewritten meanwhile.
+    private readonly ushort[] _nextOf;
     private ushort _added;
 
     /// <summary>Sets up the driver's view of a queue whose rings the caller has placed (and zeroed) in guest memory.</summary>
@@ -34,6 +38,7 @@ public sealed class GuestSplitVirtqueue : GuestVirtqueue
 
         EventIndex = eventIndex;
         _chainLength = new int[size];
+        _nextOf = new ushort[size];
         _free = GuestRing.FreeList(size);
     }
 
@@ -79,6 +84,7 @@ public sealed class GuestSplitVirtqueue : GuestVirtqueue
             ushort next = last ? (ushort)0 : _free.Pop();
             ushort flags = (ushort)((buffer[i].DeviceWritable ? GuestRing.Write : 0) | (last ? 0 : GuestRing.Next));
             WriteDescriptor(index, buffer[i].Address, buffer[i].Length, flags, next);
+            _nextOf[index] = next;
             index = next;
         }
 
@@ -170,9 +176,8 @@ public sealed class GuestSplitVirtqueue : GuestVirtqueue
             _chainLength[index] = 0;
             for (int i = 0; i < count; i++)
             {
-                ushort next = GuestRing.Read16(Memory, DescriptorAddress(index) + 14);
                 _free.Push(index);
-                index = next;
+                index = _nextOf[index];
             }
         }
 
