@@ -15,6 +15,7 @@ watch_progress() {
     ( while sleep 20; do
         echo "--- dom0 watch $(cut -d' ' -f1 /proc/uptime)s: $(xl list 2>/dev/null | awk 'NR > 1 { printf "%s %s %ss of CPU; ", $1, $5, $6 }')"
         dmesg -c | grep -iE "segfault|traps:|oom|killed process|general protection" | tail -n 5 | sed 's/^/--- dom0 watch: /'
+        top -b -n 1 2>/dev/null | awk 'NR > 4 && NR <= 10' | cut -c1-120 | sed 's/^/--- dom0 watch: top: /'
         for f in /tmp/demu-*.err; do tail -n 1 "$f" | cut -c1-200 | sed "s|^|--- dom0 watch: ${f#/tmp/}: |"; done
       done ) &
 }
