@@ -123,7 +123,26 @@ internal sealed class PciMsix : PciCapability
         }
     }
 
-    private bool EntryMasked(int vector) => (_table[(vector * 16) + 12] & 1) != 0;
+    /// <summary>
+    /// The entry's mask bit holds it, unless the entry is Xen's pirq encoding: found on real Xen, where a Linux HVM guest
+    /// (arch/x86/pci/xen.c) writes vector 0 with the pirq in the destination id, masks through the pirq's event channel
+    /// and never touches the table's mask bits (it sets pci_msi_ignore_mask), so they keep their reset value, masked;
+    /// Xen's hvm_inject_msi turns such a message into the pirq's event. QEMU's msix_vector_masked treats it the same.
+    /// </summary>
+    private bool EntryMasked(int vector) => (_table[(vector * 16) + 12] & 1) != 0 && !IsXenPirqMessage(vector);
+
+    /// <summary>
+    /// Vector 0 (never a fixed interrupt on x86: vectors 0-15 are reserved), an address in the interrupt window and a
+    /// pirq above 0 (Xen's <c>((addr &gt;&gt; 32) &amp; 0xffffff00) | dest</c>): an entry never programmed (all zero) is none.
+    /// </summary>
+    private bool IsXenPirqMessage(int vector)
+    {
+        ReadOnlySpan<byte> entry = _table.AsSpan(vector * 16, 16);
+        ulong address = BinaryPrimitives.ReadUInt64LittleEndian(entry);
+        uint data = BinaryPrimitives.ReadUInt32LittleEndian(entry.Slice(8));
+        ulong pirq = ((address >> 32) & 0xFFFF_FF00) | ((address >> 12) & 0xFF);
+        return (data & 0xFF) == 0 && (address & 0xFFF0_0000) == 0xFEE0_0000 && pirq != 0;
+    }
 
     private void DeliverPending()
     {

@@ -186,6 +186,30 @@ public sealed class PciDeviceTests
     }
 
     [Test]
+    public void AXenPirqMsixEntryIsDeliveredThoughItsMaskBitKeepsItsResetValue()
+    {
+        // Found on real Xen: a Linux HVM guest writes the pirq encoding (vector 0, the pirq in the destination id, ExtINT)
+        // and masks through event channels, never through the table, so the entry's mask bit stays set from reset.
+        var device = new ProbeDevice();
+        using var guest = new PciGuest(GuestArchitecture.X86, b => b.AddDevice(device, 3));
+        AssignedBar bar = guest.Bar(s_slot, 1);
+        int msix = guest.FindCapability(s_slot, PciConfigRegisters.CapabilityMsix);
+        guest.Config(s_slot, msix + 2, 2, 0x8000);                     // enable, function not masked
+        guest.Write(bar, 0x800 + 16, 8, 0x100_FEE2_A000);                // vector 1: pirq 0x12A (0x100 in the high dword, 0x2A in dest)
+        guest.Write(bar, 0x800 + 24, 4, 0x700);                        //           ExtINT, vector 0
+        Assert.That(guest.Read(bar, 0x800 + 28, 4) & 1, Is.EqualTo(1UL), "the mask bit keeps its reset value");
+
+        device.Interrupt(1);
+        device.Interrupt(2);                                           // vector 2: never programmed (all zero), stays held
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(guest.Xen.Interrupts.Msis, Is.EqualTo(new[] { (0x100_FEE2_A000UL, 0x700u) }));
+            Assert.That(guest.Read(bar, 0xC00, 8), Is.EqualTo(0b100UL), "only the unprogrammed vector 2 is pending");
+        }
+    }
+
+    [Test]
     public void ArmHidesMessageInterruptsAndRefusesDevicesWithoutAPin()
     {
         var device = new ProbeDevice();

@@ -1,10 +1,27 @@
 # Shared by the x86 and Arm64 dom0 /init (busybox sh; copied into each dom0 initramfs as /lib/e2e-dom0.sh).
 
 check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-wait_for() { # seconds, command...: poll five times a second
-    n=$(( $1 * 5 )); shift; i=0
-    while ! "$@" >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge $n ] && return 1; sleep 0.2; done
+wait_for() { # seconds, command...: poll five times a second, until the command succeeds or the seconds (of uptime:
+    # a count of polls would stretch the bound when each poll is slow, under a loaded host) have passed
+    # The clock is read with the shell's own read: a fork per poll costs much in a PV dom0 under emulation.
+    read -r up _ < /proc/uptime; end=$(( ${1%.*} + ${up%.*} )); shift
+    while ! "$@" >/dev/null 2>&1; do read -r up _ < /proc/uptime; [ "${up%.*}" -ge $end ] && return 1; sleep 0.2; done
 }
+
+# stream_log FILE TAG: FILE's lines on the console as they come, tagged and with "=== " turned into "--- " (the run counts
+# only the checks printed at the end), so a run that times out still shows how far the guest got.
+# watch_progress: every 20 s, the domains' states, new kernel faults in dom0 and each demu's last words, tagged "---"
+# like stream_log's lines: what a run that times out leaves to read.
+watch_progress() {
+    ( while sleep 20; do
+        echo "--- dom0 watch $(cut -d' ' -f1 /proc/uptime)s: $(xl list 2>/dev/null | awk 'NR > 1 { printf "%s %s %ss of CPU; ", $1, $5, $6 }')"
+        dmesg -c | grep -iE "segfault|traps:|oom|killed process|general protection" | tail -n 5 | sed 's/^/--- dom0 watch: /'
+        top -b -n 1 2>/dev/null | awk 'NR > 4 && NR <= 10' | cut -c1-120 | sed 's/^/--- dom0 watch: top: /'
+        for f in /tmp/demu-*.err; do tail -n 1 "$f" | cut -c1-200 | sed "s|^|--- dom0 watch: ${f#/tmp/}: |"; done
+      done ) &
+}
+
+stream_log() { (tail -f "$1" 2>/dev/null | awk -v t="$2" '{ sub(/^=== /, "--- "); print t " " $0; fflush() }') & }
 
 # check_restricted DOMID: each demu restricted its Xen handles to the guest, and proved it with a call for another
 # domain that the kernel now refuses (EPERM; ESRCH from Xen when unrestricted).
@@ -38,7 +55,7 @@ stop_edu_on_request() {
 # serial_demu_ends GUEST SERIAL-PID: after the guest is gone, the serial demu notices by itself and exits cleanly.
 serial_demu_ends() {
     wait_for 400 sh -c "! xl list $1"
-    check $? "the guest ran its checks and powered off"
+    check $? "the guest ran its checks and ended (powered off, or destroyed by dom0 after its last write)"
     (sleep 30; kill $2 2>/dev/null) &   # demu notices the guest's end by itself; the killer only bounds a hang
     killer=$!
     wait $2; serial_rc=$?

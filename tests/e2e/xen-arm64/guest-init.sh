@@ -6,12 +6,14 @@
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mkdir -p /tmp
 . /lib/e2e-guest.sh   # check, find_dev, irq_count, serial_link, ask_dom0_to_stop_edu (tests/e2e/lib/guest.sh)
+. /lib/e2e-virtio.sh  # virtio_modules, vdisk_checks, rng_checks, vdisk_flush_then_hammer (tests/e2e/lib/virtio.sh)
+. /lib/bridges.sh     # VIRTIO_MMIO_SPI, VIRTIO_UNPROBED_SLOTS (and the bridges' layout)
 
 echo "=== guest: /init at $(cut -d' ' -f1 /proc/uptime)s, Linux $(uname -r)"
 dmesg | grep -E "pci-host-generic|pci 000[01]:|PCI host bridge|pci_bus 000[01]" | sed 's/^/=== guest: dmesg: /'
 for d in /sys/bus/pci/devices/*; do echo "=== guest: $(basename $d) $(cat $d/vendor):$(cat $d/device) class $(cat $d/class) resource0 $(head -1 $d/resource)"; done
 bridges=$(dmesg | grep -c "pci-host-generic.*ECAM at")
-[ "$bridges" = 2 ]; check $? "pci-host-generic finds both SDK host bridges ($bridges ECAM windows)"
+[ "$bridges" = 3 ]; check $? "pci-host-generic finds all three SDK host bridges ($bridges ECAM windows)"
 
 # ---- serial: 1b36:0002 behind bridge 0001, bound by 8250_pci through its I/O BAR ---------------------------------
 S=$(find_dev 0x1b36 0x0002)
@@ -61,6 +63,41 @@ if [ -n "$E" ] && [ $((estart)) -ne 0 ]; then
     fi
 fi
 
-serial_close
+
+# ---- virtio: rng over virtio-pci behind bridge 0002 (INTx, no MSI without an ITS), blk over virtio-mmio ------------
+# The slots of the two SPI-only disks (guest.cfg) are left to no driver: nothing serves them.
+for slot in $VIRTIO_UNPROBED_SLOTS; do echo none > /sys/bus/platform/devices/$slot/driver_override; done
+virtio_modules
+VR=$(find_dev 0x1af4 0x1044)
+rng_driver=$(basename "$(readlink $VR/driver 2>/dev/null)")
+[ -n "$VR" ] && [ "$rng_driver" = virtio-pci ]
+check $? "virtio_pci binds the virtio-rng function behind the SDK's host bridge (${VR:-none} -> ${rng_driver:-none})"
+if [ -n "$VR" ]; then
+    VRNG=$(basename "$(ls -d $VR/virtio* 2>/dev/null | head -n 1)")
+    before=$(virtio_irqs $VRNG)
+    rng_checks
+    after=$(virtio_irqs $VRNG); lines=$(virtio_irq_lines $VRNG | tr '\n' ';')
+    echo "$lines" | grep -qE "GICv3 *35 Level" && [ "$after" -gt "$before" ]
+    check $? "virtio-rng's interrupts arrive as INTx, SPI 35 through the bridge's routing ($before -> $after; $lines)"
+fi
+
+M=/sys/bus/platform/devices/2000000.virtio
+mmio_driver=$(basename "$(readlink $M/driver 2>/dev/null)")
+unprobed=; for slot in $VIRTIO_UNPROBED_SLOTS; do [ -e /sys/bus/platform/devices/$slot/driver ] || unprobed="$unprobed $slot"; done
+[ "$mmio_driver" = virtio-mmio ] && [ "$unprobed" = " $VIRTIO_UNPROBED_SLOTS" ]
+check $? "virtio_mmio binds libxl's virtio disk node 2000000.virtio (${mmio_driver:-none}); the SPI-only slots stay unbound:$unprobed"
+if vdisk_checks "virtio-mmio at libxl's slot 0x2000000, SPI $VIRTIO_MMIO_SPI"; then
+    lines=$(virtio_irq_lines $VBLK | tr '\n' ';')
+    echo "$lines" | grep -qE "GICv3 *$VIRTIO_MMIO_SPI Edge" && [ "$IRQ_AFTER" -gt "$IRQ_BEFORE" ]
+    check $? "virtio-blk's interrupts arrive on SPI $VIRTIO_MMIO_SPI, edge, as libxl's node says ($IRQ_BEFORE -> $IRQ_AFTER with the pattern's I/O; $lines)"
+    vdisk_bench "over virtio-mmio"
+fi
+
 echo "=== guest: done at $(cut -d' ' -f1 /proc/uptime)s"
+# Last, the flush: the guest writes a range, fsyncs /dev/vda, tells dom0 over the serial link and writes on without end;
+# dom0 destroys it there and then, and finds the flushed range in the image file.
+if [ -b /dev/vda ] && [ -n "$CAT" ]; then
+    vdisk_flush_then_hammer 4
+fi
+serial_close
 poweroff -f

@@ -2,9 +2,11 @@
 # End-to-end on Arm64: demu on real Xen 4.17 for Arm, booted under qemu-system-aarch64's software emulation. Debian's
 # arm64 hypervisor is built without CONFIG_IOREQ_SERVER, so this run builds the hypervisor from Debian's own source
 # package (the same version as the tools) with it switched on, and caches the result. dom0 runs Debian's arm64 Xen
-# tools and two NativeAOT demu processes for linux-arm64, each serving one PCI function behind its own ECAM host
-# bridge, which the guest learns of from a partial device tree made by demu itself. The guest's stock Linux drivers
-# use them: pci-host-generic, 8250_pci (through an I/O BAR in the PIO aperture), uio_pci_generic. Nothing arm64 is
+# tools and four NativeAOT demu processes for linux-arm64: three serve one PCI function each behind its own ECAM host
+# bridge, which the guest learns of from a partial device tree made by demu itself (edu, the PCI 16550, virtio-rng
+# over virtio-pci with INTx), and one serves the guest's libxl-made virtio disk over virtio-mmio (virtio-blk, an image
+# file in dom0). The guest's stock Linux drivers use them: pci-host-generic, 8250_pci (through an I/O BAR in the PIO
+# aperture), uio_pci_generic, virtio_pci, virtio_mmio, virtio_blk, virtio-rng. Nothing arm64 is
 # installed on the host: its packages are downloaded and unpacked. Ends with "N passed, N failed".
 #
 #   tests/e2e/xen-arm64/run.sh [path to a demu published for linux-arm64]   (default: publishes samples/Demu)
@@ -125,7 +127,7 @@ grep -q "6 passed, 0 failed" <<<"$sim"; check $? "the linux-arm64 demu passes it
 # shellcheck source=bridges.sh
 . "$here/bridges.sh"
 # shellcheck disable=SC2086
-{ demu_host $EDU_ARGS --device-tree && demu_host $SERIAL_ARGS --device-tree; } > "$work/bridges.dtsi" || fail "demu --device-tree"
+{ demu_host $EDU_ARGS --device-tree && demu_host $SERIAL_ARGS --device-tree && demu_host $VIRTIO_PCI_ARGS --device-tree; } > "$work/bridges.dtsi" || fail "demu --device-tree"
 {
     echo '/dts-v1/;'
     echo '/* Made by tests/e2e/xen-arm64/run.sh from demu --device-tree: libxl copies /passthrough into the guest. */'
@@ -142,7 +144,7 @@ grep -q "6 passed, 0 failed" <<<"$sim"; check $? "the linux-arm64 demu passes it
     echo '};'
 } > "$work/pci.dts"
 dtc -q -I dts -O dtb -o "$work/pci.dtb" "$work/pci.dts" || { cat "$work/pci.dts"; fail "dtc"; }
-[ "$(grep -c 'compatible = "pci-host-ecam-generic"' "$work/pci.dts")" = 2 ]; check $? "demu --device-tree describes both host bridges; dtc compiles the partial device tree ($(stat -c %s "$work/pci.dtb") bytes)"
+[ "$(grep -c 'compatible = "pci-host-ecam-generic"' "$work/pci.dts")" = 3 ]; check $? "demu --device-tree describes all three host bridges; dtc compiles the partial device tree ($(stat -c %s "$work/pci.dtb") bytes)"
 
 # ---- initramfs images ---------------------------------------------------------------------------------------------
 pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) > "$2"; }
@@ -153,9 +155,18 @@ g="$work/guest"
 mkdir -p "$g/bin" "$g/lib/modules" "$g/proc" "$g/sys" "$g/dev" "$g/tmp"
 cp "$x/bin/busybox" "$g/bin/busybox"
 cp "$modules/drivers/uio/uio.ko" "$modules/drivers/uio/uio_pci_generic.ko" "$g/lib/modules/"
+# The stock virtio drivers this kernel builds as modules (virtio and virtio_ring are built in on arm64), and the
+# pattern tool, shared with dom0 (which checks the image).
+for m in virtio/virtio_pci_modern_dev virtio/virtio_pci_legacy_dev virtio/virtio_pci virtio/virtio_mmio block/virtio_blk char/hw_random/virtio-rng; do
+    cp "$modules/drivers/$m.ko" "$g/lib/modules/" || fail "module $m"
+done
 aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$g/bin/edu-dma" "$here/edu-dma.c" || fail "compiling edu-dma.c"
+aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$work/blk-probe" "$here/../lib/blk-probe.c" || fail "compiling blk-probe.c"
+cp "$work/blk-probe" "$g/bin/blk-probe"
 cp "$here/guest-init.sh" "$g/init"
 cp "$here/../lib/guest.sh" "$g/lib/e2e-guest.sh"
+cp "$here/../lib/virtio.sh" "$g/lib/e2e-virtio.sh"
+cp "$here/bridges.sh" "$g/lib/bridges.sh"
 chmod +x "$g/init"
 pack "$g" "$work/guest.gz"
 
@@ -177,6 +188,8 @@ cp "$work/pci.dtb" "$d/guest/pci.dtb"
 cp "$here/guest.cfg" "$here/bridges.sh" "$d/guest/"
 cp "$here/dom0-init.sh" "$d/init"
 cp "$here/../lib/dom0.sh" "$d/lib/e2e-dom0.sh"
+cp "$here/../lib/virtio.sh" "$d/lib/e2e-virtio.sh"
+cp "$work/blk-probe" "$d/usr/bin/blk-probe"
 chmod +x "$d/init"
 pack "$d" "$work/dom0.gz"
 say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/guest.gz" | cut -f1)"
@@ -185,7 +198,7 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # QEMU's guest-loader devices write the /chosen multiboot nodes Xen reads: no bootloader. Modules sit clear of Xen
 # (loaded at the start of RAM) and of the DTB QEMU builds.
 log="$work/serial.log"
-expected=25   # 2 host + 8 dom0 + 15 guest checks; fewer lines means a stage never ran
+expected=38   # 2 host + 13 dom0 + 23 guest checks; fewer lines means a stage never ran
 say "booting Xen under qemu-system-aarch64 (TCG), at most ${timeout_s}s"
 timeout "$timeout_s" qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a57 -smp 2 -m 2G -accel tcg \
     -nographic -monitor none -serial stdio -no-reboot \

@@ -10,12 +10,16 @@ mount -t tmpfs tmpfs /run; mkdir -p /dev/pts /run/xen /run/xenstored /var/run /v
 mount -t devpts devpts /dev/pts; ln -s /run/xenstored /var/run/xenstored 2>/dev/null; ln -s /run/xen /var/run/xen 2>/dev/null
 say() { echo "=== dom0 $(cut -d' ' -f1 /proc/uptime)s: $*"; }
 . /lib/e2e-dom0.sh   # check, wait_for, check_restricted, stop_edu_on_request, serial_demu_ends (tests/e2e/lib/dom0.sh)
+. /lib/e2e-virtio.sh # vdisk_create, vdisk_image_checks, demu_ends (tests/e2e/lib/virtio.sh)
 finish() {
     say "dmesg of Xen (ioreq, crashes):"; xl dmesg | grep -iE "ioreq|crash|fatal|unhandled|d[1-9]v[0-9]" | tail -40 | sed 's/^/=== xen: /'
     echo "----- demu (edu) stderr:"; cat /tmp/demu-edu.err
     echo "----- demu (serial) stderr:"; cat /tmp/demu-serial.err
-    echo "----- guest serial log (checks above):"; grep -v "=== E2E:" /var/log/xen/guest-serial.log
+    echo "----- demu (virtio-blk) stderr:"; cat /tmp/demu-blk.err
+    echo "----- demu (virtio-rng) stderr:"; cat /tmp/demu-rng.err
+    # The guest serial log was streamed as it came (stream_log); its checks are printed below.
     echo "----- qemu-dm log (tail):"; tail -20 /var/log/xen/qemu-dm-e2e-guest.log 2>/dev/null
+    echo "----- dom0 kernel: faults"; dmesg | grep -iE "segfault|traps:|oom|killed process" | tail -20
     say "done"; sync; poweroff -f
 }
 
@@ -45,14 +49,38 @@ check $? "both demu processes attach to domain $D as ioreq servers ($(grep -ho '
 
 check_restricted $D
 
+# The virtio functions, two more ioreq servers: virtio-blk over an image file in dom0's RAM, virtio-rng.
+vdisk_create /run/vda.img
+demu --domain $D --device virtio-blk --bdf 00:07.0 --disk /run/vda.img > /dev/null 2> /tmp/demu-blk.err &
+BLK=$!
+demu --domain $D --device virtio-rng --bdf 00:08.0 > /dev/null 2> /tmp/demu-rng.err &
+RNG=$!
+restricted="handles restricted to domain $D (a call for domain 32751 now fails: EPERM"
+wait_for 60 grep -q "$restricted" /tmp/demu-blk.err && wait_for 60 grep -q "$restricted" /tmp/demu-rng.err
+check $? "the virtio-blk and virtio-rng demu attach to domain $D over virtio-pci, handles restricted ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-blk.err /tmp/demu-rng.err | tr '\n' ' '))"
+
 say "unpause"
+stream_log /var/log/xen/guest-serial.log "[guest]"
+watch_progress
 xl unpause e2e-guest
-wait_for 300 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
+wait_for 900 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
 check $? "text the guest writes to its tty reaches demu's output"
 echo HELLO-FROM-DEMU >&3
 
 stop_edu_on_request e2e-guest $EDU
+
+# The guest's last act: a range written and fsynced, then writes without end. Destroyed right then, mid-I/O, it must
+# leave the flushed range in the image, and both virtio demu must see it go and exit cleanly.
+wait_for 600 sh -c "grep -q VDISK-FLUSHED /tmp/serial-out.txt || ! xl list e2e-guest"
+if grep -q VDISK-FLUSHED /tmp/serial-out.txt; then
+    xl destroy e2e-guest; check $? "dom0 destroys the guest right after its flush, while it writes to /dev/vda"
+else
+    check 1 "the guest never reported its flushed write"
+fi
 XEN_ERRORS='domain_crash|fatal|unhandled|ioreq.*(fail|error)' serial_demu_ends e2e-guest $SERIAL
+demu_ends virtio-blk $BLK /tmp/demu-blk.err
+demu_ends virtio-rng $RNG /tmp/demu-rng.err
+vdisk_image_checks /run/vda.img
 
 grep -E "^=== (E2E|guest)" /var/log/xen/guest-serial.log
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: demu on Debian's real Xen 4.17, booted under QEMU's software emulation (no hardware virtualization).
-# dom0 runs the Xen toolstack and two demu processes (NativeAOT), each one more ioreq server next to QEMU for an HVM
-# guest; the guest's Linux drives both devices. Everything comes from Debian's registry (apt-get download + dpkg -x,
+# dom0 runs the Xen toolstack and four demu processes (NativeAOT), each one more ioreq server next to QEMU for an HVM
+# guest: edu, the PCI 16550, and virtio-blk (an image file in dom0) and virtio-rng over virtio-pci with MSI-X; the
+# guest's Linux drives them all with its own drivers, and dom0 checks the image once the guest is gone. Everything comes from Debian's registry (apt-get download + dpkg -x,
 # never installed into the host) and is cached between runs. Ends with "N passed, N failed".
 #
 #   tests/e2e/xen/run.sh [path to a published demu]     (default: publishes samples/Demu for linux-x64)
@@ -21,7 +22,7 @@ fail() { echo "e2e setup failed: $*"; echo "0 passed, 1 failed"; exit 1; }
 
 # ---- host tools and downloads -----------------------------------------------------------------------------------
 need=()
-for pkg in qemu-system-x86 cpio libxen-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+for pkg in qemu-system-x86 cpio libxen-dev gcc libc6-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
     say "apt-get install ${need[*]}"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
@@ -78,8 +79,16 @@ g="$work/guest"
 mkdir -p "$g/bin" "$g/lib/modules" "$g/proc" "$g/sys" "$g/dev"
 cp "$x/bin/busybox" "$g/bin/busybox"
 cp "$modules/drivers/uio/uio.ko" "$modules/drivers/uio/uio_pci_generic.ko" "$g/lib/modules/"
+# The stock virtio drivers (modules in Debian's kernel) and the pattern tool, shared with dom0 (which checks the image).
+for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_modern_dev virtio/virtio_pci_legacy_dev virtio/virtio_pci \
+         block/virtio_blk char/hw_random/virtio-rng; do
+    cp "$modules/drivers/$m.ko" "$g/lib/modules/" || fail "module $m"
+done
+gcc -static -O2 -Wall -Wextra -Werror -o "$work/blk-probe" "$here/../lib/blk-probe.c" || fail "compiling blk-probe.c"
+cp "$work/blk-probe" "$g/bin/blk-probe"
 cp "$here/guest-init.sh" "$g/init"
 cp "$here/../lib/guest.sh" "$g/lib/e2e-guest.sh"
+cp "$here/../lib/virtio.sh" "$g/lib/e2e-virtio.sh"
 pack "$g" "$work/guest.gz"
 
 # dom0: busybox, the Xen kernel modules, the toolstack, QEMU for the guest, demu and the guest's files.
@@ -107,6 +116,8 @@ cp "$work/guest.gz" "$d/guest/initrd.gz"
 cp "$here/hvm.cfg" "$d/guest/hvm.cfg"
 cp "$here/dom0-init.sh" "$d/init"
 mkdir -p "$d/lib" && cp "$here/../lib/dom0.sh" "$d/lib/e2e-dom0.sh"
+cp "$here/../lib/virtio.sh" "$d/lib/e2e-virtio.sh"
+cp "$work/blk-probe" "$d/usr/bin/blk-probe"
 pack "$d" "$work/dom0.gz"
 say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/guest.gz" | cut -f1)"
 
@@ -114,7 +125,7 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # The recipe's QEMU workarounds: -smap (TCG's SMAP vs a PV dom0), -rdtscp (TCG's RDTSCP intercept breaks HVM guests),
 # -cpu max rather than a model with MONITOR/MWAIT, which TCG lacks.
 log="$work/serial.log"
-expected=22   # 8 dom0 checks + 14 guest checks; fewer lines means a stage never ran
+expected=35   # 13 dom0 checks + 22 guest checks; fewer lines means a stage never ran
 boot() {
     say "booting Xen under QEMU (TCG), at most ${timeout_s}s"
     timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-smap,-rdtscp -m 2048 -smp 2 \
