@@ -65,14 +65,7 @@ public sealed partial class VirtioDescriptorChain
             return;
         }
 
-        int count = _pinnedCount;
-        for (int i = 0; i < count; i++)
-        {
-            _pins[i].Release();
-            _pins[i] = default;
-        }
-
-        _pinnedCount = 0;
+        GiveBackPieces();
     }
 
     private bool TryPin(ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, ulong length)
@@ -105,7 +98,8 @@ public sealed partial class VirtioDescriptorChain
             {
                 if (!memory.TryPin(address, left, out HostBuffer buffer, out GuestMemoryPin pin))
                 {
-                    ReleasePartial();
+                    // A pin failed part-way: the pieces pinned so far go back (on the loop, before anyone saw them).
+                    GiveBackPieces();
                     return false;
                 }
 
@@ -133,8 +127,8 @@ public sealed partial class VirtioDescriptorChain
         _pins[_pinnedCount++] = pin;
     }
 
-    /// <summary>A pin failed part-way: the pieces pinned so far go back (on the loop, before anyone saw them).</summary>
-    private void ReleasePartial()
+    /// <summary>Releases every piece pinned and forgets them: by the one caller that won the pins, or after a part-way failure.</summary>
+    private void GiveBackPieces()
     {
         for (int i = 0; i < _pinnedCount; i++)
         {

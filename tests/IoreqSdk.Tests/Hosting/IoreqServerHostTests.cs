@@ -9,6 +9,7 @@ using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
 using IoreqSdk.Simulation;
 using IoreqSdk.Tests.Docs;
+using IoreqSdk.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -64,7 +65,7 @@ public sealed class IoreqServerHostTests
     public async Task AStopWhileADeviceCallBlocksStillDestroysTheServer([Values] bool boundByTheHostsTimeout)
     {
         using var xen = new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.FromSeconds(30) });
-        using var busy = new BusyDevice();
+        using var busy = new BusyDevice(DeviceBase);
         HostApplicationBuilder builder = Builder(new() { ["Ioreq:StopTimeout"] = boundByTheHostsTimeout ? "00:10:00" : "00:00:00.2" });
         if (boundByTheHostsTimeout)
         {
@@ -205,34 +206,6 @@ public sealed class IoreqServerHostTests
         catch (HypervisorException e) when (e.ErrorNumber == Errno.ENOENT)
         {
             return false;
-        }
-    }
-
-    private sealed class BusyDevice : DeviceModel, IDisposable
-    {
-        public BusyDevice()
-            : base("busy") => AddMmioRegion(0x1000, DeviceBase, AccessWidths.All);
-
-        public ManualResetEventSlim Entered { get; } = new();
-
-        public ManualResetEventSlim Release { get; } = new();
-
-        public override ulong Read(DeviceRegion region, ulong offset, int size)
-        {
-            Entered.Set();
-            Release.Wait();
-            return 0;
-        }
-
-        public override void Write(DeviceRegion region, ulong offset, int size, ulong value)
-        {
-        }
-
-        public void Dispose()
-        {
-            Release.Set();
-            Entered.Dispose();
-            Release.Dispose();
         }
     }
 

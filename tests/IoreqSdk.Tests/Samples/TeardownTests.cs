@@ -7,6 +7,7 @@ using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
 using IoreqSdk.Simulation;
+using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
 namespace IoreqSdk.Tests.Samples;
@@ -48,7 +49,7 @@ public sealed class TeardownTests
     public async Task AStopWhileTheEventLoopIsBusyStillDestroysTheServer()
     {
         using var xen = new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.FromSeconds(30) });
-        using var busy = new BusyDevice();
+        using var busy = new BusyDevice(DeviceBase);
         var server = new IoreqServer(xen, new IoreqServerOptions { Domain = xen.Domain });
         server.AddDevice(busy);
         using var stop = new CancellationTokenSource();
@@ -97,34 +98,6 @@ public sealed class TeardownTests
             Assert.That(finished, Is.True);
             Assert.That(error.ToString(), Is.Empty);
             Assert.That(() => xen.GetBufferedIoreqPort(xen.Domain, id), Throws.InstanceOf<HypervisorException>());
-        }
-    }
-
-    private sealed class BusyDevice : DeviceModel, IDisposable
-    {
-        public BusyDevice()
-            : base("busy") => AddMmioRegion(0x1000, DeviceBase, AccessWidths.All);
-
-        public ManualResetEventSlim Entered { get; } = new();
-
-        public ManualResetEventSlim Release { get; } = new();
-
-        public override ulong Read(DeviceRegion region, ulong offset, int size)
-        {
-            Entered.Set();
-            Release.Wait();
-            return 0;
-        }
-
-        public override void Write(DeviceRegion region, ulong offset, int size, ulong value)
-        {
-        }
-
-        public void Dispose()
-        {
-            Release.Set();
-            Entered.Dispose();
-            Release.Dispose();
         }
     }
 }
