@@ -88,8 +88,19 @@ public sealed partial class VirtioDescriptorChain
     /// <see langword="false"/> if the range runs past the readable part, the chain holds no buffer, or some byte is not
     /// guest RAM (then <paramref name="destination"/> is partly filled; the device decides what the request fails with).
     /// </returns>
-    public bool TryRead(ulong offset, Span<byte> destination) =>
-        Copy(new(_readable, 0, _readableCount), ReadableLength, offset, destination, default, toGuest: false);
+    public bool TryRead(ulong offset, Span<byte> destination)
+    {
+        IGuestMemory? memory = _memory;
+        if (memory is null || !_outstanding)
+        {
+            return false;
+        }
+
+        var segments = new ReadOnlySpan<VirtioBufferSegment>(_readable, 0, _readableCount);
+        return TryLocateInOneSegment(segments, ReadableLength, offset, destination.Length, out ulong address)
+            ? memory.TryRead(address, destination)
+            : CopyAcross(memory, segments, ReadableLength, offset, destination, default, toGuest: false);
+    }
 
     /// <summary>
     /// Copies bytes into the device-writable part in guest memory, starting <paramref name="offset"/> bytes into it and
@@ -101,8 +112,19 @@ public sealed partial class VirtioDescriptorChain
     /// <see langword="false"/> if the range runs past the writable part, the chain holds no buffer, or some byte is not
     /// guest RAM (a prefix may have been written).
     /// </returns>
-    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source) =>
-        Copy(new(_writable, 0, _writableCount), WritableLength, offset, default, source, toGuest: true);
+    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source)
+    {
+        IGuestMemory? memory = _memory;
+        if (memory is null || !_outstanding)
+        {
+            return false;
+        }
+
+        var segments = new ReadOnlySpan<VirtioBufferSegment>(_writable, 0, _writableCount);
+        return TryLocateInOneSegment(segments, WritableLength, offset, source.Length, out ulong address)
+            ? memory.TryWrite(address, source)
+            : CopyAcross(memory, segments, WritableLength, offset, default, source, toGuest: true);
+    }
 
     internal void Begin(IGuestMemory memory, uint epoch)
     {
@@ -235,38 +257,39 @@ public sealed partial class VirtioDescriptorChain
 
     private static bool Fits(ulong offset, ulong count, ulong total) => offset <= total && count <= total - offset;
 
-    /// <summary>One copy between a span and the byte range [offset, offset + length) of a segment list.</summary>
-    private bool Copy(
-        ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, Span<byte> fromGuest, ReadOnlySpan<byte> toGuestBytes, bool toGuest)
+    /// <summary>
+    /// Whether [offset, offset + length) of a part lies inside its first segment (a request header) or its last (a
+    /// status byte at the end of the writable part), the usual cases: then one copy at <paramref name="address"/>, no
+    /// walk. Inside one segment is inside the part: no other bounds check.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryLocateInOneSegment(ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, int length, out ulong address)
     {
-        IGuestMemory? memory = _memory;
-        int length = toGuest ? toGuestBytes.Length : fromGuest.Length;
-        if (memory is null || !_outstanding || segments.Length == 0)
+        address = 0;
+        if (segments.IsEmpty)
         {
             return false;
         }
 
-        // The usual cases, a range inside the first segment (a request header) or the last (a status byte at the end of
-        // the writable part): one copy, no walk. Inside one segment is inside the part: no other bounds check.
         VirtioBufferSegment first = segments[0];
         if (offset < first.Length && (ulong)length <= first.Length - offset)
         {
-            ulong address = first.Address + offset;
-            return toGuest ? memory.TryWrite(address, toGuestBytes) : memory.TryRead(address, fromGuest);
+            address = first.Address + offset;
+            return true;
         }
 
         VirtioBufferSegment last = segments[segments.Length - 1];
-        ulong lastStart = total - last.Length;
-        if (offset >= lastStart && offset - lastStart < last.Length && (ulong)length <= last.Length - (offset - lastStart))
+        ulong inLast = offset - (total - last.Length);
+        if (offset >= total - last.Length && inLast < last.Length && (ulong)length <= last.Length - inLast)
         {
-            ulong address = last.Address + (offset - lastStart);
-            return toGuest ? memory.TryWrite(address, toGuestBytes) : memory.TryRead(address, fromGuest);
+            address = last.Address + inLast;
+            return true;
         }
 
-        return CopyAcross(memory, segments, total, offset, fromGuest, toGuestBytes, toGuest);
+        return false;
     }
 
-    /// <summary><see cref="Copy"/> for a range across segments (or inside a middle one): piece by piece.</summary>
+    /// <summary>A copy of a range across segments (or inside a middle one), piece by piece.</summary>
     private static bool CopyAcross(
         IGuestMemory memory, ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, Span<byte> fromGuest, ReadOnlySpan<byte> toGuestBytes, bool toGuest)
     {
