@@ -146,7 +146,7 @@ public sealed partial class VirtioDescriptorChain
 
     /// <summary>
     /// What <see cref="TryAdd"/> returns when the segment does not fit: not an error of the guest's (no value of the
-    /// public enumeration), a request to grow the arrays (<see cref="GrowFullArrays"/>) and walk the chain again.
+    /// public enumeration), a request to walk the chain again with <see cref="Add"/>, which grows the arrays.
     /// </summary>
     internal const VirtioQueueError ArraysFull = (VirtioQueueError)(-1);
 
@@ -168,8 +168,8 @@ public sealed partial class VirtioDescriptorChain
     /// writable one.
     /// </summary>
     /// <remarks>
-    /// Makes no call: the in-place descriptor walk that inlines it keeps its values in registers only if nothing in its
-    /// loop calls out (the JIT keeps a value on the stack across a call, even one on a rare path).
+    /// Makes no call: the in-place descriptor walk that inlines it kept its values in registers only once nothing in its
+    /// loop called out (with a call on even a rare path, the JIT spilled them to the stack in the profile).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal VirtioQueueError TryAdd(ulong address, uint length, bool writable)
@@ -220,7 +220,7 @@ public sealed partial class VirtioDescriptorChain
     /// size), a few times in a chain object's life; later pops reuse them. Out of line: it almost never runs.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal void GrowFullArrays()
+    private void GrowFullArrays()
     {
         if (_readableCount == _readable.Length)
         {

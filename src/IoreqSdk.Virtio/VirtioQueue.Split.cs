@@ -102,14 +102,14 @@ public sealed partial class VirtioQueue
         if (inPlace)
         {
             error = ReadSplitChainInPlace(chain, head);
-            while (error == VirtioDescriptorChain.ArraysFull)
+            if (error == VirtioDescriptorChain.ArraysFull)
             {
-                // A chain longer than any before on this chain object: grow, and walk it again from its head. Nothing
-                // of the first walk was used, so the second is a fresh single read of the chain (as if popped a moment
-                // later); the arrays only grow, to at most twice the queue size, so this ends.
-                chain.GrowFullArrays();
+                // A chain longer than any before on this chain object: walked again from its head by the copying walk,
+                // which grows the arrays as it goes (once, however long the chain). Nothing of the first walk was used
+                // (ArraysFull ends it at a direct descriptor, before any indirect table), so the second is a fresh
+                // single read of the chain, as if popped a moment later; through copies, it needs no ring pointer.
                 chain.Begin(_memory!, _epoch);
-                error = ReadSplitChainInPlace(chain, head);
+                error = ReadSplitChain(chain, head);
             }
         }
         else
@@ -185,11 +185,12 @@ public sealed partial class VirtioQueue
     /// chain's own arrays; <see cref="VirtioDescriptorChain.ArraysFull"/> when they need to grow first.
     /// </summary>
     /// <remarks>
-    /// The walk is a chain of dependent loads (next, then its descriptor, then its next): everything stays in registers
-    /// — each field loaded straight into a local, no struct copy, no out parameter, no call in the loop (the JIT keeps
-    /// a value on the stack across any call, even on a rare path), and a store-and-reload on each link was half the
-    /// pop's time in the profile. Each field is loaded once and never read from the table again (the runtime's memory
-    /// model lets the JIT introduce no second read): the driver may rewrite the descriptor meanwhile.
+    /// The walk is a chain of dependent loads (next, then its descriptor, then its next), kept in registers: each field
+    /// loaded straight into a local, no struct copy, no out parameter, no call in the loop (with one, even on a rare
+    /// path, the JIT spilled the walk's values to the stack in the profile, and a store-and-reload on each link was half
+    /// the pop's time). Each field is loaded once and never read from the table again: the driver may rewrite the
+    /// descriptor meanwhile, and the .NET runtime's memory model (docs/design/specs/Memory-model.md in dotnet/runtime:
+    /// "reads cannot be introduced") keeps CoreCLR's and NativeAOT's JIT from reading it a second time.
     /// </remarks>
     private unsafe VirtioQueueError ReadSplitChainInPlace(VirtioDescriptorChain chain, ushort head)
     {

@@ -9,9 +9,10 @@ namespace IoreqSdk.Memory;
 /// Most of a device's copies are a few bytes — a request header, a status byte, a register's value — for which a call
 /// to the runtime's general memmove (its length unknown until run time) costs more than the copy: the virtqueue
 /// profile had it at a sixth of the device's work per request. Up to 16 bytes are copied inline here with at most two
-/// loads and two stores; longer copies go to the runtime's. Source and destination never overlap (guest RAM on one
-/// side, the device's memory on the other). Two overlapping loads read some source bytes twice; each destination byte
-/// still comes from exactly one of them, so a guest racing the copy sees what it would with any memcpy.
+/// loads and two stores; longer copies go to the runtime's. Both loads come before either store, so source and
+/// destination may even overlap, as with memmove. The two loads overlap for some lengths and read those source bytes
+/// twice; each destination byte still comes from exactly one of them, so a guest racing the copy sees what it would
+/// with any memcpy.
 /// </remarks>
 internal static class HostCopy
 {
