@@ -42,7 +42,7 @@ code = child.wait()
 print(f"{open(report).read().split()[-1]} {seen:.1f} {code}")
 PY
 }
-# The median of five runs: the maximum RSS moves by a few hundred kB from run to run, the start-up time by more.
+# The median of the runs: the maximum RSS moves by a couple of hundred kB from run to run, the start-up time by more.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "==> demu (NativeAOT) serving one device on the simulated guest: maximum RSS, start-up to 'server enabled'"
