@@ -20,6 +20,12 @@ namespace IoreqSdk.Hosting.Xenstore;
 /// event loop does not return in time has its ioreq server destroyed directly, so no guest is left waiting on ranges a
 /// dead process still claims. When the service ends by itself (its xenstore connection closed) the application stops.
 /// </summary>
+/// <remarks>
+/// A plain <see cref="IHostedService"/>, not a <c>BackgroundService</c>: the host raises ApplicationStarted — on which
+/// systemd's lifetime sends READY=1 — once every hosted service's StartAsync has returned, and a BackgroundService's
+/// StartAsync returns before its ExecuteAsync has done anything (on .NET 10 it runs wholly on the thread pool), which
+/// would report readiness before the watches exist.
+/// </remarks>
 public sealed partial class XenstoreBackendHost : IHostedService, IDisposable
 {
     private readonly XenstoreBackendBuilder _builder;
