@@ -72,7 +72,8 @@ public sealed class DemuXenHostTests
         await host!.Started;
         ushort id = host.Served.Server!.Id;
 
-        // The host's lifetime is what turns SIGTERM (ConsoleLifetime, or systemd's) into a stop.
+        // The host's lifetime is what turns SIGTERM (ConsoleLifetime, or systemd's under systemd) into this stop.
+        Assert.That(host.Services.GetRequiredService<IHostLifetime>(), Is.InstanceOf<Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>());
         host.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
         (int exitCode, bool abandoned) = await run;
 
