@@ -13,10 +13,10 @@ internal sealed unsafe class NativePages : IDisposable
     public NativePages(ulong bytes)
     {
 #if NET
-        // calloc: a block this size is a fresh anonymous mapping that the kernel zeroes page by page as it is first
-        // touched, so the simulated guest's RAM costs the process only the pages the guest and the device use — as on
-        // Xen, where the guest's RAM is not the device model's. Clearing it here would fault in every page (16 MiB of
-        // demu's 24.5 MB maximum RSS on the simulated guest).
+        // calloc: a block as large as guest RAM is a fresh anonymous mapping (above glibc's mmap threshold) that the
+        // kernel zeroes page by page as it is first touched, so the simulated guest's RAM costs the process only the
+        // pages the guest and the device use — as on Xen, where the guest's RAM is not the device model's. Clearing it
+        // here would fault in every page (16 MiB of demu's 24.5 MB maximum RSS on the simulated guest).
         _allocation = (nint)NativeMemory.AllocZeroed((nuint)(bytes + 4096));
 #else
         _allocation = Marshal.AllocHGlobal((nint)(bytes + 4096));

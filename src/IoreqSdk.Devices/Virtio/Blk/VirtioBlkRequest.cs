@@ -19,10 +19,11 @@ internal enum BlkOperation
 }
 
 /// <summary>
-/// One request slot of a queue, preallocated with its chain (its bounce buffer made at first use, then kept): the loop fills it from a popped chain
-/// and pins its data, the worker moves it between the image and the pinned guest buffers in one step; or, when the
-/// data cannot be pinned, the worker moves one step between the bounce buffer and the image and the loop copies it to
-/// or from guest memory and queues the next step or finishes. Nothing is allocated per request.
+/// One request slot of a queue, preallocated with its chain (its bounce buffer made at first use, then kept): the loop
+/// fills it from a popped chain and pins its data, the worker moves it between the image and the pinned guest buffers
+/// in one step; or, when the data cannot be pinned, the worker moves one step between the bounce buffer and the image
+/// and the loop copies it to or from guest memory and queues the next step or finishes. Nothing is allocated per
+/// request.
 /// </summary>
 internal sealed class VirtioBlkRequest : OffLoopWork
 {
