@@ -90,6 +90,9 @@ internal static partial class XenstoreVocabulary
     /// <summary>The image every well-formed disk uses.</summary>
     public static string Image => DiskPaths[0];
 
+    /// <summary>A FIFO (a named pipe): "a file" to File.Exists, and no disk.</summary>
+    public static string Fifo => DiskPaths[3];
+
     /// <summary>A value from the dictionary, a disk path, the frontend path of <paramref name="frontend"/>/<paramref name="deviceId"/>, or random bytes.</summary>
     public static string Value(ref FuzzInput input, string frontend, string deviceId)
     {

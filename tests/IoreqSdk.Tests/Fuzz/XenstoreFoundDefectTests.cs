@@ -62,4 +62,71 @@ public sealed class XenstoreFoundDefectTests
         Assert.That(() => _rig.Toolstack.DestroyDomain(6), Throws.Nothing, "a malformed key in the guest's directory does not stop the destroy");
         Assert.That(dom0.List(six), Is.Null);
     }
+
+    [Test]
+    public void An_image_that_is_a_FIFO_is_refused_at_once_not_waited_on()
+    {
+        // Found by the xenstore target: params naming a FIFO hung the backend service's loop for good, in the open of
+        // the disk's probe (a FileStream's open(2) of a FIFO waits for a writer).
+        string fifo = XenstoreVocabulary.Fifo;
+        Task<Exception?> open = Task.Run<Exception?>(() =>
+        {
+            try
+            {
+                RawImageFile.Open(fifo, readOnly: true).Dispose();
+                return null;
+            }
+            catch (IOException e)
+            {
+                return e;
+            }
+        });
+
+        Assert.That(open.Wait(TimeSpan.FromSeconds(30)), Is.True, "the open returned (before the fix it never did)");
+        Assert.That(open.Result, Is.TypeOf<IOException>().With.Message.Contains("does not seek"));
+    }
+
+    [Test]
+    public void An_image_that_is_a_directory_or_missing_is_refused_and_a_regular_file_opens()
+    {
+        string image = _rig.Image(4096);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(() => RawImageFile.Open(Path.GetTempPath(), readOnly: true), Throws.InstanceOf<IOException>().With.Message.Contains("directory"));
+            Assert.That(() => RawImageFile.Open(Path.GetTempPath(), readOnly: false), Throws.InstanceOf<IOException>());
+            Assert.That(() => RawImageFile.Open(image + ".missing", readOnly: true), Throws.TypeOf<FileNotFoundException>());
+        }
+
+        using RawImageFile file = RawImageFile.Open(image, readOnly: false);
+        Assert.That(file.Length, Is.EqualTo(4096));
+    }
+
+    [Test]
+    public async Task A_disk_on_a_FIFO_is_refused_and_the_service_goes_on_serving()
+    {
+        _rig.AddGuest(5);
+        _rig.StartService();
+        string fifo = _rig.Toolstack.AddSdkDevice(5, 0, "virtio-blk", Rng(0, new() { ["params"] = XenstoreVocabulary.Fifo, ["mode"] = "r" }));
+        string rng = _rig.Toolstack.AddSdkDevice(5, 1, "virtio-rng", Rng(1, []));
+
+        Assert.That(await _rig.Until(fifo, XenbusState.Closed), Is.True);
+        Assert.That(await _rig.Toolstack.WaitForInitWaitAsync(rng, _rig.Guard), Is.True, "the next device is served: the loop did not hang");
+    }
+
+    /// <summary>An SDK-namespace device on virtio-mmio slot <paramref name="slot"/>, with <paramref name="extra"/> keys.</summary>
+    private static Dictionary<string, string> Rng(int slot, Dictionary<string, string> extra)
+    {
+        var keys = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["transport"] = "mmio",
+            ["base"] = "0x" + (Slot0 + ((ulong)slot * VirtioMmioTransport.Size)).ToString("x", CultureInfo.InvariantCulture),
+            ["irq"] = (VirtioMmioTransport.Arm64FirstSpi + (uint)slot).ToString(CultureInfo.InvariantCulture),
+        };
+        foreach (KeyValuePair<string, string> key in extra)
+        {
+            keys[key.Key] = key.Value;
+        }
+
+        return keys;
+    }
 }
