@@ -113,6 +113,31 @@ public sealed class XenstoreFoundDefectTests
         Assert.That(await _rig.Toolstack.WaitForInitWaitAsync(rng, _rig.Guard), Is.True, "the next device is served: the loop did not hang");
     }
 
+    [TestCase("/", TestName = "The root")]
+    [TestCase("@releaseDomain", TestName = "A special watch path")]
+    [TestCase(null, TestName = "A path with no room for /state")]
+    public async Task A_frontend_key_naming_no_readable_state_node_is_ignored_and_the_device_served(string? frontend)
+    {
+        // Found by the xenstore target: the key passed the path check, but "<frontend>/state" is malformed, so the
+        // first read of it threw after the device was in the service's table: refused (state Closed, DeviceClosed)
+        // while its ioreq server ran on.
+        frontend ??= "/" + new string('a', XenStorePaths.MaxAbsolutePathLength - 1);
+        SimulatedHypervisor guest = _rig.AddGuest(5);
+        XenstoreBackendService service = _rig.StartService();
+        var first = new TaskCompletionSource<(string What, BackendDeviceStatus Device)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        service.DeviceServed += (_, e) => first.TrySetResult(("served", e.Device));
+        service.DeviceClosed += (_, e) => first.TrySetResult(("closed", e.Device));
+        _ = _rig.Toolstack.AddSdkDevice(5, 0, "virtio-rng", Rng(0, new() { ["frontend"] = frontend }));
+
+        (string what, BackendDeviceStatus device) = await first.Task.WaitAsync(_rig.Guard);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(what, Is.EqualTo("served"), device.ToString());
+            Assert.That(BackendRig.ReadRegister(guest, Slot0, 0), Is.EqualTo(BackendRig.MmioMagic));
+            Assert.That(_rig.Hypervisors.Held(5), Is.EqualTo(1));
+        }
+    }
+
     /// <summary>An SDK-namespace device on virtio-mmio slot <paramref name="slot"/>, with <paramref name="extra"/> keys.</summary>
     private static Dictionary<string, string> Rng(int slot, Dictionary<string, string> extra)
     {
