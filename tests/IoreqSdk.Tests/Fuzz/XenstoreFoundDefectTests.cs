@@ -24,6 +24,7 @@ namespace IoreqSdk.Tests.Fuzz;
 public sealed class XenstoreFoundDefectTests
 {
     private const ulong Slot0 = VirtioMmioTransport.Arm64WindowBase;
+    private const ulong Slot1 = VirtioMmioTransport.Arm64WindowBase + VirtioMmioTransport.Size;
     private BackendRig _rig = null!;
 
     [SetUp]
@@ -135,6 +136,38 @@ public sealed class XenstoreFoundDefectTests
             Assert.That(what, Is.EqualTo("served"), device.ToString());
             Assert.That(BackendRig.ReadRegister(guest, Slot0, 0), Is.EqualTo(BackendRig.MmioMagic));
             Assert.That(_rig.Hypervisors.Held(5), Is.EqualTo(1));
+        }
+    }
+
+    [Test]
+    public async Task A_stale_ioreq_server_key_naming_a_server_the_service_runs_leaves_that_server_alone()
+    {
+        // Found by the xenstore target: a device found in InitWait (a previous backend's) had the server its
+        // ioreq-server key names destroyed — even when that id was another device's live server now, which then lost
+        // its device under it (the id went to the new device).
+        SimulatedHypervisor guest = _rig.AddGuest(5);
+        XenstoreBackendService service = _rig.StartService();
+        string first = _rig.Toolstack.AddSdkDevice(5, 0, "virtio-rng", Rng(0, []));
+        Assert.That(await _rig.Toolstack.WaitForInitWaitAsync(first, _rig.Guard), Is.True);
+        ushort live = service.Devices.Single().IoreqServer!.Value;
+
+        Dictionary<string, string> stale = Rng(1, new() { ["frontend-id"] = "5", ["type"] = "virtio-rng", ["online"] = "1", ["state"] = "2" });
+        stale[XenstoreBackendService.IoreqServerKey] = live.ToString(CultureInfo.InvariantCulture);
+        using (IXenStore dom0 = _rig.Store.Connect(0))
+        {
+            BackendDeviceDescription.WriteDevice(dom0, BackendDeviceDescription.BackendPath(0, XenstoreBackendService.SdkKind, 5, 1), [new XenStorePermissionEntry(0, XenStoreAccess.None), new XenStorePermissionEntry(5, XenStoreAccess.Read)], stale);
+        }
+
+        while (service.Devices.Count < 2)
+        {
+            await Task.Delay(5, _rig.Guard);
+        }
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(service.Devices.Select(d => d.IoreqServer), Is.Unique, "each device on a server of its own");
+            Assert.That(BackendRig.ReadRegister(guest, Slot0, 0), Is.EqualTo(BackendRig.MmioMagic), "the first device still reaches its guest");
+            Assert.That(BackendRig.ReadRegister(guest, Slot1, 0), Is.EqualTo(BackendRig.MmioMagic));
         }
     }
 

@@ -308,12 +308,23 @@ public sealed partial class XenstoreBackendService
         return keys;
     }
 
-    private static void DestroyStaleServer(IHypervisor hypervisor, ushort frontend, Dictionary<string, string> keys, ILogger logger)
+    private void DestroyStaleServer(IHypervisor hypervisor, ushort frontend, Dictionary<string, string> keys, ILogger logger)
     {
         // A backend that died without its teardown left its ioreq server claiming the device's range: destroy it, or the
         // new server's claim fails with EEXIST. ENOENT (already gone) is the usual answer.
         if (keys.TryGetValue(IoreqServerKey, out string? text) && ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort stale))
         {
+            foreach (ServedDevice other in _served.Values)
+            {
+                if (other.Frontend == frontend && other.Server.Id == stale)
+                {
+                    // Not stale: Xen gave that id to a device this service serves now (the old server is gone and its
+                    // slot was reused). Destroying it would take that device from its guest (found by the xenstore
+                    // fuzz target).
+                    return;
+                }
+            }
+
             try
             {
                 hypervisor.DestroyIoreqServer(frontend, stale);
