@@ -38,7 +38,7 @@ internal sealed class XenstoreRig : IDisposable
     private readonly Dictionary<ushort, IXenStore> _guestStores = [];
     private bool _stopped;
 
-    public XenstoreRig(int watchQueueCapacity, int maxDevices)
+    public XenstoreRig(int watchQueueCapacity, int maxDevices, IBackendDeviceFactory? extra = null)
     {
         Toolstack = new SimulatedToolstack(Store, new SimulatedClock());
         Dom0 = Store.Connect(0);
@@ -52,6 +52,11 @@ internal sealed class XenstoreRig : IDisposable
         }
 
         var options = new XenstoreBackendOptions { MaxDevices = maxDevices, LoggerFactory = new FaultLog(this) }.AddStandardDevices();
+        if (extra is not null)
+        {
+            options.Factories.Add(extra);
+        }
+
         _serviceStore = new SettlingXenStore(Store.Connect(0, watchQueueCapacity), Dom0, SettleTimeout);
         Service = new XenstoreBackendService(_serviceStore, Hypervisors, options);
         Service.DeviceServed += (_, e) => OnServed(e.Device);

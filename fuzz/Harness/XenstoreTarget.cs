@@ -40,14 +40,18 @@ public static class XenstoreTarget
 
     /// <summary>Runs one input.</summary>
     /// <param name="bytes">The input.</param>
-    public static void Run(ReadOnlySpan<byte> bytes)
+    /// <param name="device">
+    /// A device author's own backend device type to serve and fuzz too: the toolstack then also writes devices of its
+    /// type in the SDK's namespace, with its well-formed keys and its key names among those the fuzzer changes.
+    /// </param>
+    public static void Run(ReadOnlySpan<byte> bytes, XenstoreFuzzDevice? device = null)
     {
         var input = new FuzzInput(bytes);
         byte header = input.U8();
         int capacity = (header & 3) == 3 ? 4 + ((header >> 2) & 7) : WatchEventQueueCapacity;
         int maxDevices = ((header >> 5) & 3) switch { 0 => 64, int n => n };
-        using var rig = new XenstoreRig(capacity, maxDevices);
-        var state = new State();
+        using var rig = new XenstoreRig(capacity, maxDevices, device?.Factory);
+        var state = new State { Device = device };
         for (int i = 0; i < MaxOperations && input.HasMore; i++)
         {
             int operation = input.Choose(12);
@@ -82,7 +86,7 @@ public static class XenstoreTarget
         {
             case 0:
             case 1:
-                AddDevice(rig, ref input);
+                AddDevice(rig, ref input, state.Device);
                 break;
 
             case 2:
@@ -193,12 +197,12 @@ public static class XenstoreTarget
 
     /// <summary>
     /// A device written whole by the toolstack, in one transaction as libxl does: a libxl virtio disk (with its frontend
-    /// directory), an SDK-namespace virtio-blk or virtio-rng, or a disk in a kind the service does not watch; then up to
-    /// three keys changed or removed.
+    /// directory), an SDK-namespace virtio-blk or virtio-rng, a disk in a kind the service does not watch, or a device
+    /// author's own type; then up to three keys changed or removed.
     /// </summary>
-    private static void AddDevice(XenstoreRig rig, ref FuzzInput input)
+    private static void AddDevice(XenstoreRig rig, ref FuzzInput input, XenstoreFuzzDevice? own)
     {
-        int shape = input.Choose(4);
+        int shape = input.Choose(own is null ? 4 : 5);
         string frontend = XenstoreVocabulary.Frontends[input.Choose(XenstoreVocabulary.Frontends.Length)];
         string deviceId = XenstoreVocabulary.DeviceIds[input.Choose(XenstoreVocabulary.DeviceIds.Length)];
         int slot = input.Choose(4);
@@ -212,7 +216,15 @@ public static class XenstoreTarget
             ["online"] = "1",
             ["state"] = "1",
         };
-        if (shape == 2)
+        if (shape == 4)
+        {
+            keys["type"] = own!.Factory.Type;
+            foreach (KeyValuePair<string, string> key in own.Keys)
+            {
+                keys[key.Key] = key.Value;
+            }
+        }
+        else if (shape == 2)
         {
             keys["type"] = "virtio-rng";
         }
@@ -223,31 +235,32 @@ public static class XenstoreTarget
             keys["mode"] = input.Bool() ? "w" : "r";
         }
 
-        if (shape is 0 or 3)
+        if (shape != 4)
         {
-            keys["frontend"] = XenstoreVocabulary.FrontendPath(frontend, deviceId);
-            keys["specification"] = "virtio";
-            keys["transport"] = "mmio";
-        }
-        else
-        {
-            keys["transport"] = pci ? "pci" : "mmio";
-        }
+            // Where the SDK's devices sit (an author's own keys say where theirs does): libxl's disks on virtio-mmio,
+            // the SDK namespace's on either transport.
+            keys["transport"] = shape is 0 or 3 || !pci ? "mmio" : "pci";
+            if (shape is 0 or 3)
+            {
+                keys["frontend"] = XenstoreVocabulary.FrontendPath(frontend, deviceId);
+                keys["specification"] = "virtio";
+            }
 
-        if (keys["transport"] == "pci")
-        {
-            keys["bdf"] = "0000:00:0" + (3 + slot).ToString(CultureInfo.InvariantCulture) + ".0";
-        }
-        else
-        {
-            keys["base"] = mmioBase;
-            keys["irq"] = irq;
+            if (keys["transport"] == "pci")
+            {
+                keys["bdf"] = "0000:00:0" + (3 + slot).ToString(CultureInfo.InvariantCulture) + ".0";
+            }
+            else
+            {
+                keys["base"] = mmioBase;
+                keys["irq"] = irq;
+            }
         }
 
         int changes = input.Choose(4);
         for (int i = 0; i < changes; i++)
         {
-            string key = XenstoreVocabulary.Name(ref input, XenstoreVocabulary.Keys);
+            string key = own is not null && input.Bool() ? own.KeyNames[input.Choose(own.KeyNames.Length)] : XenstoreVocabulary.Name(ref input, XenstoreVocabulary.Keys);
             if (input.Choose(4) == 0)
             {
                 _ = keys.Remove(key);
@@ -393,5 +406,30 @@ public static class XenstoreTarget
     private sealed class State
     {
         public XenStoreTransaction Transaction { get; set; }
+
+        public XenstoreFuzzDevice? Device { get; init; }
     }
+}
+
+/// <summary>A device author's backend device type for <see cref="XenstoreTarget"/>: the factory, and the keys of a well-formed device of its type (besides <c>type</c>, <c>frontend-id</c>, <c>online</c> and <c>state</c>).</summary>
+public sealed class XenstoreFuzzDevice
+{
+    /// <summary>Creates the description.</summary>
+    /// <param name="factory">The factory the service builds the device with.</param>
+    /// <param name="keys">A well-formed device's keys, e.g. <c>transport</c>, <c>base</c>, <c>irq</c> and the device's own.</param>
+    public XenstoreFuzzDevice(IBackendDeviceFactory factory, IReadOnlyDictionary<string, string> keys)
+    {
+        Factory = factory ?? throw new ArgumentNullException(nameof(factory));
+        Keys = keys ?? throw new ArgumentNullException(nameof(keys));
+        var names = new List<string>(keys.Keys);
+        KeyNames = names.Count == 0 ? ["type"] : [.. names];
+    }
+
+    /// <summary>The factory.</summary>
+    public IBackendDeviceFactory Factory { get; }
+
+    /// <summary>The well-formed keys.</summary>
+    public IReadOnlyDictionary<string, string> Keys { get; }
+
+    internal string[] KeyNames { get; }
 }
