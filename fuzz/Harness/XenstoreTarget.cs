@@ -55,6 +55,7 @@ public static class XenstoreTarget
         for (int i = 0; i < MaxOperations && input.HasMore; i++)
         {
             int operation = input.Choose(12);
+            rig.BeginWriting();
             try
             {
                 Operate(rig, ref input, operation, state);
