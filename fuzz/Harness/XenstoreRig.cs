@@ -38,10 +38,12 @@ internal sealed class XenstoreRig : IDisposable
     private readonly Dictionary<ushort, IXenStore> _guestStores = [];
     private bool _stopped;
 
-    // Set while an operation writes (a burst, a directory and its frontend, a destroy's removals): the service may
-    // handle events meanwhile, and xenstore may change under its handlers, so their checks of what xenstore holds
-    // wait until the harness is idle again (Settle). Written by the harness's thread, read on the service's.
-    private volatile bool _writing;
+    // Set for an operation that writes more than once (a burst, a directory and its frontend, a destroy's removals):
+    // the service handles the first writes' events while the later ones land, so what its handlers read of xenstore
+    // may be the harness's later write, not the service's own (even once the writes are done: the service may have
+    // written before and raised its event after). Their checks of xenstore skip such an operation; an operation that
+    // writes once (or commits one transaction) is checked. Written by the harness's thread, read on the service's.
+    private volatile bool _racing;
 
     public XenstoreRig(int watchQueueCapacity, int maxDevices, IBackendDeviceFactory? extra = null)
     {
@@ -88,12 +90,11 @@ internal sealed class XenstoreRig : IDisposable
     public SimulatedHypervisor? Guest(ushort domain) => _guests.TryGetValue(domain, out SimulatedHypervisor? guest) ? guest : null;
 
     /// <summary>Waits until the service has handled everything so far; fails the input if it hangs, stopped, or an oracle saw something.</summary>
-    /// <summary>The harness is about to write: until <see cref="Settle"/>, the service's handlers may see xenstore change under them.</summary>
-    public void BeginWriting() => _writing = true;
+    /// <summary>An operation begins: one that writes more than once makes the service's handlers skip their checks of xenstore until the next.</summary>
+    public void BeginOperation(bool writesMoreThanOnce) => _racing = writesMoreThanOnce;
 
     public void Settle(string after)
     {
-        _writing = false;
         if (!_serviceStore.Settle(() => !_running.IsCompleted))
         {
             throw new FuzzFailureException(_running.IsCompleted
@@ -118,7 +119,7 @@ internal sealed class XenstoreRig : IDisposable
     {
         foreach (ushort domain in XenstoreVocabulary.Domains)
         {
-            BeginWriting();
+            BeginOperation(writesMoreThanOnce: true);
             Toolstack.DestroyDomain(domain);
             Settle(FormattableString.Invariant($"destroying domain {domain}"));
         }
@@ -129,7 +130,7 @@ internal sealed class XenstoreRig : IDisposable
         }
 
         CheckNothingHeld("every guest was destroyed");
-        BeginWriting();
+        BeginOperation(writesMoreThanOnce: true);
         SimulatedHypervisor last = AddGuest(LastGuest, GuestArchitecture.Arm64);
         (string slot, string irq) = XenstoreVocabulary.MmioSlot(0);
         string path = Toolstack.AddSdkDevice(LastGuest, 0, "virtio-rng", new Dictionary<string, string> { ["transport"] = "mmio", ["base"] = slot, ["irq"] = irq });
@@ -241,7 +242,7 @@ internal sealed class XenstoreRig : IDisposable
             return;
         }
 
-        if (!_writing && state is not ("2" or "4"))
+        if (!_racing && state is not ("2" or "4"))
         {
             Fail($"{device.BackendPath} was reported served but its state is '{state}'");
         }
@@ -268,7 +269,7 @@ internal sealed class XenstoreRig : IDisposable
             Fail(FormattableString.Invariant($"{device.BackendPath} was reported closed ({device.Reason}) but its ioreq server {was.Server} still exists"));
         }
 
-        if (!_writing && device.Reason != "the service stopped" && state is not (null or "6"))
+        if (!_racing && device.Reason != "the service stopped" && state is not (null or "6"))
         {
             Fail($"{device.BackendPath} was reported closed ({device.Reason}) but its state is '{state}'");
         }

@@ -55,7 +55,10 @@ public static class XenstoreTarget
         for (int i = 0; i < MaxOperations && input.HasMore; i++)
         {
             int operation = input.Choose(12);
-            rig.BeginWriting();
+
+            // Adding a device (its frontend directory, its backend directory, libxl's record), a state with online, a
+            // burst, a domain's creation or destruction: more than one write, which the service races.
+            rig.BeginOperation(writesMoreThanOnce: operation is 0 or 1 or 3 or 6 or 10);
             try
             {
                 Operate(rig, ref input, operation, state);
