@@ -7,7 +7,8 @@
 #
 # Targets: ioreq (the shared ioreq page and the buffered ring), pci (config space and BARs through both platforms'
 # host bridges), virtqueue (split and packed rings against virtio-blk, -rng and -console on mmio and pci), registers
-# (the 16550 and edu register files). Seeds: fuzz/corpus/TARGET/. Findings: artifacts/fuzz/TARGET/ (crashes/ and
+# (the 16550 and edu register files), xenstore (what the toolstack and guests write to xenstore, against the backend
+# service). Seeds: fuzz/corpus/TARGET/. Findings: artifacts/fuzz/TARGET/ (crashes/ and
 # hangs/ under default/). Prints per target: executions, exec/s, paths, bitmap density, crashes, hangs; exits 1 if any
 # target found a crash or a hang. Runs one afl-fuzz instance at nice 19 (the machine is shared).
 #
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 # The SDK's targets, run by --all; a target added to fuzz/Harness/FuzzTargets.cs runs by name too.
-targets=(ioreq pci virtqueue registers)
+targets=(ioreq pci virtqueue registers xenstore)
 usage() { echo "usage: fuzz/run.sh TARGET SECONDS | --all SECONDS | --list (targets: ${targets[*]})" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
@@ -48,8 +49,9 @@ if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ] || [ ! -f "$bin/IoreqSdk.Fuzz.dll" ]; then
     # counts follow thread timing rather than the input and would make every run's coverage differ (AFL's
     # "stability"). Kept: what guest-written data flows through — the ABI pages, dispatch, the ring consumer, the
     # region map and device context, guest memory, PCI and the platforms, virtio and the devices.
+    # The xenstore side (the backend service, its paths and watch queue) is what the toolstack's data flows through.
     sdk=(IoreqSdk.Abi IoreqSdk.Dispatch IoreqSdk.Pci IoreqSdk.Platforms IoreqSdk.Memory IoreqSdk.Devices
-         IoreqSdk.Server.BufferedRingConsumer IoreqSdk.Server.RegionMap IoreqSdk.Server.DeviceContext)
+         IoreqSdk.Server.BufferedRingConsumer IoreqSdk.Server.RegionMap IoreqSdk.Server.DeviceContext IoreqSdk.Xenstore)
     dotnet tool run sharpfuzz "$bin/IoreqSdk.dll" "${sdk[@]}" >/dev/null || { echo "instrumenting IoreqSdk failed" >&2; exit 2; }
     for assembly in IoreqSdk.Virtio IoreqSdk.Devices; do
         dotnet tool run sharpfuzz "$bin/$assembly.dll" "$assembly" >/dev/null || { echo "instrumenting $assembly failed" >&2; exit 2; }

@@ -17,8 +17,9 @@ public static class FuzzTargets
         ["pci"] = input => PciTarget.Run(input),
         ["virtqueue"] = input => VirtqueueTarget.Run(input),
         ["registers"] = input => RegisterFileTarget.Run(input),
+        ["xenstore"] = input => XenstoreTarget.Run(input),
     };
 
     /// <summary>The names, in the order <c>fuzz/run.sh --all</c> runs them.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["ioreq", "pci", "virtqueue", "registers"];
+    public static IReadOnlyList<string> Names { get; } = ["ioreq", "pci", "virtqueue", "registers", "xenstore"];
 }

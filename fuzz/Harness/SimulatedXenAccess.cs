@@ -11,6 +11,12 @@ namespace IoreqSdk.Fuzzing;
 /// </summary>
 internal static class SimulatedXenAccess
 {
+    /// <summary>How many ioreq servers the guest has now (a device model that leaked one leaves it here).</summary>
+    public static int LiveServers(this SimulatedHypervisor xen) => xen.Servers.Count;
+
+    /// <summary>Whether ioreq server <paramref name="server"/> exists now.</summary>
+    public static bool HasServer(this SimulatedHypervisor xen, ushort server) => xen.Servers.Exists(server);
+
     /// <summary>Whether the server has a buffered ring.</summary>
     public static bool HasRing(this SimulatedHypervisor xen, ushort server) =>
         xen.Servers.Find(server, "fuzz").Mode != BufferedIoreqMode.Off;

@@ -48,6 +48,33 @@ internal sealed class SimulatedServerTable
         throw SimulatedHypervisor.Error("xendevicemodel_create_ioreq_server", Errno.ENOSPC, $"all {_servers.Length} ioreq server slots are in use");
     }
 
+    /// <summary>The servers that exist now (created and not destroyed): a harness's leak check.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                int count = 0;
+                foreach (SimulatedServer? server in _servers)
+                {
+                    count += server is null ? 0 : 1;
+                }
+
+                return count;
+            }
+        }
+    }
+
+    /// <summary>Whether slot <paramref name="id"/> holds a server (ENOENT-free, unlike <see cref="Find"/>).</summary>
+    public bool Exists(ushort id)
+    {
+        lock (_gate)
+        {
+            return id < _servers.Length && _servers[id] is not null;
+        }
+    }
+
     /// <summary>The server in slot <paramref name="id"/>, or ENOENT for <paramref name="operation"/>.</summary>
     public SimulatedServer Find(ushort id, string operation)
     {

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
+using IoreqSdk.Storage;
 using IoreqSdk.Virtio;
 using IoreqSdk.Virtio.Mmio;
 using IoreqSdk.Virtio.Pci;
@@ -116,16 +117,14 @@ internal static class BackendPlacement
 
         try
         {
-            // A FIFO or a socket is "a file" to File.Exists but cannot back a disk: it does not seek.
-            using var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
-            if (!probe.CanSeek)
-            {
-                throw new BackendDeviceException($"params '{path}' is not a regular file (it does not seek)");
-            }
+            // A FIFO or a socket is "a file" to File.Exists but cannot back a disk: it does not seek. The image's own
+            // open finds that out without blocking (a FileStream's open of a FIFO waits for a writer: the service's
+            // loop hung on one, found by the xenstore fuzz target).
+            RawImageFile.Open(path, readOnly: true).Dispose();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BackendDeviceException($"params '{path}' cannot be opened: {e.Message}", e);
+            throw new BackendDeviceException($"params '{BackendDeviceRequest.Shorten(path)}' cannot be opened: {e.Message}", e);
         }
 
         return (path, mode == "r");

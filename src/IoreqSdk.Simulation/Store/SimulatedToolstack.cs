@@ -134,14 +134,20 @@ public sealed class SimulatedToolstack : IDisposable
     /// <c>xl destroy</c>: every device directory of the domain removed (backend, frontend, libxl's record), then its home,
     /// then xenstored releases it (<c>@releaseDomain</c>).
     /// </summary>
+    /// <remarks>
+    /// The backends are found, as libxl__devices_destroy finds them, from libxl's own record under <c>/libxl/</c>, which
+    /// only dom0 writes — never from the frontend directory's <c>backend</c> key, which the guest owns and could point at
+    /// another guest's device (or at no valid path at all).
+    /// </remarks>
     public void DestroyDomain(ushort domain)
     {
         string home = XenStorePaths.DomainPath(domain);
-        foreach (string kind in _dom0.List(home + "/device") ?? [])
+        string record = "/libxl/" + domain.ToString(CultureInfo.InvariantCulture) + "/device";
+        foreach (string kind in _dom0.List(record) ?? [])
         {
-            foreach (string device in _dom0.List(home + "/device/" + kind) ?? [])
+            foreach (string device in _dom0.List(record + "/" + kind) ?? [])
             {
-                if (_dom0.Read(home + "/device/" + kind + "/" + device + "/backend") is string backend)
+                if (_dom0.Read(record + "/" + kind + "/" + device + "/backend") is string backend && XenStorePaths.IsValid(backend) && backend[0] == '/')
                 {
                     _ = _dom0.Remove(backend);
                 }

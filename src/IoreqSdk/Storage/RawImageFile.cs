@@ -29,21 +29,38 @@ public sealed class RawImageFile : IDisposable
     // ENOSYS: a kernel without fallocate; EOPNOTSUPP, ENODEV: a file system or device without the mode.
     private const int ENOSYS = 38;
 
-    private readonly SafeFileHandle _handle;
-#if !NET
-    // netstandard2.0 has no File.OpenHandle: the stream only owns the descriptor; it is never read or written.
-    private readonly FileStream _owner;
-#endif
+    // EISDIR: the probe read of a directory opened read-only; ESPIPE: lseek on a FIFO, a socket or a terminal.
+    private const int EISDIR = 21;
+    private const int ESPIPE = 29;
 
-    private RawImageFile(string path, bool readOnly)
+    private readonly SafeFileHandle _handle;
+
+    private unsafe RawImageFile(string path, bool readOnly)
     {
-        FileAccess access = readOnly ? FileAccess.Read : FileAccess.ReadWrite;
-#if NET
-        _handle = File.OpenHandle(path, FileMode.Open, access, FileShare.ReadWrite);
-#else
-        _owner = new FileStream(path, FileMode.Open, access, FileShare.ReadWrite, bufferSize: 1);
-        _handle = _owner.SafeFileHandle;
-#endif
+        // The SDK's own open(2), with O_NONBLOCK: a FIFO's open would otherwise wait for a writer forever, so a path
+        // that a user or the toolstack got wrong would hang its caller (the backend service's loop: found by the
+        // xenstore fuzz target). On a regular file or a block device the flag has no effect (open(2)); what does not
+        // seek is refused below, before any I/O.
+        byte[] name = new byte[System.Text.Encoding.UTF8.GetByteCount(path) + 1];
+        _ = System.Text.Encoding.UTF8.GetBytes(path, 0, path.Length, name, 0);
+        int descriptor;
+        fixed (byte* start = name)
+        {
+            descriptor = Interop.Libc.Open(start, (readOnly ? Interop.Libc.O_RDONLY : Interop.Libc.O_RDWR) | Interop.Libc.O_NONBLOCK | Interop.Libc.O_CLOEXEC);
+        }
+
+        if (descriptor < 0)
+        {
+            int errno = Marshal.GetLastWin32Error();
+            if (errno == Errno.EACCES || errno == Errno.EPERM)
+            {
+                throw new UnauthorizedAccessException($"open on {path} failed: permission denied (errno {errno}).");
+            }
+
+            throw errno == Errno.ENOENT ? new FileNotFoundException($"open on {path} failed: no such file (errno {errno}).", path) : Error("open", path, errno);
+        }
+
+        _handle = new SafeFileHandle((IntPtr)descriptor, ownsHandle: true);
         IsReadOnly = readOnly;
         Path = path;
         try
@@ -51,7 +68,15 @@ public sealed class RawImageFile : IDisposable
             long length = Interop.Libc.LSeek(Descriptor, 0, Interop.Libc.SEEK_END);
             if (length < 0)
             {
-                throw Error("lseek", path);
+                int errno = Marshal.GetLastWin32Error();
+                throw errno == ESPIPE ? new IOException($"{path} is not a disk image: it does not seek (a FIFO, a socket or a terminal).", errno) : Error("lseek", path, errno);
+            }
+
+            // A directory opens read-only and may even seek; its first read says what it is.
+            byte probe;
+            if (Interop.Libc.PRead(Descriptor, &probe, 1, 0) < 0 && Marshal.GetLastWin32Error() == EISDIR)
+            {
+                throw new IOException($"{path} is not a disk image: it is a directory.", EISDIR);
             }
 
             Length = length;
@@ -78,6 +103,9 @@ public sealed class RawImageFile : IDisposable
     /// <param name="path">The file or block device.</param>
     /// <param name="readOnly">Whether to open it for reading only (writes then fail with <see cref="IOException"/>).</param>
     /// <returns>The open image.</returns>
+    /// <exception cref="FileNotFoundException">Nothing is at <paramref name="path"/>.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be opened so.</exception>
+    /// <exception cref="IOException">It is not an image (a directory, or a FIFO, socket or terminal: what does not seek), or the open failed otherwise; never blocks waiting for a FIFO's writer.</exception>
     public static RawImageFile Open(string path, bool readOnly)
     {
         if (string.IsNullOrEmpty(path))
@@ -165,20 +193,11 @@ public sealed class RawImageFile : IDisposable
         Allocate(Interop.Libc.FALLOC_FL_ZERO_RANGE | Interop.Libc.FALLOC_FL_KEEP_SIZE, offset, length, "fallocate(ZERO_RANGE)");
 
     /// <summary>Closes the image.</summary>
-    public void Dispose()
-    {
-#if NET
-        _handle.Dispose();
-#else
-        _owner.Dispose();
-#endif
-    }
+    public void Dispose() => _handle.Dispose();
 
-    private static IOException Error(string call, string path)
-    {
-        int errno = Marshal.GetLastWin32Error();
-        return new IOException($"{call} on {path} failed: errno {errno}.", errno);
-    }
+    private static IOException Error(string call, string path) => Error(call, path, Marshal.GetLastWin32Error());
+
+    private static IOException Error(string call, string path, int errno) => new($"{call} on {path} failed: errno {errno}.", errno);
 
     private static void CheckOffset(long offset)
     {

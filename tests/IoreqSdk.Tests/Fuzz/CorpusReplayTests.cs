@@ -89,5 +89,35 @@ public sealed class CorpusReplayTests
         Assert.That(device.Calls, Is.EqualTo(new[] { (false, 0UL, 4, 0UL) }), "the input made exactly the one load it encodes");
     }
 
+    [Test]
+    public void TheXenstoreTargetServesADeviceAuthorsOwnBackendType()
+    {
+        // An author's factory, given to the target, is served from the toolstack's writes. The input: the service's
+        // defaults; one device added (operation 0) of the author's shape (4) for guest 1 (frontend 0), device id 0
+        // (index 1), slot 0, no PCI, no key changed.
+        var factory = new CountingRngFactory();
+        var keys = new Dictionary<string, string> { ["base"] = "0x2000000", ["irq"] = "33" };
+        byte[] input = [0x00, 0x00, 0x04, 0x00, 0x01, 0x00, 0x00, 0x00];
+
+        XenstoreTarget.Run(input, new XenstoreFuzzDevice(factory, keys));
+
+        Assert.That(factory.Created, Is.EqualTo(1), "built once, then torn down when its guest was destroyed");
+    }
+
     private const ulong Mmio = 0xFEB0_0000;
+
+    /// <summary>A device author's factory: a virtio-rng on virtio-mmio at the keys' base and irq.</summary>
+    private sealed class CountingRngFactory : IoreqSdk.Xenstore.Backend.IBackendDeviceFactory
+    {
+        public int Created { get; private set; }
+
+        public string Type => "my-rng";
+
+        public IDisposable? Create(IoreqSdk.Xenstore.Backend.BackendDeviceRequest request)
+        {
+            Created++;
+            request.Server.AddDevice(new IoreqSdk.Virtio.Mmio.VirtioMmioTransport(new IoreqSdk.Devices.Virtio.Rng.VirtioRng(), request.RequireNumber("base"), request.Server.CreateInterruptLine((uint)request.RequireNumber("irq"))));
+            return null;
+        }
+    }
 }

@@ -57,6 +57,9 @@ internal static class NativeSignatures
             };
             // glibc's C++ declarations are noexcept; the check is about the C ABI, so noexcept is the same function.
             template <typename R, typename... A> struct fn<R (*)(A...) noexcept> : fn<R (*)(A...)> {};
+            // A variadic function (open without O_CREAT) is declared with its fixed parameters and called with those only.
+            template <typename R, typename... A> struct fn<R (*)(A..., ...)> : fn<R (*)(A...)> {};
+            template <typename R, typename... A> struct fn<R (*)(A..., ...) noexcept> : fn<R (*)(A...)> {};
             template <typename T> using plain = std::remove_cv_t<T>;
             template <typename T> struct underlying { using type = T; };
             template <typename T> requires std::is_enum_v<T> struct underlying<T> { using type = std::underlying_type_t<T>; };

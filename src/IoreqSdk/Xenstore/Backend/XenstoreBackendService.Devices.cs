@@ -115,6 +115,7 @@ public sealed partial class XenstoreBackendService
         IoreqServer? server = null;
         IDisposable? resources = null;
         ILogger logger = _logger;
+        ServedDevice? added = null;
         using IDisposable? logScope = BackendLog.DeviceScope(logger, frontend, deviceId, kind);
 
         try
@@ -164,9 +165,10 @@ public sealed partial class XenstoreBackendService
             var device = new ServedDevice(key, kind, frontendName, frontend, deviceId, type, path, hypervisor, server, resources, stop, ++_serial)
             {
                 State = state,
-                FrontendPath = keys.TryGetValue("frontend", out string? frontendPath) && XenStorePaths.IsValid(frontendPath) ? frontendPath : null,
+                FrontendPath = keys.TryGetValue("frontend", out string? frontendPath) && IsFrontendPath(frontendPath) ? frontendPath : null,
             };
             _served.Add(key, device);
+            added = device;
             (hypervisor, server, resources) = (null, null, null);
 
             _store.Write(path + "/" + IoreqServerKey, Invariant(device.Server.Id));
@@ -192,6 +194,15 @@ public sealed partial class XenstoreBackendService
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Whatever this device's keys or build did, only this device is refused: the service and the others go on.
+            string reason = e is BackendDeviceException ? e.Message : e.GetType().Name + ": " + e.Message;
+            if (added is not null)
+            {
+                // Already in the table with its server running: a refusal would leave it so, Closed in xenstore yet
+                // served. It ends as any served device does.
+                TearDown(added, closeState: true, "serving it failed: " + reason);
+                return;
+            }
+
             server?.Dispose();
             resources?.Dispose();
             if (hypervisor is not null)
@@ -199,7 +210,6 @@ public sealed partial class XenstoreBackendService
                 _hypervisors.Release(frontend, hypervisor);
             }
 
-            string reason = e is BackendDeviceException ? e.Message : e.GetType().Name + ": " + e.Message;
             Refuse(kind, frontend, deviceId, path, type, reason);
         }
     }
@@ -298,12 +308,23 @@ public sealed partial class XenstoreBackendService
         return keys;
     }
 
-    private static void DestroyStaleServer(IHypervisor hypervisor, ushort frontend, Dictionary<string, string> keys, ILogger logger)
+    private void DestroyStaleServer(IHypervisor hypervisor, ushort frontend, Dictionary<string, string> keys, ILogger logger)
     {
         // A backend that died without its teardown left its ioreq server claiming the device's range: destroy it, or the
         // new server's claim fails with EEXIST. ENOENT (already gone) is the usual answer.
         if (keys.TryGetValue(IoreqServerKey, out string? text) && ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort stale))
         {
+            foreach (ServedDevice other in _served.Values)
+            {
+                if (other.Frontend == frontend && other.Server.Id == stale)
+                {
+                    // Not stale: Xen gave that id to a device this service serves now (the old server is gone and its
+                    // slot was reused). Destroying it would take that device from its guest (found by the xenstore
+                    // fuzz target).
+                    return;
+                }
+            }
+
             try
             {
                 hypervisor.DestroyIoreqServer(frontend, stale);
@@ -339,6 +360,13 @@ public sealed partial class XenstoreBackendService
 
         return names.Count == 0 ? "none" : string.Join(", ", names);
     }
+
+    /// <summary>
+    /// Whether a <c>frontend</c> key names a node whose <c>state</c> can be read and watched: a valid path is not enough —
+    /// the root ("//state"), a special watch (<c>@releaseDomain</c>) or a path with no room left for "/state" is
+    /// malformed once the key is appended, and each read would fail (found by the xenstore fuzz target).
+    /// </summary>
+    private static bool IsFrontendPath(string path) => XenStorePaths.IsValid(path) && XenStorePaths.IsValid(path + "/state");
 
     private static string Number(XenbusState state) => ((int)state).ToString(CultureInfo.InvariantCulture);
 }
