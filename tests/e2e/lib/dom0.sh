@@ -1,11 +1,16 @@
 # Shared by the x86 and Arm64 dom0 /init (busybox sh; copied into each dom0 initramfs as /lib/e2e-dom0.sh).
 
 check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-wait_for() { # seconds, command...: poll five times a second, until the command succeeds or the seconds (of uptime:
-    # a count of polls would stretch the bound when each poll is slow, under a loaded host) have passed
-    # The clock is read with the shell's own read: a fork per poll costs much in a PV dom0 under emulation.
-    read -r up _ < /proc/uptime; end=$(( ${1%.*} + ${up%.*} )); shift
-    while ! "$@" >/dev/null 2>&1; do read -r up _ < /proc/uptime; [ "${up%.*}" -ge $end ] && return 1; sleep 0.2; done
+wait_for() { # seconds, command...: poll until the command succeeds or the seconds (of uptime: a count of polls would
+    # stretch the bound when each poll is slow, under a loaded host) have passed. Five times a second for the first
+    # 2 s, then once a second: a fork per poll costs much in a PV dom0 under emulation, and a dom0 busy polling through
+    # a guest's minutes-long boot answers that guest's ioreqs (QEMU's, demu's) late. The clock is read with the shell's
+    # own read.
+    read -r up _ < /proc/uptime; end=$(( ${1%.*} + ${up%.*} )); shift; polls=0
+    while ! "$@" >/dev/null 2>&1; do
+        read -r up _ < /proc/uptime; [ "${up%.*}" -ge $end ] && return 1
+        if [ $polls -lt 10 ]; then polls=$((polls + 1)); sleep 0.2; else sleep 1; fi
+    done
 }
 
 # stream_log FILE TAG: FILE's lines on the console as they come, tagged and with "=== " turned into "--- " (the run counts
