@@ -97,18 +97,23 @@ public unsafe class VirtqueueBenchmarks : IDisposable
             ManagedDriver.Post(_driver);
         }
 
+        // The loop's objects in locals, as virtqueue.c's serve() has its pointers in parameters.
+        VirtioQueue queue = _queue;
+        VirtioDescriptorChain chain = _chain;
+        byte[] header = _header;
+        byte[] status = _status;
         int served = 0;
-        while (_queue.TryPop(_chain))
+        while (queue.TryPop(chain))
         {
             // The device's work: the request header in, one status byte out at the end of the writable part.
-            _chain.TryRead(0, _header);
-            _status[0] = _header[0];
-            _chain.TryWrite(_chain.WritableLength - 1, _status);
-            _queue.Push(_chain, 513);
+            chain.TryRead(0, header);
+            status[0] = header[0];
+            chain.TryWrite(chain.WritableLength - 1, status);
+            queue.Push(chain, 513);
             served++;
         }
 
-        _queue.SignalUsed();
+        queue.SignalUsed();
         int reaped = _post != null ? _reap(_driver) : ManagedDriver.Reap(_driver);
         return reaped == served ? served : -1;
     }
@@ -243,7 +248,7 @@ public unsafe class VirtqueueBenchmarks : IDisposable
                 return false;
             }
 
-            new ReadOnlySpan<byte>(_ram + offset, destination.Length).CopyTo(destination);
+            HostCopy.Copy(new ReadOnlySpan<byte>(_ram + offset, destination.Length), destination);
             return true;
         }
 
@@ -255,7 +260,7 @@ public unsafe class VirtqueueBenchmarks : IDisposable
                 return false;
             }
 
-            source.CopyTo(new Span<byte>(_ram + offset, source.Length));
+            HostCopy.Copy(source, new Span<byte>(_ram + offset, source.Length));
             return true;
         }
     }

@@ -61,6 +61,12 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
     /// <summary>Whether the application was stopped because the guest went away.</summary>
     public bool GuestGone { get; private set; }
 
+    /// <summary>Whether the application was stopped because the server stopped by itself (its event loop failed: the server's log says why).</summary>
+    public bool ServerStoppedByItself { get; private set; }
+
+    /// <summary>Why the application was stopped when Xen could no longer be asked whether the guest is there; <see langword="null"/> otherwise.</summary>
+    public HypervisorException? WatchFailure { get; private set; }
+
     /// <summary>
     /// Whether the last stop had to destroy the ioreq server without its event loop (a device call did not return in
     /// time); the loop and the hypervisor's handles are then left to the process's exit.
@@ -97,21 +103,27 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
             throw new InvalidOperationException($"{IoreqServerHostOptions.SectionName}:{nameof(IoreqServerHostOptions.Domain)}: no guest domain given; set it to the guest's id (1 to 32751).");
         }
 
-        PciPlatform pciPlatform = GuestPlatform.For(hypervisor.Architecture);
+        PciPlatform pciPlatform = _builder.Platform ?? GuestPlatform.For(hypervisor.Architecture);
+        if (pciPlatform.Architecture != hypervisor.Architecture)
+        {
+            throw new InvalidOperationException($"The PCI platform given (UsePlatform) is {pciPlatform.Architecture}'s but this Xen serves {hypervisor.Architecture} guests.");
+        }
+
+        bool given = _builder.HypervisorFactory is not null;
         var server = new IoreqServer(hypervisor, new IoreqServerOptions
         {
             Domain = domain,
             Platform = pciPlatform,
             LoggerFactory = _loggerFactory,
-            RestrictHandlesToDomain = _options.Mode == IoreqHostMode.Xen && _builder.HypervisorFactory is null && _options.RestrictHandlesToDomain,
+            RestrictHandlesToDomain = _options.RestrictHandlesToDomain && (given ? _builder.RestrictGivenHypervisor : _options.Mode == IoreqHostMode.Xen),
         });
         Server = server;
         if (_builder.PciDevices.Count > 0)
         {
-            Bridge = new PciHostBridge(server, pciPlatform);
-            foreach ((Func<IServiceProvider, PciDevice> create, int number) in _builder.PciDevices)
+            Bridge = new PciHostBridge(server, pciPlatform, _builder.Segment);
+            foreach ((Func<IServiceProvider, PciDevice> create, int number, int function) in _builder.PciDevices)
             {
-                Bridge.AddDevice(create(_services), number);
+                Bridge.AddDevice(create(_services), number, function);
             }
         }
 
@@ -120,8 +132,18 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
             server.AddDevice(create(_services, server));
         }
 
+        foreach (Action<IServiceProvider, IoreqServer> starting in _builder.Starting)
+        {
+            starting(_services, server);
+        }
+
         server.Start();
         Log.Serving(_logger, domain, _options.Mode, hypervisor.Architecture, server.Id, _builder.PciDevices.Count + _builder.Devices.Count);
+        foreach (Action<IServiceProvider, IoreqServer> started in _builder.Started)
+        {
+            started(_services, server);
+        }
+
         _watch = WatchAsync(server, _watchStop.Token);
         return Task.CompletedTask;
     }
@@ -229,11 +251,13 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
             }
             else
             {
+                ServerStoppedByItself = true;
                 Log.StoppedByItself(_logger, domain);
             }
         }
         catch (HypervisorException e)
         {
+            WatchFailure = e;
             Log.WatchFailed(_logger, domain, e);
         }
 

@@ -35,6 +35,7 @@ public sealed class IoreqServerHostOptions
     /// <summary>
     /// Real Xen: restrict the process's Xen handles to <see cref="Domain"/> once the server is up (default: on), so a
     /// device model taken over by its guest cannot reach any other domain. See <see cref="IoreqServerOptions.RestrictHandlesToDomain"/>.
+    /// It applies to the Xen the host opens, and to a hypervisor given by <see cref="IoreqServerBuilder.UseHypervisor"/> with <c>restrictHandles</c>.
     /// </summary>
     public bool RestrictHandlesToDomain { get; set; } = true;
 

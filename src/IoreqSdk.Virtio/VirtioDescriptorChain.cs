@@ -88,8 +88,19 @@ public sealed partial class VirtioDescriptorChain
     /// <see langword="false"/> if the range runs past the readable part, the chain holds no buffer, or some byte is not
     /// guest RAM (then <paramref name="destination"/> is partly filled; the device decides what the request fails with).
     /// </returns>
-    public bool TryRead(ulong offset, Span<byte> destination) =>
-        Copy(new(_readable, 0, _readableCount), ReadableLength, offset, destination, default, toGuest: false);
+    public bool TryRead(ulong offset, Span<byte> destination)
+    {
+        IGuestMemory? memory = _memory;
+        if (memory is null || !_outstanding)
+        {
+            return false;
+        }
+
+        var segments = new ReadOnlySpan<VirtioBufferSegment>(_readable, 0, _readableCount);
+        return TryLocateInOneSegment(segments, ReadableLength, offset, destination.Length, out ulong address)
+            ? memory.TryRead(address, destination)
+            : CopyAcross(memory, segments, ReadableLength, offset, destination, default, toGuest: false);
+    }
 
     /// <summary>
     /// Copies bytes into the device-writable part in guest memory, starting <paramref name="offset"/> bytes into it and
@@ -101,8 +112,19 @@ public sealed partial class VirtioDescriptorChain
     /// <see langword="false"/> if the range runs past the writable part, the chain holds no buffer, or some byte is not
     /// guest RAM (a prefix may have been written).
     /// </returns>
-    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source) =>
-        Copy(new(_writable, 0, _writableCount), WritableLength, offset, default, source, toGuest: true);
+    public bool TryWrite(ulong offset, ReadOnlySpan<byte> source)
+    {
+        IGuestMemory? memory = _memory;
+        if (memory is null || !_outstanding)
+        {
+            return false;
+        }
+
+        var segments = new ReadOnlySpan<VirtioBufferSegment>(_writable, 0, _writableCount);
+        return TryLocateInOneSegment(segments, WritableLength, offset, source.Length, out ulong address)
+            ? memory.TryWrite(address, source)
+            : CopyAcross(memory, segments, WritableLength, offset, default, source, toGuest: true);
+    }
 
     internal void Begin(IGuestMemory memory, uint epoch)
     {
@@ -122,9 +144,35 @@ public sealed partial class VirtioDescriptorChain
         _outstanding = false;
     }
 
-    /// <summary>Appends a segment; refuses a readable one after a writable one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>
+    /// What <see cref="TryAdd"/> returns when the segment does not fit: not an error of the guest's (no value of the
+    /// public enumeration), a request to walk the chain again with <see cref="Add"/>, which grows the arrays.
+    /// </summary>
+    internal const VirtioQueueError ArraysFull = (VirtioQueueError)(-1);
+
+    /// <summary>Appends a segment, growing the arrays if needed; refuses a readable one after a writable one.</summary>
     internal VirtioQueueError Add(ulong address, uint length, bool writable)
+    {
+        VirtioQueueError error = TryAdd(address, length, writable);
+        if (error == ArraysFull)
+        {
+            GrowFullArrays();
+            error = TryAdd(address, length, writable);
+        }
+
+        return error;
+    }
+
+    /// <summary>
+    /// Appends a segment if its array has room, else returns <see cref="ArraysFull"/>; refuses a readable one after a
+    /// writable one.
+    /// </summary>
+    /// <remarks>
+    /// Makes no call: the in-place descriptor walk that inlines it kept its values in registers only once nothing in its
+    /// loop called out (with a call on even a rare path, the JIT spilled them to the stack in the profile).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal VirtioQueueError TryAdd(ulong address, uint length, bool writable)
     {
         if (length != 0 && address > ulong.MaxValue - (length - 1))
         {
@@ -133,12 +181,16 @@ public sealed partial class VirtioDescriptorChain
 
         if (writable)
         {
-            if (_writableCount == _writable.Length)
+            // One comparison both finds room and proves the store in bounds (the JIT drops its own check for it).
+            VirtioBufferSegment[] segments = _writable;
+            int count = _writableCount;
+            if ((uint)count >= (uint)segments.Length)
             {
-                Grow(ref _writable);
+                return ArraysFull;
             }
 
-            _writable[_writableCount++] = new VirtioBufferSegment(address, length);
+            segments[count] = new VirtioBufferSegment(address, length);
+            _writableCount = count + 1;
             WritableLength += length;
         }
         else
@@ -148,16 +200,37 @@ public sealed partial class VirtioDescriptorChain
                 return VirtioQueueError.WritableBeforeReadable;
             }
 
-            if (_readableCount == _readable.Length)
+            VirtioBufferSegment[] segments = _readable;
+            int count = _readableCount;
+            if ((uint)count >= (uint)segments.Length)
             {
-                Grow(ref _readable);
+                return ArraysFull;
             }
 
-            _readable[_readableCount++] = new VirtioBufferSegment(address, length);
+            segments[count] = new VirtioBufferSegment(address, length);
+            _readableCount = count + 1;
             ReadableLength += length;
         }
 
         return VirtioQueueError.None;
+    }
+
+    /// <summary>
+    /// Doubles each segment array that is full. The arrays grow to the longest chain seen (at most twice the queue
+    /// size), a few times in a chain object's life; later pops reuse them. Out of line: it almost never runs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void GrowFullArrays()
+    {
+        if (_readableCount == _readable.Length)
+        {
+            Array.Resize(ref _readable, _readable.Length * 2);
+        }
+
+        if (_writableCount == _writable.Length)
+        {
+            Array.Resize(ref _writable, _writable.Length * 2);
+        }
     }
 
     internal void Complete(VirtioQueue owner, ushort id)
@@ -184,23 +257,46 @@ public sealed partial class VirtioDescriptorChain
 
     private static bool Fits(ulong offset, ulong count, ulong total) => offset <= total && count <= total - offset;
 
-    /// <summary>One copy between a span and the byte range [offset, offset + length) of a segment list, piece by piece.</summary>
-    private bool Copy(
-        ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, Span<byte> fromGuest, ReadOnlySpan<byte> toGuestBytes, bool toGuest)
+    /// <summary>
+    /// Whether [offset, offset + length) of a part lies inside its first segment (a request header) or its last (a
+    /// status byte at the end of the writable part), the usual cases: then one copy at <paramref name="address"/>, no
+    /// walk. Inside one segment is inside the part: no other bounds check.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryLocateInOneSegment(ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, int length, out ulong address)
     {
-        IGuestMemory? memory = _memory;
-        int length = toGuest ? toGuestBytes.Length : fromGuest.Length;
-        if (memory is null || Owner is null || !Fits(offset, (ulong)length, total))
+        address = 0;
+        if (segments.IsEmpty)
         {
             return false;
         }
 
-        // The usual case, a range inside the first segment (a request header, a status byte at the end of a one-segment
-        // writable part): one copy, no walk.
-        if (segments.Length != 0 && offset < segments[0].Length && (ulong)length <= segments[0].Length - offset)
+        VirtioBufferSegment first = segments[0];
+        if (offset < first.Length && (ulong)length <= first.Length - offset)
         {
-            ulong address = segments[0].Address + offset;
-            return toGuest ? memory.TryWrite(address, toGuestBytes) : memory.TryRead(address, fromGuest);
+            address = first.Address + offset;
+            return true;
+        }
+
+        VirtioBufferSegment last = segments[segments.Length - 1];
+        ulong inLast = offset - (total - last.Length);
+        if (offset >= total - last.Length && inLast < last.Length && (ulong)length <= last.Length - inLast)
+        {
+            address = last.Address + inLast;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>A copy of a range across segments (or inside a middle one), piece by piece.</summary>
+    private static bool CopyAcross(
+        IGuestMemory memory, ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, Span<byte> fromGuest, ReadOnlySpan<byte> toGuestBytes, bool toGuest)
+    {
+        int length = toGuest ? toGuestBytes.Length : fromGuest.Length;
+        if (!Fits(offset, (ulong)length, total))
+        {
+            return false;
         }
 
         int done = 0;
@@ -228,9 +324,4 @@ public sealed partial class VirtioDescriptorChain
 
         return true;
     }
-
-    // Grows to the longest chain seen (at most twice the queue size), once; later pops reuse it. Out of line: Add is
-    // on every descriptor's path and this almost never runs.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Grow(ref VirtioBufferSegment[] array) => Array.Resize(ref array, array.Length * 2);
 }

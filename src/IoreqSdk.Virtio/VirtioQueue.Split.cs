@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace IoreqSdk.Virtio;
 
@@ -37,14 +38,22 @@ public sealed partial class VirtioQueue
         bool inPlace = RingsInPlace();
         if (_nextAvail == _availSeen)
         {
+            // The copies through an out-of-line helper: a local passed by reference (ReadU16's out) would live on
+            // this method's stack, zeroed at every call, and the in-place path would store and reload through it.
             ushort published;
             if (inPlace)
             {
                 published = ReadPublishedAvailInPlace();
             }
-            else if (!ReadU16(DriverArea + AvailIdxOffset, out published))
+            else
             {
-                return Break(VirtioQueueError.RingNotInRam);
+                int copied = ReadU16Copied(DriverArea + AvailIdxOffset);
+                if (copied < 0)
+                {
+                    return Break(VirtioQueueError.RingNotInRam);
+                }
+
+                published = (ushort)copied;
             }
 
             // A driver has at most Size buffers outstanding; an index further ahead is garbage.
@@ -69,19 +78,45 @@ public sealed partial class VirtioQueue
             _availSeen = published;
         }
 
+        // Before the head is read: Begin has calls on its rare paths, and a head read before them would be kept on the
+        // stack across them and reloaded at the start of the walk, a store-and-reload on its chain of dependent loads.
+        chain.Begin(_memory!, _epoch);
         ulong slot = (ulong)(_nextAvail & (Size - 1));
         ushort head;
         if (inPlace)
         {
             head = ReadAvailEntryInPlace(slot);
         }
-        else if (!ReadU16(DriverArea + AvailRingOffset + (2 * slot), out head))
+        else
         {
-            return Break(VirtioQueueError.RingNotInRam);
+            int copied = ReadU16Copied(DriverArea + AvailRingOffset + (2 * slot));
+            if (copied < 0)
+            {
+                return Fail(chain, VirtioQueueError.RingNotInRam);
+            }
+
+            head = (ushort)copied;
         }
 
-        chain.Begin(_memory!, _epoch);
-        VirtioQueueError error = ReadSplitChain(chain, head, inPlace);
+        VirtioQueueError error;
+        if (inPlace)
+        {
+            error = ReadSplitChainInPlace(chain, head);
+            if (error == VirtioDescriptorChain.ArraysFull)
+            {
+                // A chain longer than any before on this chain object: walked again from its head by the copying walk,
+                // which grows the arrays as it goes (once, however long the chain). Nothing of the first walk was used
+                // (ArraysFull ends it at a direct descriptor, before any indirect table), so the second is a fresh
+                // single read of the chain, as if popped a moment later; through copies, it needs no ring pointer.
+                chain.Begin(_memory!, _epoch);
+                error = ReadSplitChain(chain, head);
+            }
+        }
+        else
+        {
+            error = ReadSplitChain(chain, head);
+        }
+
         if (error != VirtioQueueError.None)
         {
             return Fail(chain, error);
@@ -106,63 +141,37 @@ public sealed partial class VirtioQueue
         return true;
     }
 
-    /// <summary>Walks a chain from <paramref name="head"/>, one 16-byte copy per descriptor, into the chain's own arrays.</summary>
-    private VirtioQueueError ReadSplitChain(VirtioDescriptorChain chain, ushort head, bool inPlace)
+    /// <summary>Walks a chain from <paramref name="head"/> through copies, one per descriptor, into the chain's own arrays.</summary>
+    private VirtioQueueError ReadSplitChain(VirtioDescriptorChain chain, ushort head)
     {
-        if (head >= Size)
+        uint size = Size;
+        if (head >= size)
         {
             return VirtioQueueError.DescriptorIndexOutOfRange;
         }
 
-        ushort index = head;
+        uint index = head;
         for (int count = 1; ; count++)
         {
             // Size descriptors at most: a next-loop ends here.
-            if (count > Size)
+            if (count > size)
             {
                 return VirtioQueueError.ChainTooLong;
             }
 
-            SplitDescriptor descriptor;
-            if (inPlace)
-            {
-                descriptor = ReadDescriptorInPlace(index);
-            }
-            else if (!TryCopyDescriptor(index, out descriptor))
+            if (!TryCopyDescriptor(index, out CopiedDescriptor descriptor))
             {
                 return VirtioQueueError.RingNotInRam;
             }
 
-            ulong address = descriptor.Address;
-            uint length = descriptor.Length;
-            ushort flags = descriptor.Flags;
-            ushort next = descriptor.Next;
-            chain.RingSlots = count;
-
-            if ((flags & DescIndirect) != 0)
-            {
-                // Zero or more direct descriptors may precede one indirect descriptor, which ends the chain (the
-                // split ring's indirect-descriptor device requirements).
-                if (!_indirect)
-                {
-                    return VirtioQueueError.IndirectNotNegotiated;
-                }
-
-                if ((flags & DescNext) != 0)
-                {
-                    return VirtioQueueError.IndirectWithNext;
-                }
-
-                return AppendIndirect(chain, address, length);
-            }
-
-            VirtioQueueError error = chain.Add(address, length, (flags & DescWrite) != 0);
-            if (error != VirtioQueueError.None || (flags & DescNext) == 0)
+            VirtioQueueError error = AppendSplitDescriptor(chain, count, descriptor.Address, descriptor.Length, descriptor.FlagsAndNext, grow: true);
+            if (error != VirtioQueueError.None || (descriptor.FlagsAndNext & DescNext) == 0)
             {
                 return error;
             }
 
-            if (next >= Size)
+            uint next = descriptor.FlagsAndNext >> 16;
+            if (next >= size)
             {
                 return VirtioQueueError.DescriptorIndexOutOfRange;
             }
@@ -171,8 +180,98 @@ public sealed partial class VirtioQueue
         }
     }
 
+    /// <summary>
+    /// Walks a chain from <paramref name="head"/> in the mapped descriptor table, each descriptor read once, into the
+    /// chain's own arrays; <see cref="VirtioDescriptorChain.ArraysFull"/> when they need to grow first.
+    /// </summary>
+    /// <remarks>
+    /// The walk is a chain of dependent loads (next, then its descriptor, then its next), kept in registers: each field
+    /// loaded straight into a local, no struct copy, no out parameter, no call in the loop (with one, even on a rare
+    /// path, the JIT spilled the walk's values to the stack in the profile, and a store-and-reload on each link was half
+    /// the pop's time). Each field is loaded once and never read from the table again: the driver may rewrite the
+    /// descriptor meanwhile, and the .NET runtime's memory model (docs/design/specs/Memory-model.md in dotnet/runtime:
+    /// "reads cannot be introduced") keeps CoreCLR's and NativeAOT's JIT from reading it a second time.
+    /// </remarks>
+    private unsafe VirtioQueueError ReadSplitChainInPlace(VirtioDescriptorChain chain, ushort head)
+    {
+        uint size = Size;
+        if (head >= size)
+        {
+            return VirtioQueueError.DescriptorIndexOutOfRange;
+        }
+
+        byte* table = _descriptorRing;
+        uint index = head;
+        for (int count = 1; ; count++)
+        {
+            // Size descriptors at most: a next-loop ends here.
+            if (count > size)
+            {
+                return VirtioQueueError.ChainTooLong;
+            }
+
+            // flags and next in one little-endian 32-bit load (in place only on little-endian hosts: MapRings).
+            byte* descriptor = table + (index * DescriptorSize);
+            ulong address = *(ulong*)descriptor;
+            uint length = *(uint*)(descriptor + 8);
+            uint flagsAndNext = *(uint*)(descriptor + 12);
+            VirtioQueueError error = AppendSplitDescriptor(chain, count, address, length, flagsAndNext, grow: false);
+            if (error != VirtioQueueError.None || (flagsAndNext & DescNext) == 0)
+            {
+                return error;
+            }
+
+            index = flagsAndNext >> 16;
+            if (index >= size)
+            {
+                return VirtioQueueError.DescriptorIndexOutOfRange;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One descriptor of a split chain, the <paramref name="count"/>-th: appended to the chain, or, if indirect, its
+    /// table (which ends the chain; then or at a descriptor without NEXT, the chain's ring slots are set).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private VirtioQueueError AppendSplitDescriptor(VirtioDescriptorChain chain, int count, ulong address, uint length, uint flagsAndNext, bool grow)
+    {
+        if ((flagsAndNext & DescIndirect) != 0)
+        {
+            // Only the packed ring reads how many slots a buffer took; stored once, not per descriptor.
+            chain.RingSlots = count;
+
+            // Zero or more direct descriptors may precede one indirect descriptor, which ends the chain (the split
+            // ring's indirect-descriptor device requirements).
+            if (!_indirect)
+            {
+                return VirtioQueueError.IndirectNotNegotiated;
+            }
+
+            if ((flagsAndNext & DescNext) != 0)
+            {
+                return VirtioQueueError.IndirectWithNext;
+            }
+
+            return AppendIndirect(chain, address, length);
+        }
+
+        bool writable = (flagsAndNext & DescWrite) != 0;
+        VirtioQueueError error = grow ? chain.Add(address, length, writable) : chain.TryAdd(address, length, writable);
+        if ((flagsAndNext & DescNext) == 0)
+        {
+            chain.RingSlots = count;
+        }
+
+        return error;
+    }
+
+    /// <summary>A 16-bit ring field through a copy: its value, or -1 if it is not guest RAM.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int ReadU16Copied(ulong address) => ReadU16(address, out ushort value) ? value : -1;
+
     /// <summary>One descriptor, copied once out of guest memory (the driver may rewrite it).</summary>
-    private bool TryCopyDescriptor(ushort index, out SplitDescriptor descriptor)
+    private bool TryCopyDescriptor(uint index, out CopiedDescriptor descriptor)
     {
         Span<byte> bytes = stackalloc byte[DescriptorSize];
         if (!_memory!.TryRead(DescriptorArea + ((ulong)index * DescriptorSize), bytes))
@@ -181,14 +280,15 @@ public sealed partial class VirtioQueue
             return false;
         }
 
-        descriptor = new SplitDescriptor(
+        descriptor = new CopiedDescriptor(
             BinaryPrimitives.ReadUInt64LittleEndian(bytes),
             BinaryPrimitives.ReadUInt32LittleEndian(bytes.Slice(8)),
-            BinaryPrimitives.ReadUInt16LittleEndian(bytes.Slice(12)),
-            BinaryPrimitives.ReadUInt16LittleEndian(bytes.Slice(14)));
+            BinaryPrimitives.ReadUInt32LittleEndian(bytes.Slice(12)));
         return true;
     }
 
+    // Inlined into Push: in place, a push is a few stores; the copies stay out of line.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool SplitPush(VirtioDescriptorChain chain, uint bytesWritten)
     {
         if (RingsInPlace())
@@ -198,6 +298,12 @@ public sealed partial class VirtioQueue
             return true;
         }
 
+        return SplitPushCopied(chain, bytesWritten);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool SplitPushCopied(VirtioDescriptorChain chain, uint bytesWritten)
+    {
         Span<byte> element = stackalloc byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(element, chain.Id);
         BinaryPrimitives.WriteUInt32LittleEndian(element.Slice(4), bytesWritten);
@@ -294,5 +400,20 @@ public sealed partial class VirtioQueue
         VirtioBarriers.AfterPublishedIndexRead();
         _availSeen = published;
         return true;
+    }
+
+    /// <summary>A split descriptor copied out of guest memory: address, length, and flags | next &lt;&lt; 16.</summary>
+    private readonly struct CopiedDescriptor
+    {
+        public readonly ulong Address;
+        public readonly uint Length;
+        public readonly uint FlagsAndNext;
+
+        public CopiedDescriptor(ulong address, uint length, uint flagsAndNext)
+        {
+            Address = address;
+            Length = length;
+            FlagsAndNext = flagsAndNext;
+        }
     }
 }

@@ -99,10 +99,6 @@ public sealed unsafe partial class VirtioQueue
 
     private ushort ReadAvailEntryInPlace(ulong slot) => *(ushort*)(_availRing + AvailRingOffset + (2 * slot));
 
-    /// <summary>One descriptor, copied once out of the table: the driver may rewrite it while the device looks at it.</summary>
-    // One 16-byte copy into a value (the table is 16-aligned: TryEnable checked); fields are taken from the copy.
-    private SplitDescriptor ReadDescriptorInPlace(ushort index) => *(SplitDescriptor*)(_descriptorRing + ((uint)index * DescriptorSize));
-
     private void WriteAvailEventInPlace(ushort value) => *(ushort*)(_usedRing + UsedRingOffset + (8UL * Size)) = value;
 
     private void PushInPlace(ushort id, uint bytesWritten)
@@ -119,22 +115,4 @@ public sealed unsafe partial class VirtioQueue
     private ushort ReadUsedEventInPlace() => *(ushort*)(_availRing + AvailRingOffset + (2UL * Size));
 
     private ushort ReadAvailFlagsInPlace() => *(ushort*)_availRing;
-
-    /// <summary>A split descriptor as the table holds it (little-endian; read in place on little-endian hosts only).</summary>
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    private readonly struct SplitDescriptor
-    {
-        public readonly ulong Address;
-        public readonly uint Length;
-        public readonly ushort Flags;
-        public readonly ushort Next;
-
-        public SplitDescriptor(ulong address, uint length, ushort flags, ushort next)
-        {
-            Address = address;
-            Length = length;
-            Flags = flags;
-            Next = next;
-        }
-    }
 }

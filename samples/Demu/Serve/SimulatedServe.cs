@@ -2,20 +2,17 @@ using System;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
-using IoreqSdk.Devices.Backends;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Simulation;
 using IoreqSdk.Simulation.Store;
 using IoreqSdk.Virtio.Mmio;
-using IoreqSdk.Xenstore.Backend;
-using Microsoft.Extensions.Logging;
 
 namespace Demu.Serve;
 
 /// <summary>
 /// <c>demu serve --simulate</c>: the daemon on a simulated xenstore and simulated Xen, driven through one guest's life as
 /// Xen 4.17's toolstack drives it: the guest built, its virtio disk written as libxl writes it, libxl's wait for InitWait,
-/// the guest reading its disk's registers, the guest destroyed, the device closed.
+/// the guest reading its disk's registers, the guest destroyed, the device closed — on the same host composition as on real Xen (<see cref="ServeHost"/>).
 /// </summary>
 internal static class SimulatedServe
 {
@@ -40,21 +37,22 @@ internal static class SimulatedServe
         toolstack.CreateDomain(Guest);
         try
         {
-            using ILoggerFactory logging = ServeLogging.Create(settings);
-            var options = new XenstoreBackendOptions { BackendDomain = settings.BackendDomain, LoggerFactory = logging }.AddStandardDevices();
-            using var service = new XenstoreBackendService(store.Connect(settings.BackendDomain), hypervisors, options);
-            using var end = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            Task<int> serving = XenServe.ServeAsync(service, settings, end.Token);
-
-            bool served = await ToolstackAsync(toolstack, clock, guest, settings, image, end.Token).ConfigureAwait(false);
-
-            // --once: the device closing (the guest's destruction) stops the service by itself; without it, the run is over now.
-            if (!settings.Once || !served)
+            using ServeHost host = ServeHost.Create(settings, store.Connect(settings.BackendDomain), hypervisors);
+            int started = await host.StartAsync(cancellation).ConfigureAwait(false);
+            if (started != 0)
             {
-                end.Cancel();
+                return started;
             }
 
-            int exit = await serving.ConfigureAwait(false);
+            bool served = await ToolstackAsync(toolstack, clock, guest, settings, image, host.Stopping).ConfigureAwait(false);
+
+            // --once: the device closing (the guest's destruction) stops the host by itself; without it, the run is over now.
+            if (!settings.Once || !served)
+            {
+                host.Stop();
+            }
+
+            int exit = await host.WaitAsync().ConfigureAwait(false);
             return served ? exit : 1;
         }
         finally

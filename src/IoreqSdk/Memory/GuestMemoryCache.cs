@@ -100,7 +100,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGue
 
             int offset = (int)(address & (PageSize - 1));
             int chunk = Math.Min(destination.Length, PageSize - offset);
-            new ReadOnlySpan<byte>(page + offset, chunk).CopyTo(destination);
+            HostCopy.Copy(new ReadOnlySpan<byte>(page + offset, chunk), destination);
             destination = destination.Slice(chunk);
             address += (ulong)chunk;
         }
@@ -120,7 +120,7 @@ internal sealed unsafe class GuestMemoryCache : IDirectGuestMemory, IPinnableGue
 
             int offset = (int)(address & (PageSize - 1));
             int chunk = Math.Min(source.Length, PageSize - offset);
-            source.Slice(0, chunk).CopyTo(new Span<byte>(page + offset, chunk));
+            HostCopy.Copy(source.Slice(0, chunk), new Span<byte>(page + offset, chunk));
             source = source.Slice(chunk);
             address += (ulong)chunk;
         }

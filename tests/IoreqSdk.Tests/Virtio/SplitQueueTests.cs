@@ -84,6 +84,69 @@ public sealed class SplitQueueTests
     }
 
     [Test]
+    public void A_chain_longer_than_any_before_grows_the_chain_object_and_keeps_every_segment_in_order()
+    {
+        var rig = NewRig(0);
+        rig.Device.Echo = false;
+        GuestSplitVirtqueue driver = rig.StartSplit();
+
+        // 9 readable and 7 writable segments: past the chain object's first arrays (4 each), twice for the readable part.
+        var buffers = Enumerable.Range(0, 9).Select(i => new GuestBuffer(In + (0x100 * (ulong)i), (uint)(i + 1), false))
+            .Concat(Enumerable.Range(0, 7).Select(i => new GuestBuffer(Out + (0x100 * (ulong)i), (uint)(10 + i), true)))
+            .ToArray();
+        for (int i = 0; i < 9; i++)
+        {
+            rig.Ram.Span(In + (0x100 * (ulong)i), i + 1).Fill((byte)(0x10 + i));
+        }
+
+        ushort head = driver.Post(buffers);
+        var chain = new VirtioDescriptorChain();
+        bool popped = rig.Queue.TryPop(chain);
+        var lastReadable = new byte[9];
+        bool readOk = chain.TryRead(chain.ReadableLength - 9, lastReadable);
+        var across = new byte[3];
+        bool acrossOk = chain.TryRead(0, across);
+        bool statusOk = chain.TryWrite(chain.WritableLength - 1, new byte[] { 0x5A });
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(popped, Is.True);
+            Assert.That(chain.Id, Is.EqualTo(head));
+            Assert.That(chain.Readable.ToArray(), Is.EqualTo(buffers.Take(9).Select(b => new VirtioBufferSegment(b.Address, b.Length))));
+            Assert.That(chain.Writable.ToArray(), Is.EqualTo(buffers.Skip(9).Select(b => new VirtioBufferSegment(b.Address, b.Length))));
+            Assert.That(chain.ReadableLength, Is.EqualTo(45));
+            Assert.That(chain.WritableLength, Is.EqualTo(91));
+            Assert.That(readOk && acrossOk && statusOk, Is.True);
+            Assert.That(lastReadable, Is.EqualTo(Enumerable.Repeat((byte)0x18, 9)));
+            Assert.That(across, Is.EqualTo(new byte[] { 0x10, 0x11, 0x11 }));
+            Assert.That(rig.Ram.Span(Out + 0x600 + 15, 1)[0], Is.EqualTo(0x5A));
+            Assert.That(rig.Queue.Push(chain, 0), Is.True);
+            Assert.That(rig.Queue.IsBroken, Is.False);
+        }
+    }
+
+    [Test]
+    public void A_range_outside_the_part_is_refused_even_next_to_its_last_segment()
+    {
+        var rig = NewRig(0);
+        rig.Device.Echo = false;
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.Post(new[] { new GuestBuffer(In, 8, false), new GuestBuffer(Out, 4, true), new GuestBuffer(Out + 0x100, 1, true) });
+        var chain = new VirtioDescriptorChain();
+        rig.Queue.TryPop(chain);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(chain.TryWrite(4, new byte[] { 1 }), Is.True, "the last byte, alone in the last segment");
+            Assert.That(chain.TryWrite(4, new byte[] { 1, 2 }), Is.False, "one byte past the writable part");
+            Assert.That(chain.TryWrite(5, new byte[] { 1 }), Is.False, "just past the end");
+            Assert.That(chain.TryWrite(ulong.MaxValue, new byte[] { 1 }), Is.False);
+            Assert.That(chain.TryRead(7, new byte[2]), Is.False);
+            Assert.That(rig.Ram.Span(Out + 0x101, 1)[0], Is.Zero, "nothing written past the segment");
+        }
+    }
+
+    [Test]
     public void A_chain_is_copied_once_so_rewriting_the_table_afterwards_changes_nothing()
     {
         var rig = NewRig(0);
