@@ -52,7 +52,18 @@ public sealed class ConcurrencyAndAllocationTests
     [Category("Allocation")]
     public void TheSteadyStateRequestPathAllocatesNothing()
     {
+        // The server's loop answers on its own thread: its allocations are read there, by the device's read hook at a
+        // probe register, at the start and the end of each window (the hook's closure is made once, here).
+        const ulong Probe = 0x100;
+        long loopAllocated = 0;
         var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio) { RecordCalls = false };
+        device.OnRead = (offset, _) =>
+        {
+            if (offset == Probe)
+            {
+                loopAllocated = GC.GetAllocatedBytesForCurrentThread();
+            }
+        };
         using var guest = new SimulatedGuest(GuestArchitecture.X86, 1, device);
         for (int i = 0; i < 2_000; i++)
         {
@@ -60,17 +71,39 @@ public sealed class ConcurrencyAndAllocationTests
             guest.Cpu.ReadMmio(Mmio, 8);
         }
 
-        // The server's loop runs on its own thread, so the whole process is measured: the guest side and the
-        // server together must allocate nothing per request once warm.
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 10_000; i++)
+        // The guest side (this thread) and the loop together must allocate nothing per request once warm. Only those
+        // two threads are measured: the test platform's own threads allocate as they report progress, at times that
+        // follow the machine's load. A window in which the loop was held past its stall threshold (10 ms: on a loaded
+        // machine the scheduler alone can do that) logged the overrun, which is not the request path; such a window is
+        // measured again, up to ten times.
+        long allocated;
+        long overruns;
+        int windows = 0;
+        do
         {
-            guest.Cpu.WriteMmio(Mmio, 4, (ulong)i);
-            guest.Cpu.ReadMmio(Mmio, 8);
-        }
+            long overrunsBefore = guest.Server.Statistics.LoopOverruns;
+            guest.Cpu.ReadMmio(Mmio + Probe, 4);
+            long loopBefore = Volatile.Read(ref loopAllocated);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10_000; i++)
+            {
+                guest.Cpu.WriteMmio(Mmio, 4, (ulong)i);
+                guest.Cpu.ReadMmio(Mmio, 8);
+            }
 
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-        Assert.That(allocated, Is.Zero, $"{allocated} bytes for 20000 requests");
+            long guestAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            guest.Cpu.ReadMmio(Mmio + Probe, 4);
+            allocated = guestAllocated + (Volatile.Read(ref loopAllocated) - loopBefore);
+            overruns = guest.Server.Statistics.LoopOverruns - overrunsBefore;
+            windows++;
+        }
+        while (overruns != 0 && windows < 10);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(overruns, Is.Zero, "every window had a loop overrun: the machine is too loaded to measure");
+            Assert.That(allocated, Is.Zero, $"{allocated} bytes for 20000 requests");
+        }
     }
 
     [Test]

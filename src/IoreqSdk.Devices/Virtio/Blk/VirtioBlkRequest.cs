@@ -19,10 +19,11 @@ internal enum BlkOperation
 }
 
 /// <summary>
-/// One request slot of a queue, preallocated with its chain and bounce buffer: the loop fills it from a popped chain
-/// and pins its data, the worker moves it between the image and the pinned guest buffers in one step; or, when the
-/// data cannot be pinned, the worker moves one step between the bounce buffer and the image and the loop copies it to
-/// or from guest memory and queues the next step or finishes. Nothing is allocated per request.
+/// One request slot of a queue, preallocated with its chain (its bounce buffer made at first use, then kept): the loop
+/// fills it from a popped chain and pins its data, the worker moves it between the image and the pinned guest buffers
+/// in one step; or, when the data cannot be pinned, the worker moves one step between the bounce buffer and the image
+/// and the loop copies it to or from guest memory and queues the next step or finishes. Nothing is allocated per
+/// request.
 /// </summary>
 internal sealed class VirtioBlkRequest : OffLoopWork
 {
@@ -31,21 +32,29 @@ internal sealed class VirtioBlkRequest : OffLoopWork
 
     private readonly VirtioBlkDevice _device;
     private readonly RawImageFile _image;
+    private readonly int _bounceSize;
+    private byte[]? _bounce;
 
     public VirtioBlkRequest(VirtioBlkDevice device, RawImageFile image, BlkQueue queue, int bounceSize)
     {
         _device = device;
         _image = image;
         Queue = queue;
-        Bounce = new byte[bounceSize];
+        _bounceSize = bounceSize;
     }
 
     public BlkQueue Queue { get; }
 
     public VirtioDescriptorChain Chain { get; } = new();
 
-    /// <summary>The bounce buffer: one step's data, or a discard / write-zeroes request's ranges.</summary>
-    public byte[] Bounce { get; }
+    /// <summary>
+    /// The bounce buffer: one step's data, or a discard / write-zeroes request's ranges. Made at its first use and kept:
+    /// with zero copy most requests never need one, and eight 64 KiB buffers made up front were most of what each
+    /// further device cost a process serving many (benchmarks/README.md, Footprint). The first use is on the loop (a
+    /// write's data, the ranges) or on the worker (a read's data); the request belongs to one side at a time and the
+    /// hand-over between them is ordered, so the other side sees the buffer made.
+    /// </summary>
+    public byte[] Bounce => _bounce ??= new byte[_bounceSize];
 
     /// <summary>The device's reset epoch when the request began: a completion of an older epoch is dropped.</summary>
     public uint Epoch { get; set; }
