@@ -64,7 +64,10 @@ internal sealed class BackendRig : IDisposable
         return path;
     }
 
-    public XenstoreBackendService StartService(params IBackendDeviceFactory[] extra)
+    public XenstoreBackendService StartService(params IBackendDeviceFactory[] extra) => StartService(Store.Connect(0), Hypervisors, extra);
+
+    /// <summary>The service on <paramref name="store"/> and <paramref name="hypervisors"/> (e.g. wrappers over a dom0 connection and <see cref="Hypervisors"/>).</summary>
+    public XenstoreBackendService StartService(IXenStore store, IBackendHypervisors hypervisors, params IBackendDeviceFactory[] extra)
     {
         var options = new XenstoreBackendOptions { LoggerFactory = Logs }.AddStandardDevices();
         foreach (IBackendDeviceFactory factory in extra)
@@ -72,7 +75,7 @@ internal sealed class BackendRig : IDisposable
             options.Factories.Add(factory);
         }
 
-        Service = new XenstoreBackendService(Store.Connect(0), Hypervisors, options);
+        Service = new XenstoreBackendService(store, hypervisors, options);
         Running = Task.Run(() => Service.RunAsync(CancellationToken.None));
         return Service;
     }

@@ -1,11 +1,16 @@
 # Shared by the x86 and Arm64 dom0 /init (busybox sh; copied into each dom0 initramfs as /lib/e2e-dom0.sh).
 
 check() { if [ "$1" = 0 ]; then echo "=== E2E: PASS $2"; else echo "=== E2E: FAIL $2"; fi; }
-wait_for() { # seconds, command...: poll five times a second, until the command succeeds or the seconds (of uptime:
-    # a count of polls would stretch the bound when each poll is slow, under a loaded host) have passed
-    # The clock is read with the shell's own read: a fork per poll costs much in a PV dom0 under emulation.
-    read -r up _ < /proc/uptime; end=$(( ${1%.*} + ${up%.*} )); shift
-    while ! "$@" >/dev/null 2>&1; do read -r up _ < /proc/uptime; [ "${up%.*}" -ge $end ] && return 1; sleep 0.2; done
+wait_for() { # seconds, command...: poll until the command succeeds or the seconds (of uptime: a count of polls would
+    # stretch the bound when each poll is slow, under a loaded host) have passed. Five times a second for the first
+    # 2 s, then once a second: a fork per poll costs much in a PV dom0 under emulation, and a dom0 busy polling through
+    # a guest's minutes-long boot answers that guest's ioreqs (QEMU's, demu's) late. The clock is read with the shell's
+    # own read.
+    read -r up _ < /proc/uptime; end=$(( ${1%.*} + ${up%.*} )); shift; polls=0
+    while ! "$@" >/dev/null 2>&1; do
+        read -r up _ < /proc/uptime; [ "${up%.*}" -ge $end ] && return 1
+        if [ $polls -lt 10 ]; then polls=$((polls + 1)); sleep 0.2; else sleep 1; fi
+    done
 }
 
 # stream_log FILE TAG: FILE's lines on the console as they come, tagged and with "=== " turned into "--- " (the run counts
@@ -37,6 +42,7 @@ check_restricted() {
 stop_edu_on_request() {
     wait_for 400 sh -c "grep -q STOP-EDU /tmp/serial-out.txt || ! xl list $1"
     if grep -q STOP-EDU /tmp/serial-out.txt; then
+        demu_memory edu $2
         kill -TERM $2
         (sleep 20; kill -KILL $2 2>/dev/null) &
         killer=$!
@@ -65,4 +71,30 @@ serial_demu_ends() {
     # XEN_ERRORS: what counts as an error in the hypervisor's log (x86 adds "unhandled"; Arm's log has harmless ones).
     ! xl dmesg | grep -iE "${XEN_ERRORS:-domain_crash|fatal|ioreq.*(fail|error)}" >/dev/null
     check $? "no errors in xl dmesg"
+}
+
+# demu_memory NAME PID: the process's peak and current resident size (VmHWM, VmRSS in /proc/PID/status), printed and
+# not asserted, just before it is stopped (figures for the footprint work; under emulation they are what dom0 sees).
+demu_memory() {
+    hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/$2/status 2>/dev/null); rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$2/status 2>/dev/null)
+    echo "=== dom0: demu ($1) VmHWM ${hwm:-?} kB, VmRSS ${rss:-?} kB"
+}
+
+# serve_start LOG: demu serve (the xenstore backend service) in the background, stderr to LOG; sets SERVE to its pid and
+# returns once it watches the backend directories (it must, before a guest's xl create: libxl waits only 10 s).
+serve_start() {
+    demu serve > /dev/null 2> "$1" &
+    SERVE=$!
+    wait_for 60 grep -q "watching .*virtio_disk" "$1"
+}
+
+# serve_stop LOG: SIGTERM to demu serve; it tears down what it still serves and exits 0.
+serve_stop() {
+    demu_memory serve $SERVE
+    kill -TERM $SERVE
+    (sleep 30; kill -KILL $SERVE 2>/dev/null) &
+    killer=$!
+    wait $SERVE; serve_rc=$?
+    kill $killer 2>/dev/null
+    [ $serve_rc = 0 ]; check $? "SIGTERM stops demu serve cleanly (exit code $serve_rc)"
 }

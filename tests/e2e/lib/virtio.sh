@@ -80,26 +80,31 @@ rng_checks() {
     check $? "/dev/hwrng with ${current:-no rng} current returns the 4096 bytes asked for ($got read, $nonzero non-zero)"
 }
 
-# vdisk_flush_then_hammer FD: the flushed range written and fsynced (a flush request: /sys/block/vda/stat's flush count
-# rises), then O_DIRECT writes without end; "VDISK-FLUSHED" on FD tells dom0 to destroy the guest now. Never returns
-# while the writes go on.
-vdisk_flush_then_hammer() {
+# vdisk_flush: the flushed range written and fsynced (a flush request: /sys/block/vda/stat's flush count rises).
+vdisk_flush() {
     flushes() { awk '{ print $16 + 0 }' /sys/block/vda/stat; }
     before=$(flushes)
-    set -- "$1" $VDISK_FLUSHED
-    blk-probe write /dev/vda "$2" "$3" "$4" && sync /dev/vda; rc=$?
+    set -- $VDISK_FLUSHED
+    blk-probe write /dev/vda "$1" "$2" "$3" && sync /dev/vda; rc=$?
     after=$(flushes)
     [ $rc = 0 ] && [ "$after" -gt "$before" ]
     check $? "the last range written and fsynced: virtio_blk sends a flush and the device completes it (flushes $before -> $after)"
-    fd=$1; set -- $VDISK_HAMMERED
+}
+
+# vdisk_flush_then_hammer FD: vdisk_flush, then O_DIRECT writes without end; "VDISK-FLUSHED" on FD tells dom0 to destroy
+# the guest now. Never returns while the writes go on.
+vdisk_flush_then_hammer() {
+    fd=$1
+    vdisk_flush
+    set -- $VDISK_HAMMERED
     blk-probe hammer /dev/vda "$1" "$2" "$3" | while read -r _; do echo "VDISK-FLUSHED" >&$fd; echo "=== guest: writing to /dev/vda without end, for dom0 to destroy the guest"; done
 }
 
 # ---- dom0 -------------------------------------------------------------------------------------------------------
 vdisk_create() { dd if=/dev/zero of="$1" bs=1M count=0 seek=$VDISK_MIB 2>/dev/null; }
 
-# vdisk_image_checks IMAGE: once the guest is gone, the image file holds every pattern range and the flushed one (their
-# hashes against blk-probe gen's).
+# vdisk_image_checks IMAGE [HOW]: once the guest is gone (HOW it went: by default destroyed mid-write), the image file
+# holds every pattern range and the flushed one (their hashes against blk-probe gen's).
 vdisk_image_checks() {
     bad=
     printf '%s\n%s\n' "$VDISK_RANGES" "$VDISK_FLUSHED" > /tmp/vdisk-ranges
@@ -109,7 +114,7 @@ vdisk_image_checks() {
         echo "=== dom0: image $offset+$length: sha256 $have, pattern $want"
         [ "$have" = "$want" ] || bad="$bad $offset+$length"
     done < /tmp/vdisk-ranges
-    [ -z "$bad" ]; check $? "the image file in dom0 holds the guest's pattern and its last flushed range, though the guest was destroyed mid-write (sha256 per range)${bad:+; differs:$bad}"
+    [ -z "$bad" ]; check $? "the image file in dom0 holds the guest's pattern and its last flushed range, ${2:-though the guest was destroyed mid-write} (sha256 per range)${bad:+; differs:$bad}"
 }
 
 # demu_ends NAME PID LOG: a demu notices the guest's end by itself and exits cleanly, its ioreq server destroyed.

@@ -6,8 +6,9 @@
 # memory windows and PIO aperture, none overlapping. INTx: Xen 4.17's libxl gives an Arm guest only the SPIs that
 # its virtio disks need (no nr_spis option before 4.18): guest.cfg's three virtio disks give SPIs 32 (the vpl011 SPI,
 # free without vuart=) to 35. SPI 33 is the first disk's, served over virtio-mmio (virtio-blk); 34 and 35 are the
-# other two's, whose slots the guest leaves unprobed. So each function sits at device 4, whose INTA is the bridge's
-# SPI base itself (swizzle (4 + 1 - 1) mod 4 = 0): edu on 32, the serial device on 34, virtio-rng over virtio-pci on 35.
+# other two's, whose slots the guest leaves unprobed (demu serve serves them too; undriven, they never drive the line).
+# So each function sits at device 4, whose INTA is the bridge's SPI base itself (swizzle (4 + 1 - 1) mod 4 = 0): edu
+# on 32, the serial device on 34, virtio-rng over virtio-pci on 35.
 EDU_ARGS="--platform arm64 --device edu --bdf 0000:00:04.0 --intx-spi-base 32 \
  --ecam-base 0x10000000 --mmio-base 0x23000000 --mmio-size 0x1000000 \
  --prefetch-base 0x100000000 --prefetch-size 0x40000000 --pio-base 0x3eff0000"

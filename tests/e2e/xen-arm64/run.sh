@@ -2,22 +2,24 @@
 # End-to-end on Arm64: demu on real Xen 4.17 for Arm, booted under qemu-system-aarch64's software emulation. Debian's
 # arm64 hypervisor is built without CONFIG_IOREQ_SERVER, so this run builds the hypervisor from Debian's own source
 # package (the same version as the tools) with it switched on, and caches the result. dom0 runs Debian's arm64 Xen
-# tools and four NativeAOT demu processes for linux-arm64: three serve one PCI function each behind its own ECAM host
-# bridge, which the guest learns of from a partial device tree made by demu itself (edu, the PCI 16550, virtio-rng
-# over virtio-pci with INTx), and one serves the guest's libxl-made virtio disk over virtio-mmio (virtio-blk, an image
-# file in dom0). The guest's stock Linux drivers use them: pci-host-generic, 8250_pci (through an I/O BAR in the PIO
-# aperture), uio_pci_generic, virtio_pci, virtio_mmio, virtio_blk, virtio-rng. Nothing arm64 is
-# installed on the host: its packages are downloaded and unpacked. Ends with "N passed, N failed".
+# tools and NativeAOT demu processes for linux-arm64: `demu serve`, the SDK's xenstore backend service, started before
+# any guest, serves every virtio disk libxl describes over virtio-mmio (virtio-blk, image files in dom0); three more
+# demu serve one PCI function each behind its own ECAM host bridge, which the first guest learns of from a partial
+# device tree made by demu itself (edu, the PCI 16550, virtio-rng over virtio-pci with INTx). A second guest has only a
+# toolstack disk and is created without -p: libxl waits for the service's InitWait. The guests' stock Linux drivers
+# use them: pci-host-generic, 8250_pci (through an I/O BAR in the PIO aperture), uio_pci_generic, virtio_pci,
+# virtio_mmio, virtio_blk, virtio-rng. Nothing arm64 is installed on the host: its packages are downloaded and
+# unpacked. Ends with "N passed, N failed".
 #
 #   tests/e2e/xen-arm64/run.sh [path to a demu published for linux-arm64]   (default: publishes samples/Demu)
 #
-# Environment: IOREQSDK_E2E_CACHE (download and build cache), IOREQSDK_E2E_TIMEOUT (seconds for the boot, default 300),
+# Environment: IOREQSDK_E2E_CACHE (download and build cache), IOREQSDK_E2E_TIMEOUT (seconds for the boot, default 420),
 # IOREQSDK_E2E_KEEP_LOG (a path: keep the full serial log there when a check fails).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 cache=${IOREQSDK_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ioreqsdk-e2e-xen-arm64}
-timeout_s=${IOREQSDK_E2E_TIMEOUT:-300}
+timeout_s=${IOREQSDK_E2E_TIMEOUT:-420}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 started=$(date +%s)
@@ -164,10 +166,11 @@ aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$g/bin/edu-dma" "$he
 aarch64-linux-gnu-gcc -static -O2 -Wall -Wextra -Werror -o "$work/blk-probe" "$here/../lib/blk-probe.c" || fail "compiling blk-probe.c"
 cp "$work/blk-probe" "$g/bin/blk-probe"
 cp "$here/guest-init.sh" "$g/init"
+cp "$here/disk-guest-init.sh" "$g/disk-init"
 cp "$here/../lib/guest.sh" "$g/lib/e2e-guest.sh"
 cp "$here/../lib/virtio.sh" "$g/lib/e2e-virtio.sh"
 cp "$here/bridges.sh" "$g/lib/bridges.sh"
-chmod +x "$g/init"
+chmod +x "$g/init" "$g/disk-init"
 pack "$g" "$work/guest.gz"
 
 # dom0: the unpacked tools and libraries (no usrmerge: both lib trees), busybox, the Xen modules, demu, the guest.
@@ -185,7 +188,7 @@ cp "$demu" "$d/usr/bin/demu"
 cp "$x/boot/vmlinuz-$kver" "$d/guest/Image"
 cp "$work/guest.gz" "$d/guest/initrd.gz"
 cp "$work/pci.dtb" "$d/guest/pci.dtb"
-cp "$here/guest.cfg" "$here/bridges.sh" "$d/guest/"
+cp "$here/guest.cfg" "$here/disk-guest.cfg" "$here/bridges.sh" "$d/guest/"
 cp "$here/dom0-init.sh" "$d/init"
 cp "$here/../lib/dom0.sh" "$d/lib/e2e-dom0.sh"
 cp "$here/../lib/virtio.sh" "$d/lib/e2e-virtio.sh"
@@ -198,7 +201,7 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # QEMU's guest-loader devices write the /chosen multiboot nodes Xen reads: no bootloader. Modules sit clear of Xen
 # (loaded at the start of RAM) and of the DTB QEMU builds.
 log="$work/serial.log"
-expected=38   # 2 host + 13 dom0 + 23 guest checks; fewer lines means a stage never ran
+expected=49   # 2 host + 20 dom0 + 23 first-guest + 4 second-guest checks; fewer lines means a stage never ran
 say "booting Xen under qemu-system-aarch64 (TCG), at most ${timeout_s}s"
 timeout "$timeout_s" qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a57 -smp 2 -m 2G -accel tcg \
     -nographic -monitor none -serial stdio -no-reboot \

@@ -1,7 +1,9 @@
 #!/bin/busybox sh
-# dom0's /init: bring up the Xen toolstack, create the HVM guest paused, attach one demu per device (edu at 00:05.0,
-# serial at 00:06.0), unpause, talk to the guest over the emulated UART, and check that both demu processes end
-# cleanly when the guest is gone. Prints one "=== E2E: PASS|FAIL" line per check, then the guest's own lines.
+# dom0's /init: bring up the Xen toolstack and demu serve (the SDK's xenstore backend service), create the HVM guest
+# paused, attach one demu per device (edu at 00:05.0, serial at 00:06.0, virtio-blk at 00:07.0) and describe
+# virtio-rng at 00:08.0 in the SDK's xenstore namespace for the service to serve (demu describe, which waits for
+# InitWait), unpause, talk to the guest over the emulated UART, and check that every demu ends cleanly and the service
+# closes its device when the guest is gone. Prints one "=== E2E: PASS|FAIL" line per check, then the guest's own lines.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
 export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/usr/lib/xen-4.17/lib
@@ -16,7 +18,8 @@ finish() {
     echo "----- demu (edu) stderr:"; cat /tmp/demu-edu.err
     echo "----- demu (serial) stderr:"; cat /tmp/demu-serial.err
     echo "----- demu (virtio-blk) stderr:"; cat /tmp/demu-blk.err
-    echo "----- demu (virtio-rng) stderr:"; cat /tmp/demu-rng.err
+    echo "----- demu serve (virtio-rng) stderr:"; cat /tmp/demu-serve.err
+    echo "----- demu describe:"; cat /tmp/demu-describe.err
     # The guest serial log was streamed as it came (stream_log); its checks are printed below.
     echo "----- qemu-dm log (tail):"; tail -20 /var/log/xen/qemu-dm-e2e-guest.log 2>/dev/null
     echo "----- dom0 kernel: faults"; dmesg | grep -iE "segfault|traps:|oom|killed process" | tail -20
@@ -30,6 +33,10 @@ xenstored --pid-file /run/xenstored.pid; sleep 1
 xen-init-dom0 >/dev/null
 xenconsoled --pid-file=/run/xenconsoled.pid --log=none
 export LIBXL_DEVICE_MODEL_START_TIMEOUT=300
+
+# The backend service first: it serves whatever is described in xenstore from then on, for every guest.
+serve_start /tmp/demu-serve.err
+check $? "demu serve (the xenstore backend service) starts in dom0 and is $(grep -o 'watching [^ ]*' /tmp/demu-serve.err | head -n 1)"
 
 say "xl create -p (QEMU becomes ioreq server 0)"
 xl create -p /guest/hvm.cfg > /tmp/xl-create.log 2>&1
@@ -49,15 +56,23 @@ check $? "both demu processes attach to domain $D as ioreq servers ($(grep -ho '
 
 check_restricted $D
 
-# The virtio functions, two more ioreq servers: virtio-blk over an image file in dom0's RAM, virtio-rng.
+# The virtio functions, two more ioreq servers: virtio-blk over an image file in dom0's RAM, started by hand, and
+# virtio-rng, described in the SDK's xenstore namespace (libxl knows no virtio-pci device on x86) and served by demu
+# serve; demu describe returns once the service reports InitWait, as libxl waits for its own devices.
 vdisk_create /run/vda.img
 demu --domain $D --device virtio-blk --bdf 00:07.0 --disk /run/vda.img > /dev/null 2> /tmp/demu-blk.err &
 BLK=$!
-demu --domain $D --device virtio-rng --bdf 00:08.0 > /dev/null 2> /tmp/demu-rng.err &
-RNG=$!
+demu describe --domain $D --type virtio-rng --transport pci --bdf 0000:00:08.0 > /tmp/demu-describe.out 2> /tmp/demu-describe.err
+described=$?
+rng=$(cat /tmp/demu-describe.out)
+# Bounded and event-driven beyond describe's own 10 s: the state key, polled.
+wait_for 30 sh -c "[ \"\$(xenstore-read $rng/state)\" = 2 ]"
+rstate=$(xenstore-read $rng/state 2>/dev/null)
+[ $described = 0 ] && [ "$rstate" = 2 ] && grep -q "domain $D device 0: serving virtio-rng on ioreq server [0-9]*; state InitWait" /tmp/demu-serve.err
+check $? "demu describe puts virtio-rng at 0000:00:08.0 in xenstore and demu serve serves it (describe exit $described; ${rng:-no path} state ${rstate:-none}, ioreq server $(xenstore-read $rng/ioreq-server 2>/dev/null))"
 restricted="handles restricted to domain $D (a call for domain 32751 now fails: EPERM"
-wait_for 60 grep -q "$restricted" /tmp/demu-blk.err && wait_for 60 grep -q "$restricted" /tmp/demu-rng.err
-check $? "the virtio-blk and virtio-rng demu attach to domain $D over virtio-pci, handles restricted ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-blk.err /tmp/demu-rng.err | tr '\n' ' '))"
+wait_for 60 grep -q "$restricted" /tmp/demu-blk.err
+check $? "the virtio-blk demu attaches to domain $D over virtio-pci, handles restricted ($(grep -ho 'ioreq server [0-9]*' /tmp/demu-blk.err | tr '\n' ' '))"
 
 say "unpause"
 stream_log /var/log/xen/guest-serial.log "[guest]"
@@ -73,13 +88,22 @@ stop_edu_on_request e2e-guest $EDU
 # leave the flushed range in the image, and both virtio demu must see it go and exit cleanly.
 wait_for 600 sh -c "grep -q VDISK-FLUSHED /tmp/serial-out.txt || ! xl list e2e-guest"
 if grep -q VDISK-FLUSHED /tmp/serial-out.txt; then
+    demu_memory serial $SERIAL; demu_memory virtio-blk $BLK
     xl destroy e2e-guest; check $? "dom0 destroys the guest right after its flush, while it writes to /dev/vda"
 else
     check 1 "the guest never reported its flushed write"
 fi
 XEN_ERRORS='domain_crash|fatal|unhandled|ioreq.*(fail|error)' serial_demu_ends e2e-guest $SERIAL
 demu_ends virtio-blk $BLK /tmp/demu-blk.err
-demu_ends virtio-rng $RNG /tmp/demu-rng.err
+# libxl knows nothing of the SDK's namespace: the service sees the guest go (its server gone, or @releaseDomain) and
+# writes Closed where the device's node still exists (libxl leaves it; a toolstack that removes it leaves no state).
+wait_for 60 grep -q "domain $D device 0: closed virtio-rng" /tmp/demu-serve.err
+closed=$(grep -o "domain $D device 0: closed virtio-rng.*" /tmp/demu-serve.err)
+rstate=$(xenstore-read $rng/state 2>/dev/null)
+[ -n "$closed" ] && { [ "$rstate" = 6 ] || ! xenstore-exists $rng; }
+check $? "when the guest is gone demu serve tears virtio-rng down, Closed (${closed:-no line}; xenstore state ${rstate:-node gone})"
+grep -hE "(serving|closed|refused|destroyed) " /tmp/demu-serve.err | sed 's/^.*\] //; s/^/=== dom0: serve: /'
+serve_stop
 vdisk_image_checks /run/vda.img
 
 grep -E "^=== (E2E|guest)" /var/log/xen/guest-serial.log

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # End-to-end: demu on Debian's real Xen 4.17, booted under QEMU's software emulation (no hardware virtualization).
-# dom0 runs the Xen toolstack and four demu processes (NativeAOT), each one more ioreq server next to QEMU for an HVM
-# guest: edu, the PCI 16550, and virtio-blk (an image file in dom0) and virtio-rng over virtio-pci with MSI-X; the
-# guest's Linux drives them all with its own drivers, and dom0 checks the image once the guest is gone. Everything comes from Debian's registry (apt-get download + dpkg -x,
-# never installed into the host) and is cached between runs. Ends with "N passed, N failed".
+# dom0 runs the Xen toolstack and demu (NativeAOT), each device one more ioreq server next to QEMU for an HVM guest:
+# edu, the PCI 16550 and virtio-blk (an image file in dom0) by demu processes of their own, and virtio-rng by demu serve
+# (the SDK's xenstore backend service), described in xenstore after xl create -p; virtio over virtio-pci with MSI-X.
+# The guest's Linux drives them all with its own drivers, and dom0 checks the image once the guest is gone. Everything
+# comes from Debian's registry (apt-get download + dpkg -x, never installed into the host) and is cached between runs.
+# Ends with "N passed, N failed".
 #
 #   tests/e2e/xen/run.sh [path to a published demu]     (default: publishes samples/Demu for linux-x64)
 #
-# Environment: IOREQSDK_E2E_CACHE (download cache), IOREQSDK_E2E_TIMEOUT (seconds for the Xen boot, default 480),
+# Environment: IOREQSDK_E2E_CACHE (download cache), IOREQSDK_E2E_TIMEOUT (seconds for the Xen boot, default 600),
 # IOREQSDK_E2E_KEEP_LOG (a path: keep the full serial log there when a check fails).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 cache=${IOREQSDK_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ioreqsdk-e2e-xen}
-timeout_s=${IOREQSDK_E2E_TIMEOUT:-480}
+timeout_s=${IOREQSDK_E2E_TIMEOUT:-600}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 started=$(date +%s)
@@ -105,10 +107,12 @@ cp "$x/usr/libexec/xen-qemu-system-i386" "$d/usr/libexec/"
 cp /usr/share/seabios/bios-256k.bin "$d/usr/share/seabios/"
 cp -a /usr/share/qemu/keymaps /usr/share/qemu/kvmvapic.bin /usr/share/qemu/linuxboot*.bin "$d/usr/share/qemu/" 2>/dev/null
 cp "$demu" "$d/usr/bin/demu"
-copy_elf "$d" "$d"/usr/lib/xen-4.17/bin/{xl,xenstored,xen-init-dom0,xenconsoled} "$d/usr/libexec/xen-qemu-system-i386" "$d/usr/bin/demu" \
+cp -a "$x"/usr/bin/xenstore "$x"/usr/bin/xenstore-* "$d/usr/bin/"   # xenstore-read: dom0 polls the service's state key
+copy_elf "$d" "$d"/usr/lib/xen-4.17/bin/{xl,xenstored,xen-init-dom0,xenconsoled} "$d/usr/libexec/xen-qemu-system-i386" "$d/usr/bin/demu" "$d/usr/bin/xenstore" \
     /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 /usr/lib/x86_64-linux-gnu/libxenevtchn.so.1 /usr/lib/x86_64-linux-gnu/libxenforeignmemory.so.1
-# demu loads Xen's libraries at run time (not in its ELF needs); xl needs libgcc_s for pthread_cancel.
-for lib in libxendevicemodel.so.1 libxenevtchn.so.1 libxenforeignmemory.so.1 libgcc_s.so.1; do
+# demu loads Xen's libraries at run time (not in its ELF needs; libxenstore for demu serve and describe); xl needs
+# libgcc_s for pthread_cancel.
+for lib in libxendevicemodel.so.1 libxenevtchn.so.1 libxenforeignmemory.so.1 libxenstore.so.4 libgcc_s.so.1; do
     cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$d/usr/lib/x86_64-linux-gnu/" 2>/dev/null || cp -L "/lib/x86_64-linux-gnu/$lib" "$d/usr/lib/x86_64-linux-gnu/"
 done
 cp "$x/boot/vmlinuz-$kver" "$d/guest/vmlinuz"
@@ -125,7 +129,7 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # The recipe's QEMU workarounds: -smap (TCG's SMAP vs a PV dom0), -rdtscp (TCG's RDTSCP intercept breaks HVM guests),
 # -cpu max rather than a model with MONITOR/MWAIT, which TCG lacks.
 log="$work/serial.log"
-expected=35   # 13 dom0 checks + 22 guest checks; fewer lines means a stage never ran
+expected=38   # 16 dom0 checks + 22 guest checks; fewer lines means a stage never ran
 boot() {
     say "booting Xen under QEMU (TCG), at most ${timeout_s}s"
     timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-smap,-rdtscp -m 2048 -smp 2 \

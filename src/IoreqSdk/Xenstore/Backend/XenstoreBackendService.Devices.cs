@@ -231,6 +231,19 @@ public sealed partial class XenstoreBackendService
         device.Resources?.Dispose();
         device.Stop.Dispose();
         _hypervisors.Release(device.Frontend, device.Hypervisor);
+
+        // Its server is destroyed: the record would name whatever server Xen gives that id next (another device's, or
+        // another process's), which a restarted backend would then destroy as stale. Removing a key never re-creates a
+        // node the toolstack removed.
+        try
+        {
+            _ = _store.Remove(device.Path + "/" + IoreqServerKey);
+        }
+        catch (XenStoreException)
+        {
+            // The node is going away under the toolstack, or the connection closed: nothing left to name a server.
+        }
+
         if (device.FrontendPath is not null)
         {
             try
@@ -310,9 +323,13 @@ public sealed partial class XenstoreBackendService
 
     private void DestroyStaleServer(IHypervisor hypervisor, ushort frontend, Dictionary<string, string> keys, ILogger logger)
     {
-        // A backend that died without its teardown left its ioreq server claiming the device's range: destroy it, or the
-        // new server's claim fails with EEXIST. ENOENT (already gone) is the usual answer.
-        if (keys.TryGetValue(IoreqServerKey, out string? text) && ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort stale))
+        // A backend that died without its teardown left its ioreq server enabled and claiming the device's range (Xen keeps
+        // a domain's servers until the domain dies): destroy it before serving the device again. ENOENT (already gone) is
+        // the usual answer after a clean stop. Xen reuses a freed id for the next server of the domain, so an id that one
+        // of this service's own servers holds now is not stale: its old server is gone, and destroying it would end a
+        // device this service serves.
+        if (keys.TryGetValue(IoreqServerKey, out string? text) && ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort stale)
+            && !ServesOn(frontend, stale))
         {
             foreach (ServedDevice other in _served.Values)
             {
@@ -335,6 +352,19 @@ public sealed partial class XenstoreBackendService
                 // Not there any more: nothing to clean.
             }
         }
+    }
+
+    private bool ServesOn(ushort frontend, ushort server)
+    {
+        foreach (ServedDevice device in _served.Values)
+        {
+            if (device.Frontend == frontend && device.Server.Id == server)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private IBackendDeviceFactory? FindFactory(string type)
