@@ -78,7 +78,10 @@ say "unpause"
 stream_log /var/log/xen/guest-serial.log "[guest]"
 watch_progress
 xl unpause e2e-guest
-wait_for 900 grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
+# Also ends when the guest is gone: a guest that died on its way (its firmware triple-faulting, say) would otherwise
+# hold the run here until QEMU's timeout, and run.sh's one more boot for that case could never start.
+wait_for 900 sh -c "grep -q HELLO-FROM-GUEST /tmp/serial-out.txt || ! xl list e2e-guest"
+grep -q HELLO-FROM-GUEST /tmp/serial-out.txt
 check $? "text the guest writes to its tty reaches demu's output"
 echo HELLO-FROM-DEMU >&3
 
