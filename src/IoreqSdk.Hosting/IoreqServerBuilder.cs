@@ -76,9 +76,18 @@ public sealed class IoreqServerBuilder
     /// <param name="platform">The platform; its architecture must be the hypervisor's (checked when the host starts).</param>
     /// <param name="segment">The host bridge's PCI segment (0 on x86, where Xen decodes 0xCF8/0xCFC for segment 0 only).</param>
     /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The platform's guests never reach <paramref name="segment"/> (on x86, any but 0).</exception>
     public IoreqServerBuilder UsePlatform(PciPlatform platform, ushort segment = 0)
     {
         Platform = platform ?? throw new ArgumentNullException(nameof(platform));
+
+        // Here rather than when the host builds the bridge: the caller learns of a segment the guest cannot reach
+        // where it chose it.
+        if (platform.UnreachableSegmentReason(segment) is string unreachable)
+        {
+            throw new ArgumentOutOfRangeException(nameof(segment), segment, unreachable);
+        }
+
         Segment = segment;
         return this;
     }

@@ -29,8 +29,15 @@ internal static class BackendPlacement
                 return FormattableString.Invariant($"virtio-mmio at 0x{address:x}, SPI {spi}");
             case "pci":
                 (ushort segment, int slot, int function) = Bdf(request);
-                var pci = new VirtioPciTransport(device);
                 PciPlatform platform = GuestPlatform.For(request.Architecture);
+                if (platform.UnreachableSegmentReason(segment) is string unreachable)
+                {
+                    // The toolstack's input, refused as such (the bridge's own check would throw an argument error,
+                    // which the service reports as a programming error: found by the xenstore fuzz target).
+                    throw new BackendDeviceException("bdf: " + unreachable);
+                }
+
+                var pci = new VirtioPciTransport(device);
                 var bridge = new PciHostBridge(request.Server, platform, segment);
                 try
                 {

@@ -182,6 +182,16 @@ public sealed class IoreqServerHostTests
     }
 
     [Test]
+    public void A_segment_the_platform_cannot_reach_is_refused_where_it_is_chosen()
+    {
+        IoreqServerBuilder builder = new ServiceCollection().AddIoreqServer();
+        Assert.That(
+            () => builder.UsePlatform(new IoreqSdk.Platforms.X86Platform(), segment: 1),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("An x86 guest reaches PCI segment 0 only"));
+        Assert.That(() => builder.UsePlatform(new IoreqSdk.Platforms.Arm64Platform(), segment: 1), Throws.Nothing);
+    }
+
+    [Test]
     public void OneHostServesOneGuest()
     {
         var services = new ServiceCollection();

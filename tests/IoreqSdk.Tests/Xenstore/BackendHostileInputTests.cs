@@ -110,6 +110,17 @@ public sealed class BackendHostileInputTests
     }
 
     [Test]
+    public async Task A_virtio_pci_device_on_a_segment_an_x86_guest_cannot_reach_is_refused_as_bad_input()
+    {
+        // Found by the xenstore fuzz target: the host bridge's own argument check reached the service, which logged
+        // the device as refused "for a programming error".
+        _rig.AddGuest(6, GuestArchitecture.X86);
+        string bad = _rig.Toolstack.AddSdkDevice(6, 1, "virtio-rng", new Dictionary<string, string> { ["transport"] = "pci", ["bdf"] = "0001:00:05.0" });
+        await ExpectRefused(bad, "bdf: An x86 guest reaches PCI segment 0 only");
+        Assert.That(_rig.Logs.Lines, Has.None.Contains("programming error"));
+    }
+
+    [Test]
     public async Task A_node_that_appears_and_disappears_before_it_is_served_leaves_nothing_behind()
     {
         using IXenStore dom0 = _rig.Store.Connect(0);

@@ -145,25 +145,29 @@ boot() {
 }
 boot
 
-# One boot more, only when the guest's own /init died midway while demu stayed healthy: no check failed, both demu
-# processes exited cleanly, and the guest kernel reports its init killed. Seen once in about 15 runs: a busybox
-# tool in the guest segfaulted under this doubly emulated CPU (QEMU's TCG under Xen's HVM) before edu had been
-# touched (0 MMIO requests served). Any failed check, or a demu that crashed, is reported as it is.
-if [ "$failed" = 0 ] && [ "$passed" -lt $expected ] && grep -q "Attempted to kill init" "$log.txt" \
-    && grep -q "=== E2E: PASS the serial demu sees the guest go and exits cleanly" "$log.txt"; then
-    echo "----- first boot: the guest's /init died before its checks ended ($passed of $expected reported); its last words:"
-    grep -B 3 "Attempted to kill init" "$log.txt" | head -n 4
+# Up to two boots more when the emulated machine itself broke a process: the guest's kernel or firmware (a triple
+# fault: this guest only ever powers off), a program in the guest, or a dom0 program that is not demu (xl, busybox,
+# the dynamic loader). Under QEMU's TCG this nested setup (Xen's HVM inside software emulation, a PV dom0) corrupts
+# processes' state at random. On 1 December 2026, on a quiet machine of this kind, 11 of 18 runs failed: 10 with
+# such a fault, with the previous stop's demu as with this one's, virtio-blk's zero copy on or off, one vCPU or two,
+# AVX or FSGSBASE hidden from the CPU — dom0's busybox tools crashing at the same thread-local read (mov %fs:-0x90,
+# then through it) and xl in ld.so or libc, the guest's kernel triple-faulting while its devices were idle; the 11th
+# was glibc aborting on a corrupted heap in a demu that served only edu's registers. A device that broke the guest
+# would do so on every boot, and the third would fail the same way; a demu's own crash is never a reason to boot
+# again. Every boot's fault and failed checks are printed.
+platform_fault() {
+    grep -E "d1v0 Triple fault|Segmentation fault|Attempted to kill init|segfault at|general protection" "$log.txt" \
+        | grep -vE "\bdemu\[[0-9]+\]" | head -n 1
+}
+boots=1
+while [ $boots -lt 3 ] && { [ "$failed" != 0 ] || [ "$passed" -lt $expected ]; }; do
+    fault=$(platform_fault)
+    [ -n "$fault" ] || break
+    echo "----- boot $boots: $passed of $expected checks passed, $failed failed; the emulated machine faulted outside demu: $fault"
+    grep "=== E2E: FAIL" "$log.txt" | sed "s/^/----- boot $boots: /"
+    boots=$((boots + 1))
     boot
-elif grep -q "d1v0 Triple fault" "$log.txt" && ! grep -q "=== guest: /init" "$log.txt" \
-    && grep -q "=== E2E: PASS the serial demu sees the guest go and exits cleanly" "$log.txt"; then
-    # One boot more, too, when the guest's firmware triple-faulted before its Linux ran at all (no /init line), while
-    # both demu processes stayed healthy: seen in 2 of about 25 runs on this machine kind, on main before the change
-    # that added this as well, always inside hvmloader or SeaBIOS under the same double emulation. A demu answer that
-    # broke the firmware would do so on every boot, and the second boot would fail the same way.
-    echo "----- first boot: the guest's firmware triple-faulted before its Linux started ($passed of $expected reported):"
-    grep -m 1 "d1v0 Triple fault" "$log.txt"
-    boot
-fi
+done
 
 # ---- results ------------------------------------------------------------------------------------------------------
 # shellcheck source=../lib/results.sh

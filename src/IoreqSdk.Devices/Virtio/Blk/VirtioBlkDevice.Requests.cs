@@ -12,6 +12,11 @@ public sealed partial class VirtioBlkDevice
     {
         VirtioDescriptorChain chain = request.Chain;
         request.Epoch = _epoch;
+
+        // The slot's last request may have been a pinned read or write: only StartData pins, so every other request
+        // (a flush, a discard, write-zeroes) must not run as one — its worker would move the slot's empty pinned
+        // buffers and skip the operation itself, yet answer OK.
+        request.Pinned = false;
         if (chain.WritableLength == 0)
         {
             Reject(request);

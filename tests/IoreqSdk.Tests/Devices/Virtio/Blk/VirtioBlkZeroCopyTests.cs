@@ -48,6 +48,32 @@ public sealed class VirtioBlkZeroCopyTests
     }
 
     [Test]
+    public void Write_zeroes_after_a_zero_copy_write_in_the_same_request_slot_zeroes_its_ranges([Values(0u, 1u)] uint flags)
+    {
+        // One request slot (MaxRequestsInFlight 1), so the write-zeroes runs in the slot the pinned write used: it
+        // once inherited the write's "pinned" mark, and its worker moved the (empty) pinned buffers instead of
+        // zeroing, then answered OK. A flush and a discard took the same wrong turn.
+        using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { MaxRequestsInFlight = 1 }, pinnable: true);
+        byte[] pattern = BlkRig.Pattern(32 * 1024, 11);
+        pattern.CopyTo(rig.Ram.Span(BlkRig.Data, pattern.Length));
+        rig.Write(0, BlkRig.Data, (uint)pattern.Length);
+        byte written = rig.Complete();
+        rig.Ranges(VirtioBlkTypes.WriteZeroes, new[] { (8ul, 8u, flags) }, BlkRig.Data + 0x2_0000);
+        byte zeroed = rig.Complete();
+        byte[] file = rig.FileBytes();
+
+        byte[] expected = (byte[])pattern.Clone();
+        Array.Clear(expected, 8 * 512, 8 * 512);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((written, zeroed), Is.EqualTo((VirtioBlkTypes.Ok, VirtioBlkTypes.Ok)));
+            Assert.That(rig.Device.ZeroCopyRequests, Is.EqualTo(1), "the write went in place; the write-zeroes has no data to pin");
+            Assert.That(file.AsSpan(0, pattern.Length).ToArray(), Is.EqualTo(expected), "sectors 8-15 read zero, the rest is the pattern");
+            Assert.That(rig.Ram.PinsHeld, Is.Zero);
+        }
+    }
+
+    [Test]
     public void A_zero_copy_step_queued_before_a_reset_a_queue_disable_or_a_DMA_stop_does_not_touch_the_buffer([Values("reset", "queue", "dma")] string stop)
     {
         using var rig = new BlkRig(ImageSize, pinnable: true);
