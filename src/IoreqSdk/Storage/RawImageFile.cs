@@ -41,8 +41,7 @@ public sealed class RawImageFile : IDisposable
         // that a user or the toolstack got wrong would hang its caller (the backend service's loop: found by the
         // xenstore fuzz target). On a regular file or a block device the flag has no effect (open(2)); what does not
         // seek is refused below, before any I/O.
-        byte[] name = new byte[System.Text.Encoding.UTF8.GetByteCount(path) + 1];
-        _ = System.Text.Encoding.UTF8.GetBytes(path, 0, path.Length, name, 0);
+        _ = NativeText.TryEncodeTerminated(path, out byte[] name); // Open refused a path holding a NUL.
         int descriptor;
         fixed (byte* start = name)
         {
@@ -103,6 +102,7 @@ public sealed class RawImageFile : IDisposable
     /// <param name="path">The file or block device.</param>
     /// <param name="readOnly">Whether to open it for reading only (writes then fail with <see cref="IOException"/>).</param>
     /// <returns>The open image.</returns>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty or holds a NUL character (open(2) would act on its prefix).</exception>
     /// <exception cref="FileNotFoundException">Nothing is at <paramref name="path"/>.</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be opened so.</exception>
     /// <exception cref="IOException">It is not an image (a directory, or a FIFO, socket or terminal: what does not seek), or the open failed otherwise; never blocks waiting for a FIFO's writer.</exception>
@@ -111,6 +111,12 @@ public sealed class RawImageFile : IDisposable
         if (string.IsNullOrEmpty(path))
         {
             ThrowHelper.ThrowArgument(nameof(path), "A path is required.");
+        }
+
+        if (path.AsSpan().IndexOf('\0') >= 0)
+        {
+            // open(2) would stop at the NUL and open whatever the prefix names.
+            ThrowHelper.ThrowArgument(nameof(path), "A path holds no NUL character.");
         }
 
         return new RawImageFile(path, readOnly);

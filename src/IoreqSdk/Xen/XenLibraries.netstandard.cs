@@ -1,5 +1,4 @@
 using System;
-using System.Text;
 
 namespace IoreqSdk.Xen;
 
@@ -7,7 +6,11 @@ internal static partial class XenLibraries
 {
     private static unsafe bool CanLoad(string soname)
     {
-        byte[] name = Encoding.UTF8.GetBytes(soname + "\0");
+        if (!NativeText.TryEncodeTerminated(soname, out byte[] name))
+        {
+            return false;
+        }
+
         try
         {
             fixed (byte* file = name)

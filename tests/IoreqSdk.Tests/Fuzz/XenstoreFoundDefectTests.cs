@@ -88,6 +88,14 @@ public sealed class XenstoreFoundDefectTests
     }
 
     [Test]
+    public void An_image_path_that_holds_a_NUL_is_refused_not_cut_short()
+    {
+        // open(2) would stop at the NUL and open the prefix: here a real image, which must not be served in its place.
+        string image = _rig.Image(4096);
+        Assert.That(() => RawImageFile.Open(image + "\0.other", readOnly: true), Throws.ArgumentException.With.Message.Contains("NUL"));
+    }
+
+    [Test]
     public void An_image_that_is_a_directory_or_missing_is_refused_and_a_regular_file_opens()
     {
         string image = _rig.Image(4096);

@@ -294,24 +294,15 @@ public sealed partial class XenStore : IXenStore
             throw new ArgumentNullException(nameof(path));
         }
 
-        if (path.Length > XenStorePaths.MaxAbsolutePathLength || path.AsSpan().IndexOf('\0') >= 0)
+        if (path.Length > XenStorePaths.MaxAbsolutePathLength || !NativeText.TryEncodeTerminated(path, out byte[] name))
         {
             throw Error("xenstore", path, Errno.EINVAL);
         }
 
-        return Encoding.UTF8.GetBytes(path + "\0");
+        return name;
     }
 
-    private static unsafe string FromTerminated(byte* text)
-    {
-        int length = 0;
-        while (text[length] != 0)
-        {
-            length++;
-        }
-
-        return Encoding.UTF8.GetString(text, length);
-    }
+    private static unsafe string FromTerminated(byte* text) => NativeText.DecodeTerminated(text);
 
     internal static XenStoreException Error(string operation, string? path, int errno)
     {
