@@ -148,11 +148,11 @@ boot
 # Up to three boots more when the emulated machine itself broke a process: the guest's kernel or firmware (a triple
 # fault: this guest only ever powers off), a program in the guest, or a dom0 program that is not demu (xl, busybox,
 # the dynamic loader). Under QEMU's TCG this nested setup (Xen's HVM inside software emulation, a PV dom0) corrupts
-# processes' state at random. On 1 December 2026, on a quiet machine of this kind, 14 of 21 boots failed, 13 with
+# processes' state at random. On 1 December 2026, on a quiet machine of this kind, 13 of 20 boots failed, 12 with
 # such a fault: with the previous stop's demu as with this one's, virtio-blk's zero copy on or off, one vCPU or two,
 # AVX, FSGSBASE or PCID hidden from the CPU, the guest's RAM in a memfd. dom0's busybox tools crashed at the same
 # thread-local read (mov %fs:-0x90, then through it), xl in ld.so or libc, the guest's kernel triple-faulted while
-# its devices were idle; the 14th was glibc aborting on a corrupted heap in a demu that served only edu's registers.
+# its devices were idle; the 13th was glibc aborting on a corrupted heap in a demu that served only edu's registers.
 # A device that broke the guest would do so on every boot, and the fourth would fail the same way; a demu's own crash
 # is never a reason to boot again. Every boot's fault and failed checks are printed.
 platform_fault() {
