@@ -153,8 +153,10 @@ boot
 # AVX, FSGSBASE or PCID hidden from the CPU, the guest's RAM in a memfd. dom0's busybox tools crashed at the same
 # thread-local read (mov %fs:-0x90, then through it), xl in ld.so or libc, the guest's kernel triple-faulted while
 # its devices were idle; the 13th was glibc aborting on a corrupted heap in a demu that served only edu's registers.
-# A device that broke the guest would do so on every boot, and the fourth would fail the same way; a demu's own crash
-# is never a reason to boot again. Every boot's fault and failed checks are printed.
+# A control boot with no demu at all (each one a stand-in that sleeps) faulted the same way — xl in libc, busybox at
+# that read — from the moment the HVM guest ran (none in the four minutes before its unpause): the machine, not the
+# SDK. A device that broke the guest would do so on every boot, and the fourth would fail the same way; a demu's own
+# crash is never a reason to boot again. Every boot's fault and failed checks are printed.
 platform_fault() {
     grep -E "d1v0 Triple fault|Segmentation fault|Attempted to kill init|segfault at|general protection" "$log.txt" \
         | grep -vE "\bdemu\[[0-9]+\]" | head -n 1
