@@ -158,8 +158,11 @@ boot
 # SDK. A device that broke the guest would do so on every boot, and the fourth would fail the same way; a demu's own
 # crash is never a reason to boot again. Every boot's fault and failed checks are printed.
 platform_fault() {
-    grep -E "d1v0 Triple fault|Segmentation fault|Attempted to kill init|segfault at|general protection" "$log.txt" \
-        | grep -vE "\bdemu\[[0-9]+\]" | head -n 1
+    # dom0's faults by the kernel's lines, and only those of the toolstack's and busybox's processes: the line names
+    # the faulting thread, and a demu's threads have names of their own (.NET's, the server's), so "not demu" would
+    # not do. The guest's by its own lines.
+    grep -E "d1v0 Triple fault|^\[guest\].*(Segmentation fault|Attempted to kill init)|[ :](exe|busybox|sh|xl|top|grep|sed|awk|cat|sleep|xenstore[a-z-]*|xenstored|xenconsoled|xen-qemu-system[a-z0-9_-]*)\[[0-9]+\]:? (segfault at|general protection)" \
+        "$log.txt" | head -n 1
 }
 boots=1
 while [ $boots -lt 4 ] && { [ "$failed" != 0 ] || [ "$passed" -lt $expected ]; }; do
