@@ -3,7 +3,6 @@ using System.Globalization;
 using System.IO;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
-using IoreqSdk.Storage;
 using IoreqSdk.Virtio;
 using IoreqSdk.Virtio.Mmio;
 using IoreqSdk.Virtio.Pci;
@@ -102,7 +101,11 @@ internal static class BackendPlacement
         return (segment, slot, function);
     }
 
-    /// <summary>The <c>params</c> and <c>mode</c> keys of a disk: an existing regular file, opened writable for <c>w</c>, read-only for <c>r</c>.</summary>
+    /// <summary>
+    /// The <c>params</c> and <c>mode</c> keys of a disk: an absolute path to an existing file, to be opened writable for
+    /// <c>w</c>, read-only for <c>r</c>. What the file is (a FIFO, a socket: it does not seek) the image's own open tells
+    /// (<see cref="OpenImageFailed"/>).
+    /// </summary>
     public static (string Path, bool ReadOnly) Disk(BackendDeviceRequest request)
     {
         string path = request.Require("params");
@@ -122,18 +125,14 @@ internal static class BackendPlacement
             throw new BackendDeviceException($"params '{BackendDeviceRequest.Shorten(path)}' does not exist or is not a regular file");
         }
 
-        try
-        {
-            // A FIFO or a socket is "a file" to File.Exists but cannot back a disk: it does not seek. The image's own
-            // open finds that out without blocking (a FileStream's open of a FIFO waits for a writer: the service's
-            // loop hung on one, found by the xenstore fuzz target).
-            RawImageFile.Open(path, readOnly: true).Dispose();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BackendDeviceException($"params '{BackendDeviceRequest.Shorten(path)}' cannot be opened: {e.Message}", e);
-        }
-
         return (path, mode == "r");
     }
+
+    /// <summary>
+    /// The refusal for a disk whose image did not open: a FIFO or a socket (which the image's open refuses without
+    /// blocking, where a FileStream's waited for a writer: the service's loop hung on one, found by the xenstore fuzz
+    /// target), a directory, a file it may not open so.
+    /// </summary>
+    public static BackendDeviceException OpenImageFailed(string path, Exception error) =>
+        new($"params '{BackendDeviceRequest.Shorten(path)}' cannot be opened: {error.Message}", error);
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using IoreqSdk.Devices.Virtio.Blk;
 using IoreqSdk.Devices.Virtio.Rng;
 using IoreqSdk.Virtio;
@@ -32,9 +33,16 @@ public static class BackendDevices
     internal static VirtioBlkDevice OpenDisk(BackendDeviceRequest request)
     {
         (string path, bool readOnly) = BackendPlacement.Disk(request);
-
-        // One request queue per guest vCPU, as demu and QEMU's num-queues default.
-        return VirtioBlkDevice.Open(path, new VirtioBlkOptions { ReadOnly = readOnly, QueueCount = Math.Max(1, Math.Min(request.VcpuCount, VirtioBlkOptions.MaxQueues)) });
+        try
+        {
+            // One request queue per guest vCPU, as demu and QEMU's num-queues default. The device's own open of the
+            // image is the check of what the file is: one open, in the mode the guest gets.
+            return VirtioBlkDevice.Open(path, new VirtioBlkOptions { ReadOnly = readOnly, QueueCount = Math.Max(1, Math.Min(request.VcpuCount, VirtioBlkOptions.MaxQueues)) });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BackendPlacement.OpenImageFailed(path, e);
+        }
     }
 
     internal static IDisposable Build(BackendDeviceRequest request, VirtioDevice device, string transport)
