@@ -50,6 +50,8 @@ for placement, where in (("busy-3cores", "busy-poll, 3 cores"), ("eventfd-1core"
             continue   # needs three CPUs (PairedBlk.cs)
         rows.append((f"{blk_title[kind]}, end to end, {where} (paired)", key, blk_bdn[kind] if placement == "eventfd-1core" else None))
 rows += [
+    # Both columns IoreqSdk (PairedPci.cs): x86's PCI_CONFIG decode where the others have C, Arm64's ECAM decode beside it.
+    ("PCI config read, dispatch: Arm64 ECAM against x86 PCI_CONFIG (paired; the C column is x86)", "pci-config-ecam", None),
     ("PCI config read, x86 PCI_CONFIG (round trip)", None, "PciBenchmarks.ConfigRead(Platform=X86)"),
     ("PCI config read, Arm64 ECAM (round trip)", None, "PciBenchmarks.ConfigRead(Platform=Arm64)"),
     ("MSI-X table read, x86 (round trip)", None, "PciBenchmarks.MsixTableRead(Platform=X86)"),

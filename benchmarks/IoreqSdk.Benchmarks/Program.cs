@@ -15,13 +15,13 @@ if (args.Length > 0 && args[0] == "paired")
 {
     if (args.Length < 2)
     {
-        Console.Error.WriteLine("usage: paired NATIVE_DIR [--short] [--only dispatch|virtqueue|roundtrip|blk]   (NATIVE_DIR holds libslot_roundtrip.so, libdispatch.so, libvirtqueue.so and libblk_roundtrip.so)");
+        Console.Error.WriteLine("usage: paired NATIVE_DIR [--short] [--only dispatch|virtqueue|roundtrip|blk|pci]   (NATIVE_DIR holds libslot_roundtrip.so, libdispatch.so, libvirtqueue.so and libblk_roundtrip.so)");
         return 2;
     }
 
     bool isShort = Array.IndexOf(args, "--short") > 1;
 
-    // --only dispatch|virtqueue|roundtrip|blk: one group (to profile it, or to re-measure it on a quiet machine).
+    // --only dispatch|virtqueue|roundtrip|blk|pci: one group (to profile it, or to re-measure it on a quiet machine).
     int only = Array.IndexOf(args, "--only");
     string? group = only > 1 && only + 1 < args.Length ? args[only + 1] : null;
     bool Runs(string name) => group is null || group == name;
@@ -31,7 +31,8 @@ if (args.Length > 0 && args[0] == "paired")
     bool ok = (!Runs("dispatch") || PairedDispatch.Run(NativeLibrary.Load(Path.Combine(args[1], "libdispatch.so")), isShort))
         && (!Runs("virtqueue") || PairedVirtqueue.Run(NativeLibrary.Load(Path.Combine(args[1], "libvirtqueue.so")), isShort))
         && (!Runs("roundtrip") || PairedRoundTrip.Run(NativeLibrary.Load(Path.Combine(args[1], "libslot_roundtrip.so")), isShort))
-        && (!Runs("blk") || PairedBlk.Run(NativeLibrary.Load(Path.Combine(args[1], "libblk_roundtrip.so")), isShort));
+        && (!Runs("blk") || PairedBlk.Run(NativeLibrary.Load(Path.Combine(args[1], "libblk_roundtrip.so")), isShort))
+        && (!Runs("pci") || PairedPci.Run(isShort));
     return ok ? 0 : 1;
 }
 

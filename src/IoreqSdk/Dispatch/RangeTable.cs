@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace IoreqSdk.Dispatch;
 
@@ -137,27 +138,37 @@ internal sealed class RangeTable<T>
         return new RangeTable<T>(entries);
     }
 
-    /// <summary>The last range whose start is at most <paramref name="address"/>, or -1.</summary>
+    /// <summary>The range holding <paramref name="address"/>, or -1.</summary>
+    // Not inlined: in a caller, the loop's registers are saved and restored in the prologue on every lookup, the
+    // hint's too (the JIT saves the callee-saved registers a method uses, whichever path uses them).
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static int Search(Entry[] entries, ulong address)
     {
+        // Ranges do not overlap, so the search may stop at the first range holding the address. The probes index
+        // without bounds checks: 0 <= lo <= mid <= hi < entries.Length holds throughout (mid lies between lo and hi,
+        // and each step moves lo up or hi down past mid), whatever the address.
+        ref Entry first = ref MemoryMarshal.GetReference(entries.AsSpan());
         int lo = 0;
         int hi = entries.Length - 1;
-        int found = -1;
         while (lo <= hi)
         {
             int mid = lo + ((hi - lo) >> 1);
-            if (entries[mid].Start <= address)
+            ref Entry probe = ref Unsafe.Add(ref first, mid);
+            if (address < probe.Start)
             {
-                found = mid;
+                hi = mid - 1;
+            }
+            else if (address > probe.End)
+            {
                 lo = mid + 1;
             }
             else
             {
-                hi = mid - 1;
+                return mid;
             }
         }
 
-        return found;
+        return -1;
     }
 
     private readonly record struct Entry(ulong Start, ulong End, T Target);

@@ -20,6 +20,10 @@ public sealed class PciHostBridge : IPciBus
 
     private readonly IoreqServer _server;
     private readonly Dictionary<PciSbdf, PciDevice> _functions = new();
+
+    // The same functions by device and function number ((device << 3) | function), for the ECAM window's decode on
+    // every configuration access: an index where the dictionary hashed a PciSbdf and compared keys.
+    private readonly PciDevice?[] _functionsByNumber = new PciDevice?[32 * 8];
     private readonly PciConfigAccess _configAccess;
     private readonly PciIoSpace _ioSpace;
 
@@ -117,6 +121,7 @@ public sealed class PciHostBridge : IPciBus
         _configAccess.AttachFunction(_server, sbdf, device);
 
         _functions.Add(sbdf, device);
+        _functionsByNumber[(deviceNumber << 3) | function] = device;
 
         // Function 0 announces a multi-function device (header type bit 7) when any other function exists.
         if (_functions.TryGetValue(new PciSbdf(Segment, 0, deviceNumber, 0), out PciDevice? first))
@@ -205,6 +210,9 @@ public sealed class PciHostBridge : IPciBus
     void IPciBus.SendMessage(PciDevice device, ulong address, uint data) => _server.Hypervisor.InjectMsi(_server.Domain, address, data);
 
     /// <summary>The function an ECAM window's offset names (bus 0 only: the bridge has one bus).</summary>
+    /// <param name="bus">The bus number.</param>
+    /// <param name="device">0–31.</param>
+    /// <param name="function">0–7.</param>
     internal PciDevice? FunctionAt(int bus, int device, int function) =>
-        bus == 0 && _functions.TryGetValue(new PciSbdf(Segment, 0, device, function), out PciDevice? found) ? found : null;
+        bus == 0 ? _functionsByNumber[((device & 31) << 3) | (function & 7)] : null;
 }

@@ -257,7 +257,17 @@ internal sealed class EventLoop
             // No clock here (RequestStallWatch says why): the stall sampler flags a handler still running after the
             // threshold, and the overrun is counted and logged here, on the loop, once it returns.
             long sequence = _stallWatch.Enter();
-            data = _dispatcher.Dispatch(in request);
+            try
+            {
+                data = _dispatcher.Dispatch(in request);
+            }
+            catch (Exception e)
+            {
+                // The device a single-element access reached threw (IoDispatcher.Dispatch says why the handler is
+                // here): counted, reported, answered as unclaimed; the vCPU is answered below either way.
+                data = _dispatcher.ContainFault(in request, e);
+            }
+
             if (_stallWatch.Exit(sequence))
             {
                 ReportRequestOverrun(in request, sequence);

@@ -220,6 +220,9 @@ public sealed class IoreqServer : IDisposable
         }
     }
 
+    /// <summary>The server's dispatcher, for the benchmarks that measure it in place (the event loop owns it).</summary>
+    internal IoDispatcher Dispatcher => _dispatcher;
+
     private void OnDeviceFault(IDeviceModel device, Exception exception) => _diagnostics.ReportFault(device.Name, exception);
 
     /// <summary>
