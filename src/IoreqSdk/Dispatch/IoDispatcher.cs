@@ -10,7 +10,9 @@ namespace IoreqSdk.Dispatch;
 
 /// <summary>
 /// Serves one request: validates it, finds its target in immutable sorted range tables, calls the device (adapting
-/// access widths, containing exceptions) and returns the response data. Rep/string forms go through guest memory
+/// access widths) and returns the response data. A device's exception from a single-element access propagates to the
+/// caller, which contains it with <see cref="ContainFault"/>; rep elements, PCI_CONFIG and buffered writes are
+/// contained here. Rep/string forms go through guest memory
 /// with x86's semantics. Allocation-free and lock-free; called from the server's event loop.
 /// </summary>
 internal sealed class IoDispatcher
@@ -125,10 +127,11 @@ internal sealed class IoDispatcher
     {
         _statistics.DeviceFault++;
 
-        // The region is found again by the address: the path keeps no note of the region it called (a reference store
-        // per request would cost a write barrier). Tables are immutable, so the table the request went through finds
-        // the same region; a handler that remapped its space before throwing left another table, where the address may
-        // name no region (reported as such) or another one (reported instead).
+        // The region is found again by the address, in the table published now: the path keeps no note of the region
+        // it called (a reference store per request would cost a write barrier). Tables are immutable and only a
+        // remapping publishes another, so this is the region the request reached — unless its handler remapped the
+        // space before throwing, when the address may name no region (reported as such) or another device's (reported
+        // instead). Only the single-element port and MMIO path lets a fault out (the others contain their own).
         RangeTable<DeviceRegion> table = Volatile.Read(ref request.Type == IoreqType.Pio ? ref _ports : ref _mmio);
         int size = (int)Math.Min(Math.Max(request.Size, 1u), 8u);
         IDeviceModel device = (request.Type == IoreqType.Pio || request.Type == IoreqType.Copy)

@@ -223,7 +223,22 @@ public sealed class IoreqServer : IDisposable
     /// <summary>The server's dispatcher, for the benchmarks that measure it in place (the event loop owns it).</summary>
     internal IoDispatcher Dispatcher => _dispatcher;
 
-    private void OnDeviceFault(IDeviceModel device, Exception exception) => _diagnostics.ReportFault(device.Name, exception);
+    private void OnDeviceFault(IDeviceModel device, Exception exception)
+    {
+        // Name is the device's code too (an IDeviceModel may compute it): a throwing getter must not turn a contained
+        // fault into one that leaves the event loop with the vCPU unanswered.
+        string name;
+        try
+        {
+            name = device.Name;
+        }
+        catch (Exception)
+        {
+            name = device.GetType().Name;
+        }
+
+        _diagnostics.ReportFault(name, exception);
+    }
 
     /// <summary>
     /// Maps (or moves) a region into an address space. The space is normally the region's own kind; a host bridge's

@@ -198,6 +198,45 @@ public sealed class RequestPathTests
         }
     }
 
+    // A device's Name is its own code too: a getter that throws while its fault is reported must not take the fault
+    // out of the loop's containment (the vCPU would be left unanswered and the loop would end).
+    [Test]
+    public void A_device_whose_name_throws_while_its_fault_is_reported_is_still_contained()
+    {
+        var device = new ThrowingNameDevice(Mmio);
+        using var guest = new SimulatedGuest(GuestArchitecture.X86, 1, device);
+        ulong read = guest.Cpu.ReadMmio(Mmio, 4);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(read, Is.EqualTo(0xFFFF_FFFFUL));
+            Assert.That(guest.Server.Statistics.DeviceFaults, Is.EqualTo(1));
+            Assert.That(guest.Cpu.ReadMmio(Mmio, 4), Is.EqualTo(0xFFFF_FFFFUL), "the server keeps serving");
+            Assert.That(guest.Server.Statistics.DeviceFaults, Is.EqualTo(2));
+        }
+    }
+
+    private sealed class ThrowingNameDevice : IDeviceModel
+    {
+        private readonly DeviceRegion[] _regions;
+        private bool _attached;
+
+        public ThrowingNameDevice(ulong address)
+        {
+            _regions = [new DeviceRegion(this, 0, RegionKind.Mmio, 0x1000, AccessWidths.All, address)];
+        }
+
+        // Readable while the server is built (it names the device in its checks), throwing once serving.
+        public string Name => _attached ? throw new InvalidOperationException("name bug") : "throwing-name";
+
+        public System.Collections.Generic.IReadOnlyList<DeviceRegion> Regions => _regions;
+
+        public void Attach(IDeviceContext context) => _attached = true;
+
+        public ulong Read(DeviceRegion region, ulong offset, int size) => throw new InvalidOperationException("device bug");
+
+        public void Write(DeviceRegion region, ulong offset, int size, ulong value) => throw new InvalidOperationException("device bug");
+    }
+
     private sealed class ConfigSpace : IPciConfigSpace
     {
         private uint _register10;
