@@ -15,9 +15,10 @@ namespace IoreqSdk.Benchmarks.Paired;
 /// A PCI configuration read as each platform's guest makes it — x86: Xen's decoded PCI_CONFIG request; Arm64: an MMIO
 /// read of the host bridge's ECAM window — measured in pairs on this thread, through each server's own dispatcher (the
 /// same function behind a bridge on each; the servers are started with eventfds, their loops asleep). The round trip
-/// around it is the same on both platforms and is measured by the round-trip rows; measured separately per platform
-/// (<see cref="PciBenchmarks"/>, one process each) the two round trips differ by the host's placement of the threads,
-/// which is larger than the difference between the decodes (the 3.5× the issue saw: 163 against 577 ns).
+/// around it is the same request on the same slot on both platforms and is measured by the round-trip rows. Measured
+/// separately per platform (<see cref="PciBenchmarks"/>, a process each), the two round trips also differ by where the
+/// host placed each process's threads (a busy-poll round trip's floor is 90 or 380 ns by placement), by more than the
+/// decodes differ: the 3.5× the issue saw (163 against 577 ns), 1.14× in CI's short run of this change (466, 532).
 /// Printed as <c>paired pci-config-ecam</c> with x86 in the first column.
 /// </summary>
 internal static class PairedPci
