@@ -125,20 +125,13 @@ internal sealed class IoDispatcher
     [MethodImpl(MethodImplOptions.NoInlining)]
     public ulong ContainFault(in IoRequest request, Exception exception)
     {
-        _statistics.DeviceFault++;
-
         // The region is found again by the address, in the table published now: the path keeps no note of the region
         // it called (a reference store per request would cost a write barrier). Tables are immutable and only a
         // remapping publishes another, so this is the region the request reached — unless its handler remapped the
         // space before throwing, when the address may name no region (reported as such) or another device's (reported
         // instead). Only the single-element port and MMIO path lets a fault out (the others contain their own).
-        RangeTable<DeviceRegion> table = Volatile.Read(ref request.Type == IoreqType.Pio ? ref _ports : ref _mmio);
         int size = (int)Math.Min(Math.Max(request.Size, 1u), 8u);
-        IDeviceModel device = (request.Type == IoreqType.Pio || request.Type == IoreqType.Copy)
-            && table.TryFind(request.Address, size, out DeviceRegion region, out _)
-                ? region.Device
-                : UnknownDevice.Remapped;
-        _onDeviceFault(device, exception);
+        ReportFault(request.Type == IoreqType.Pio ? Volatile.Read(ref _ports) : request.Type == IoreqType.Copy ? Volatile.Read(ref _mmio) : RangeTable<DeviceRegion>.Empty, request.Address, size, exception);
         return request.IsRead && !request.DataIsPointer ? Mask(size) : request.Data;
     }
 
@@ -356,20 +349,13 @@ internal sealed class IoDispatcher
     /// <summary>As <see cref="Read"/>, containing the device's exception: for the elements of a rep request.</summary>
     private ulong ReadContained(RangeTable<DeviceRegion> table, ulong address, int size)
     {
-        if (!table.TryFind(address, size, out DeviceRegion region, out ulong offset))
-        {
-            _statistics.UnclaimedRead++;
-            return Mask(size);
-        }
-
         try
         {
-            return AccessAdapter.Read(region, offset, size, _statistics) & Mask(size);
+            return Read(table, address, size);
         }
         catch (Exception e)
         {
-            _statistics.DeviceFault++;
-            _onDeviceFault(region.Device, e);
+            ReportFault(table, address, size, e);
             return Mask(size);
         }
     }
@@ -377,23 +363,23 @@ internal sealed class IoDispatcher
     /// <summary>As <see cref="Write"/>, containing the device's exception: for rep elements and buffered writes.</summary>
     private ulong WriteContained(RangeTable<DeviceRegion> table, ulong address, int size, ulong value)
     {
-        if (!table.TryFind(address, size, out DeviceRegion region, out ulong offset))
-        {
-            _statistics.UnclaimedWrite++;
-            return value;
-        }
-
         try
         {
-            AccessAdapter.Write(region, offset, size, value & Mask(size), _statistics);
+            return Write(table, address, size, value);
         }
         catch (Exception e)
         {
-            _statistics.DeviceFault++;
-            _onDeviceFault(region.Device, e);
+            ReportFault(table, address, size, e);
+            return value;
         }
+    }
 
-        return value;
+    /// <summary>Counts a device's fault and reports it against the device <paramref name="table"/> routes the access
+    /// to (the table is immutable: the lookup finds the region the access reached).</summary>
+    private void ReportFault(RangeTable<DeviceRegion> table, ulong address, int size, Exception exception)
+    {
+        _statistics.DeviceFault++;
+        _onDeviceFault(table.TryFind(address, size, out DeviceRegion region, out _) ? region.Device : UnknownDevice.Remapped, exception);
     }
 
     /// <summary>Element <paramref name="index"/>'s address: <c>base ± index * size</c>, wrapping modulo 2^64 as x86 does.</summary>
