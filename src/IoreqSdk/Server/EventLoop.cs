@@ -303,6 +303,11 @@ internal sealed class EventLoop
     /// that keeps the loop polling cannot starve them; the clock is read only while nothing comes, every few dozen
     /// turns, never per request.
     /// </summary>
+    // Optimised from its first entry, as Serving is: a spin entered once per burst would otherwise run its first bursts
+    // as tier-0 code and then as on-stack-replacement copies, a slower spin for the first thirty bursts.
+#if NETCOREAPP
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+#endif
     private void Poll()
     {
         SharedIoPage page = _ioreqPage;
