@@ -29,6 +29,7 @@ for path in glob.glob(f"{sys.argv[2]}/**/*.json", recursive=True):
 
 rows = [
     ("Round trip, busy-poll, producer and server on 2 cores (paired)", "roundtrip-busy-2cores", "LoopbackRoundTripBenchmarks.MmioRead(Notification=BusyPoll)"),
+    ("Round trip, server busy-polling over Xen's event-channel semantics, 2 cores (paired)", "roundtrip-polled-2cores", "LoopbackRoundTripBenchmarks.MmioRead(Notification=ServerPolls)"),
     ("Round trip, eventfd, both on 1 core (paired)", "roundtrip-eventfd-1core", "LoopbackRoundTripBenchmarks.MmioRead(Notification=EventFd)"),
     ("Round trip, eventfd, across 2 cores (paired)", "roundtrip-eventfd-2cores", None),
 ]

@@ -7,14 +7,18 @@
  *   consumer ("device model"): wait, acquire-load state, copy the request out, state = INPROCESS, look the address up
  *            and read a register, write data, release-store state = IORESP_READY, notify.
  *
- * Notification is busy-polling on the state byte (the floor this machine allows) or a pair of eventfds (what a
- * kernel event channel costs at best). Prints "scenario ns_per_op".
+ * Notification is busy-polling on the state byte (the floor this machine allows), a pair of eventfds (what a
+ * kernel event channel costs at best), or "polled": the consumer busy-polls for POLL_NS after each request before it
+ * sleeps, over a model of Xen's event channel as Linux's evtchn device presents it (struct xen_port: a delivered port
+ * is masked until the consumer unmasks it, a notification to a masked port only sets it pending, and an unmask
+ * delivers what is pending), so a producer's notification costs a system call only when the consumer sleeps; the
+ * producer spins for the response, as in busy mode. Prints "scenario ns_per_op".
  *
  * Where the two threads run decides the result more than either side's code does, so each can be pinned to a CPU:
  * busy-polling needs one core per side; an eventfd wake-up on the waker's own core is a context switch, while one
  * on another core is an inter-processor interrupt that, in a virtual machine, wakes a halted vCPU through the host.
  *
- *   slot_roundtrip busy|eventfd [iterations [producer-cpu consumer-cpu]]
+ *   slot_roundtrip busy|eventfd|polled [iterations [producer-cpu consumer-cpu]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,9 +37,21 @@
 _Static_assert(sizeof(ioreq_t) == 32, "ioreq_t is 32 bytes");
 #define STATE_BYTE 30 /* state:4, data_is_ptr:1, dir:1, df:1 share one byte (the SDK's ABI tests prove the offset) */
 
+enum { MODE_EVENTFD = 0, MODE_BUSY = 1, MODE_POLLED = 2 };
+#define POLL_NS 50000.0   /* the polled consumer's spin after a request (the SDK side runs with BusyPoll = 50 us) */
+
+/* One port of the event-channel model (the SDK's benchmark mirrors the layout: Loopback/LoopbackChannel.cs). */
+struct xen_port {
+    int masked;      /* delivered and not unmasked yet: a notification only sets pending */
+    int pending;     /* notified while masked */
+    int delivered;   /* in the consumer's queue (Linux's evtchn ring), taken by its wait */
+    int fd;          /* the eventfd a delivery posts */
+};
+
 static shared_iopage_t *page;
-static int busy;
+static int mode;
 static int to_dm, from_dm;
+static struct xen_port floor_port;
 static volatile int stop;
 static uint32_t registers[1024];
 
@@ -50,15 +66,47 @@ static void set_state(ioreq_t *p, uint8_t state, int order)
 
 static uint8_t get_state(ioreq_t *p) { return __atomic_load_n(state_of(p), __ATOMIC_ACQUIRE) & 0x0F; }
 
-static void notify(int fd)
+static void post(int fd)
 {
     uint64_t one = 1;
-    if (!busy && write(fd, &one, sizeof one) != sizeof one) { perror("write"); exit(1); }
+    if (write(fd, &one, sizeof one) != sizeof one) { perror("write"); exit(1); }
+}
+
+static void notify(int fd)
+{
+    if (mode == MODE_EVENTFD) post(fd);
+}
+
+/* Xen's upcall and Linux's evtchn interrupt handler in one: the port is masked, its pending bit cleared, and it is
+ * queued for the consumer, whose wait the post ends. Only one side's compare-and-swap of the mask wins. */
+static void deliver(struct xen_port *port)
+{
+    int unmasked = 0;
+    if (__atomic_compare_exchange_n(&port->masked, &unmasked, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&port->pending, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&port->delivered, 1, __ATOMIC_SEQ_CST);
+        post(port->fd);
+    }
+}
+
+/* notify_via_xen_event_channel: pending, then delivered unless masked. Sequentially consistent with unmask's store and
+ * load, so that a notification racing an unmask is delivered by one of the two. */
+static void xen_notify(struct xen_port *port)
+{
+    __atomic_store_n(&port->pending, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&port->masked, __ATOMIC_SEQ_CST)) deliver(port);
+}
+
+/* xenevtchn_unmask: what came while masked is delivered now. */
+static void xen_unmask(struct xen_port *port)
+{
+    __atomic_store_n(&port->masked, 0, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&port->pending, __ATOMIC_SEQ_CST)) deliver(port);
 }
 
 static void wait_state(ioreq_t *p, uint8_t state, int fd)
 {
-    if (busy) {
+    if (mode != MODE_EVENTFD) {
         while (get_state(p) != state && !stop) { }
         return;
     }
@@ -81,15 +129,9 @@ static void pin(int cpu)
 static int consumer_cpu = -1;
 static pthread_t consumer;
 
-static void *device_model(void *arg)
+static void serve(ioreq_t *slot)
 {
-    (void)arg;
-    pin(consumer_cpu);
-    ioreq_t *slot = &page->vcpu_ioreq[0];
-    while (!stop) {
-        wait_state(slot, STATE_IOREQ_READY, to_dm);
-        if (stop) break;
-        ioreq_t req = *slot;                          /* one copy; never re-read from shared memory */
+    ioreq_t req = *slot;                              /* one copy; never re-read from shared memory */
         set_state(slot, STATE_IOREQ_INPROCESS, __ATOMIC_RELAXED);
         uint64_t data = ~0ULL;
         if (req.type == IOREQ_TYPE_COPY && req.size == 4 && req.count == 1 && !req.data_is_ptr
@@ -98,6 +140,60 @@ static void *device_model(void *arg)
         }
         slot->data = data;
         set_state(slot, STATE_IORESP_READY, __ATOMIC_RELEASE);
+}
+
+/* The polled consumer's spin after a request: serves what becomes ready until nothing came for POLL_NS (the clock read
+ * every 64 idle turns, never per request). */
+static void poll_slot(ioreq_t *slot)
+{
+    unsigned idle = 0;
+    double since = 0;
+    while (!stop) {
+        if (get_state(slot) == STATE_IOREQ_READY) {
+            serve(slot);
+            idle = 0;
+            continue;
+        }
+        if ((++idle & 63) == 0) {
+            double now = bench_now_ns();
+            if (idle == 64) since = now;
+            else if (now - since >= POLL_NS) return;
+        }
+    }
+}
+
+/* Sleeps until the port is delivered, serves, spins with the port still masked, unmasks before sleeping again. */
+static void polled_device_model(void)
+{
+    ioreq_t *slot = &page->vcpu_ioreq[0];
+    uint64_t n;
+    while (!stop) {
+        if (!__atomic_exchange_n(&floor_port.delivered, 0, __ATOMIC_SEQ_CST)) {
+            if (read(floor_port.fd, &n, sizeof n) != sizeof n && errno != EINTR) { perror("read"); exit(1); }
+            continue;
+        }
+        if (stop) break;
+        if (get_state(slot) == STATE_IOREQ_READY) {
+            serve(slot);
+            poll_slot(slot);
+        }
+        xen_unmask(&floor_port);
+    }
+}
+
+static void *device_model(void *arg)
+{
+    (void)arg;
+    pin(consumer_cpu);
+    if (mode == MODE_POLLED) {
+        polled_device_model();
+        return NULL;
+    }
+    ioreq_t *slot = &page->vcpu_ioreq[0];
+    while (!stop) {
+        wait_state(slot, STATE_IOREQ_READY, to_dm);
+        if (stop) break;
+        serve(slot);
         notify(from_dm);
     }
     return NULL;
@@ -116,22 +212,24 @@ static int start_consumer(void)
     to_dm = eventfd(0, EFD_CLOEXEC);
     from_dm = eventfd(0, EFD_CLOEXEC);
     if (to_dm < 0 || from_dm < 0) return -1;
+    memset(&floor_port, 0, sizeof floor_port);
+    floor_port.fd = to_dm;
     return pthread_create(&consumer, NULL, device_model, NULL) ? -1 : 0;
 }
 
 static void stop_consumer(void)
 {
     stop = 1;
-    notify(to_dm);   /* busy: the consumer sees stop while spinning; eventfd: this wakes it */
+    if (mode != MODE_BUSY) post(to_dm);   /* busy: the consumer sees stop while spinning; otherwise this wakes it */
     pthread_join(consumer, NULL);
     close(to_dm);
     close(from_dm);
 }
 
 /* The producer ("Xen"): iterations round trips of one 4-byte MMIO read through the page's slot 0, notifying the
- * consumer on to_consumer and waiting on from_consumer (eventfd mode); returns ns per round trip, or -1 when a
- * response carried the wrong data. */
-static double produce(shared_iopage_t *shared, int to_consumer, int from_consumer, long iterations)
+ * consumer on to_consumer and waiting on from_consumer (eventfd mode), or notifying port (polled mode); returns ns per
+ * round trip, or -1 when a response carried the wrong data. */
+static double produce(shared_iopage_t *shared, int to_consumer, int from_consumer, struct xen_port *port, long iterations)
 {
     ioreq_t *slot = &shared->vcpu_ioreq[0];
     uint64_t sum = 0;
@@ -144,7 +242,8 @@ static double produce(shared_iopage_t *shared, int to_consumer, int from_consume
         slot->data = 0;
         *state_of(slot) = (uint8_t)(IOREQ_READ << 5);  /* dir = read, data_is_ptr = 0, df = 0, state = NONE */
         set_state(slot, STATE_IOREQ_READY, __ATOMIC_RELEASE);
-        notify(to_consumer);
+        if (mode == MODE_POLLED) xen_notify(port);
+        else notify(to_consumer);
         wait_state(slot, STATE_IORESP_READY, from_consumer);
         sum += slot->data;
         set_state(slot, STATE_IOREQ_NONE, __ATOMIC_RELAXED);
@@ -160,41 +259,49 @@ static double produce(shared_iopage_t *shared, int to_consumer, int from_consume
  * both sides of each ratio meet the same machine — and the same producer: slot_produce drives the SDK's loopback
  * page with this file's producer, so the only difference left is the consumer. Pin the calling thread first.
  */
-__attribute__((visibility("default"))) int slot_floor_start(int busy_poll, int cpu)
+__attribute__((visibility("default"))) int slot_floor_start(int notification, int cpu)
 {
-    busy = busy_poll;
+    mode = notification;
     consumer_cpu = cpu;
     return start_consumer();
 }
 
-__attribute__((visibility("default"))) double slot_floor_run(long iterations) { return produce(page, to_dm, from_dm, iterations); }
+__attribute__((visibility("default"))) double slot_floor_run(long iterations) { return produce(page, to_dm, from_dm, &floor_port, iterations); }
 
 __attribute__((visibility("default"))) void slot_floor_stop(void) { stop_consumer(); }
 
-/* Round trips through another consumer's page. The C floor's consumer must be stopped: busy and stop are shared
+/* Round trips through another consumer's page. The C floor's consumer must be stopped: mode and stop are shared
  * (and stop, left set by slot_floor_stop, would end every wait at once). */
-__attribute__((visibility("default"))) double slot_produce(void *shared, int busy_poll, int to_consumer, int from_consumer, long iterations)
+__attribute__((visibility("default"))) double slot_produce(void *shared, int notification, int to_consumer, int from_consumer, long iterations)
 {
-    busy = busy_poll;
+    mode = notification;
     stop = 0;
-    return produce(shared, to_consumer, from_consumer, iterations);
+    return produce(shared, to_consumer, from_consumer, NULL, iterations);
+}
+
+/* The same through another consumer's page and event-channel port (polled mode). */
+__attribute__((visibility("default"))) double slot_produce_polled(void *shared, struct xen_port *port, long iterations)
+{
+    mode = MODE_POLLED;
+    stop = 0;
+    return produce(shared, -1, -1, port, iterations);
 }
 #else
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "busy") && strcmp(argv[1], "eventfd"))) {
-        fprintf(stderr, "usage: %s busy|eventfd [iterations [producer-cpu consumer-cpu]]\n", argv[0]);
+    if (argc < 2 || (strcmp(argv[1], "busy") && strcmp(argv[1], "eventfd") && strcmp(argv[1], "polled"))) {
+        fprintf(stderr, "usage: %s busy|eventfd|polled [iterations [producer-cpu consumer-cpu]]\n", argv[0]);
         return 2;
     }
-    busy = !strcmp(argv[1], "busy");
-    long iterations = argc > 2 ? atol(argv[2]) : (busy ? 2000000 : 200000);
+    mode = !strcmp(argv[1], "busy") ? MODE_BUSY : !strcmp(argv[1], "polled") ? MODE_POLLED : MODE_EVENTFD;
+    long iterations = argc > 2 ? atol(argv[2]) : (mode != MODE_EVENTFD ? 2000000 : 200000);
     int producer_cpu = argc > 4 ? atoi(argv[3]) : -1;
     consumer_cpu = argc > 4 ? atoi(argv[4]) : -1;
     pin(producer_cpu);
     if (start_consumer()) { perror("start"); return 1; }
     double runs[BENCH_RUNS];
     for (int r = -1; r < BENCH_RUNS; r++) {                    /* run -1 warms up */
-        double ns = produce(page, to_dm, from_dm, iterations);
+        double ns = produce(page, to_dm, from_dm, &floor_port, iterations);
         if (ns < 0) { fprintf(stderr, "wrong data\n"); return 1; }
         if (r >= 0) runs[r] = ns;
     }

@@ -60,6 +60,9 @@ internal sealed record DemuSettings
     /// <summary>The guest's domain id on real Xen; null for the built-in simulated guest.</summary>
     public ushort? Domain { get; init; }
 
+    /// <summary>How long the event loop spins after a request before it sleeps (IoreqServerOptions.BusyPoll); zero: never.</summary>
+    public System.TimeSpan BusyPoll { get; init; }
+
     /// <summary>Whether a real-Xen run restricts its Xen handles to <see cref="Domain"/> once the server is up.</summary>
     public bool Restrict { get; init; } = true;
 

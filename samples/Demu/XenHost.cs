@@ -85,6 +85,7 @@ internal sealed class XenHost : IDisposable
             options.Domain = settings.Domain!.Value;
             options.Platform = settings.Architecture;
             options.RestrictHandlesToDomain = settings.Restrict;
+            options.BusyPoll = settings.BusyPoll;
             options.StopTimeout = Teardown.DefaultBound;
         });
 

@@ -115,6 +115,7 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
             Domain = domain,
             Platform = pciPlatform,
             LoggerFactory = _loggerFactory,
+            BusyPoll = _options.BusyPoll,
             RestrictHandlesToDomain = _options.RestrictHandlesToDomain && (given ? _builder.RestrictGivenHypervisor : _options.Mode == IoreqHostMode.Xen),
         });
         Server = server;

@@ -49,8 +49,14 @@ public sealed class IoreqServerHostOptions
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long the event loop spins on the vCPUs' slots after a request before it sleeps (default zero: never, up to
+    /// one second); it costs a CPU while the guest keeps sending. See <see cref="IoreqServerOptions.BusyPoll"/>.
+    /// </summary>
+    public TimeSpan BusyPoll { get; set; }
+
+    /// <summary>
     /// Short command-line switches for <c>AddCommandLine(args, switchMappings)</c>: <c>--domain</c>, <c>--platform</c>,
-    /// <c>--mode</c> (xen or simulated) and <c>--restrict</c> (true or false). A new dictionary each time: a caller may
+    /// <c>--mode</c> (xen or simulated), <c>--restrict</c> (true or false) and <c>--busy-poll</c> (a time, e.g. 00:00:00.00005). A new dictionary each time: a caller may
     /// add switches of its own to it.
     /// </summary>
     public static IDictionary<string, string> CommandLineSwitches => new Dictionary<string, string>(StringComparer.Ordinal)
@@ -59,6 +65,7 @@ public sealed class IoreqServerHostOptions
         ["--platform"] = $"{SectionName}:{nameof(Platform)}",
         ["--mode"] = $"{SectionName}:{nameof(Mode)}",
         ["--restrict"] = $"{SectionName}:{nameof(RestrictHandlesToDomain)}",
+        ["--busy-poll"] = $"{SectionName}:{nameof(BusyPoll)}",
     };
 
     /// <summary>Why these options cannot run, said so the user knows which setting to change; null when they can.</summary>
@@ -93,6 +100,11 @@ public sealed class IoreqServerHostOptions
         if (StopTimeout <= TimeSpan.Zero || StopTimeout.TotalMilliseconds > int.MaxValue)
         {
             return $"{Prefix}{nameof(StopTimeout)}: {StopTimeout} is not a timeout; give a positive time below 24 days, e.g. 00:00:05.";
+        }
+
+        if (BusyPoll < TimeSpan.Zero || BusyPoll > IoreqServerOptions.MaxBusyPoll)
+        {
+            return $"{Prefix}{nameof(BusyPoll)}: {BusyPoll} is not a busy poll; give zero (never) up to one second, e.g. 00:00:00.00005 for 50 microseconds.";
         }
 
         return null;

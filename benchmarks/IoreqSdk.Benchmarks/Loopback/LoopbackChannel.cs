@@ -11,7 +11,9 @@ namespace IoreqSdk.Benchmarks.Loopback;
 /// while its slot's state is IOREQ_READY: busy-poll spins on the state bytes (both sides, as in C); eventfd adds one
 /// eventfd that wakes the server and one per vCPU that wakes its producer — the same descriptors and calls as C.
 /// The server's loop thread waits here, so this is where it is pinned (when a CPU is given) and where a busy-polling
-/// server can be parked while the paired runner measures the C floor on the same CPU.
+/// server can be parked while the paired runner measures the C floor on the same CPU. <see cref="Notification.ServerPolls"/>
+/// keeps one <see cref="XenPort"/> per vCPU in native memory, shared with the C producer (<c>slot_produce_polled</c>),
+/// and one eventfd its deliveries post.
 /// </summary>
 internal sealed unsafe class LoopbackChannel : IEventChannel
 {
@@ -24,6 +26,7 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
     private readonly int _unpark;
     private readonly int _guestInterrupt;
     private readonly uint* _injections;
+    private readonly XenPort* _ports;
     private int _interrupted;
     private int _parked;
     private bool _pinned;
@@ -47,7 +50,22 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
                 _toVcpu[i] = EventFd();
             }
         }
+        else if (notification == Notification.ServerPolls)
+        {
+            _toServer = EventFd();
+            _ports = (XenPort*)NativeMemory.AllocZeroed((nuint)(vcpus * sizeof(XenPort)));
+            for (int i = 0; i < vcpus; i++)
+            {
+                _ports[i].Fd = _toServer;
+            }
+        }
     }
+
+    /// <summary>vCPU <paramref name="vcpu"/>'s port in the event-channel model (<see cref="Notification.ServerPolls"/>), for a C producer.</summary>
+    public nint Port(int vcpu) => _notification == Notification.ServerPolls ? (nint)(_ports + vcpu) : throw new InvalidOperationException("Only a polling server's loopback models ports.");
+
+    /// <summary>How the two sides tell each other a slot changed.</summary>
+    public Notification Notification => _notification;
 
     /// <summary>The eventfd a producer posts to wake the server (-1 when busy-polling).</summary>
     public int ServerEventFd => _notification == Notification.EventFd ? _toServer : -1;
@@ -106,6 +124,17 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
         {
             Post(_toServer);
         }
+        else if (_notification == Notification.ServerPolls)
+        {
+            // notify_via_xen_event_channel (as native/slot_roundtrip.c's xen_notify): pending, then delivered unless
+            // masked. Both full fences, against Unmask's pair in the other order: one of the two sees the other's store.
+            XenPort* port = _ports + vcpu;
+            Interlocked.Exchange(ref port->Pending, 1);
+            if (Volatile.Read(ref port->Masked) == 0)
+            {
+                Deliver(port);
+            }
+        }
     }
 
     /// <summary>The producer waits for IORESP_READY in the state byte.</summary>
@@ -136,6 +165,27 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
     public void Unmask(uint localPort)
     {
+        if (_notification == Notification.ServerPolls)
+        {
+            // xenevtchn_unmask: what was notified while masked is delivered now.
+            XenPort* port = _ports + (localPort - 1);
+            Interlocked.Exchange(ref port->Masked, 0);
+            if (Volatile.Read(ref port->Pending) != 0)
+            {
+                Deliver(port);
+            }
+        }
+    }
+
+    /// <summary>Xen's upcall and the evtchn device's handler in one: masked, pending cleared, queued, the waiter woken.</summary>
+    private static void Deliver(XenPort* port)
+    {
+        if (Interlocked.CompareExchange(ref port->Masked, 1, 0) == 0)
+        {
+            Interlocked.Exchange(ref port->Pending, 0);
+            Interlocked.Exchange(ref port->Delivered, 1);
+            Post(port->Fd);
+        }
     }
 
     public bool WaitPending(out uint localPort)
@@ -148,7 +198,7 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
         while (true)
         {
-            if (TryGetPending(out localPort))
+            if (_notification == Notification.ServerPolls ? TryTakeDelivered(out localPort) : TryGetPending(out localPort))
             {
                 return true;
             }
@@ -159,7 +209,7 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
                 return false;
             }
 
-            if (_notification == Notification.EventFd)
+            if (_notification != Notification.BusyPoll)
             {
                 Take(_toServer);
             }
@@ -194,12 +244,28 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
         return false;
     }
 
+    /// <summary>The evtchn device's ring: a port delivered and not taken yet.</summary>
+    private bool TryTakeDelivered(out uint localPort)
+    {
+        for (int vcpu = 0; vcpu < _vcpus; vcpu++)
+        {
+            if (Volatile.Read(ref _ports[vcpu].Delivered) != 0 && Interlocked.Exchange(ref _ports[vcpu].Delivered, 0) != 0)
+            {
+                localPort = (uint)(vcpu + 1);
+                return true;
+            }
+        }
+
+        localPort = 0;
+        return false;
+    }
+
     public void Interrupt()
     {
         // A full fence (the exchange): the flag is set before _parked is read. Only a Park racing with this can miss
         // the post; the paired runner parks between batches, with no off-loop work in flight, and Unpark posts anyway.
         Interlocked.Exchange(ref _interrupted, 1);
-        if (_notification == Notification.EventFd)
+        if (_notification != Notification.BusyPoll)
         {
             Post(_toServer);
         }
@@ -229,6 +295,28 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
                 _ = Interop.Libc.Close(fd);
             }
         }
+        else if (_notification == Notification.ServerPolls)
+        {
+            _ = Interop.Libc.Close(_toServer);
+            NativeMemory.Free(_ports);
+        }
+    }
+
+    /// <summary>One port of the event-channel model: <c>struct xen_port</c> of <c>native/slot_roundtrip.c</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct XenPort
+    {
+        /// <summary>Delivered and not unmasked yet: a notification only sets <see cref="Pending"/>.</summary>
+        public int Masked;
+
+        /// <summary>Notified while masked.</summary>
+        public int Pending;
+
+        /// <summary>Queued for the server's wait.</summary>
+        public int Delivered;
+
+        /// <summary>The eventfd a delivery posts.</summary>
+        public int Fd;
     }
 
     // The SDK's own libc interop (the benchmark sees its internals), as XenEventChannel uses it.

@@ -64,8 +64,17 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     /// <summary>The event channel the server waits on (its eventfds, and parking a busy-polling server).</summary>
     public LoopbackChannel Channel => _channel;
 
-    /// <summary>A server over this loopback, as every benchmark uses it (domain 1, no buffered ring); not started.</summary>
-    public IoreqServer CreateServer() => new(this, new IoreqServerOptions { Domain = 1, BufferedMode = BufferedIoreqMode.Off });
+    /// <summary>The busy poll a server over a <see cref="Notification.ServerPolls"/> loopback runs with: native/slot_roundtrip.c's POLL_NS.</summary>
+    public static readonly TimeSpan BusyPoll = TimeSpan.FromTicks(500);
+
+    /// <summary>A server over this loopback, as every benchmark uses it (domain 1, no buffered ring; busy-polling for
+    /// <see cref="BusyPoll"/> over a <see cref="Notification.ServerPolls"/> loopback); not started.</summary>
+    public IoreqServer CreateServer() => new(this, new IoreqServerOptions
+    {
+        Domain = 1,
+        BufferedMode = BufferedIoreqMode.Off,
+        BusyPoll = _channel.Notification == Notification.ServerPolls ? BusyPoll : TimeSpan.Zero,
+    });
 
     /// <summary>One synchronous request from vCPU <paramref name="vcpu"/>, as Xen sends it; returns the response's data.</summary>
     public ulong RoundTrip(int vcpu, IoreqType type, ulong address, uint size, bool write, ulong data)

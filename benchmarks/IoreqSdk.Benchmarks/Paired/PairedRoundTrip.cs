@@ -20,7 +20,8 @@ internal static unsafe class PairedRoundTrip
     private const ulong Register = 0xE000_0010;
     private const ulong Expected = 0x600D;
 
-    /// <summary>Busy-poll across two cores, eventfd on one core (the floor) and across two.</summary>
+    /// <summary>Busy-poll across two cores, a busy-polling server over Xen's event-channel semantics across two, eventfd
+    /// on one core (the floor) and across two.</summary>
     public static bool Run(nint library, bool isShort)
     {
         var floor = new NativeFloor(library);
@@ -32,6 +33,7 @@ internal static unsafe class PairedRoundTrip
         if (Environment.ProcessorCount >= 2)
         {
             scenarios.Insert(0, ("roundtrip-busy-2cores", Notification.BusyPoll, 1, 20_000));
+            scenarios.Insert(1, ("roundtrip-polled-2cores", Notification.ServerPolls, 1, 20_000));
             scenarios.Add(("roundtrip-eventfd-2cores", Notification.EventFd, 1, 100));
         }
         else
@@ -55,8 +57,8 @@ internal static unsafe class PairedRoundTrip
             if (!Pairs.Measure(
                 scenario.Name,
                 pairs,
-                () => RunFloor(floor, busy, scenario.ServerCpu, scenario.Batch),
-                () => RunSdk(floor, xen, busy, scenario.Batch)))
+                () => RunFloor(floor, scenario.Notification, scenario.ServerCpu, scenario.Batch),
+                () => RunSdk(floor, xen, scenario.Notification, scenario.Batch)))
             {
                 return false;
             }
@@ -65,10 +67,18 @@ internal static unsafe class PairedRoundTrip
         return true;
     }
 
-    /// <summary>One batch of the C floor, its consumer thread started for the batch on the server's CPU.</summary>
-    private static double RunFloor(NativeFloor floor, bool busy, int cpu, int batch)
+    /// <summary>native/slot_roundtrip.c's modes.</summary>
+    private static int Mode(Notification notification) => notification switch
     {
-        if (floor.Start(busy ? 1 : 0, cpu) != 0)
+        Notification.EventFd => 0,
+        Notification.BusyPoll => 1,
+        _ => 2,
+    };
+
+    /// <summary>One batch of the C floor, its consumer thread started for the batch on the server's CPU.</summary>
+    private static double RunFloor(NativeFloor floor, Notification notification, int cpu, int batch)
+    {
+        if (floor.Start(Mode(notification), cpu) != 0)
         {
             throw new InvalidOperationException("slot_floor_start failed.");
         }
@@ -84,9 +94,11 @@ internal static unsafe class PairedRoundTrip
         }
     }
 
-    /// <summary>One batch through the server, driven by the C producer; a busy-polling server spins only for its batch.</summary>
-    private static double RunSdk(NativeFloor floor, LoopbackXen xen, bool busy, int batch)
+    /// <summary>One batch through the server, driven by the C producer; a server spinning in the loopback's channel
+    /// spins only for its batch (one polling by itself sleeps after its poll time, as the C floor's consumer does).</summary>
+    private static double RunSdk(NativeFloor floor, LoopbackXen xen, Notification notification, int batch)
     {
+        bool busy = notification == Notification.BusyPoll;
         if (busy)
         {
             xen.Channel.Unpark();
@@ -94,10 +106,16 @@ internal static unsafe class PairedRoundTrip
 
         try
         {
+            if (notification == Notification.ServerPolls)
+            {
+                floor.ProducePolled(xen.Page, xen.Channel.Port(0), Math.Max(1, batch / 10));   // untimed
+                return floor.ProducePolled(xen.Page, xen.Channel.Port(0), batch);
+            }
+
             int toServer = xen.Channel.ServerEventFd;
             int fromServer = xen.Channel.VcpuEventFd(0);
-            floor.Produce(xen.Page, busy ? 1 : 0, toServer, fromServer, Math.Max(1, batch / 10));   // untimed
-            return floor.Produce(xen.Page, busy ? 1 : 0, toServer, fromServer, batch);
+            floor.Produce(xen.Page, Mode(notification), toServer, fromServer, Math.Max(1, batch / 10));   // untimed
+            return floor.Produce(xen.Page, Mode(notification), toServer, fromServer, batch);
         }
         finally
         {
@@ -109,13 +127,14 @@ internal static unsafe class PairedRoundTrip
     }
 
     /// <summary>The C side's entry points: the floor (<c>slot_floor_start</c>, <c>_run</c>, <c>_stop</c>) and its producer
-    /// alone (<c>slot_produce</c>).</summary>
+    /// alone (<c>slot_produce</c>, <c>slot_produce_polled</c>).</summary>
     private sealed class NativeFloor
     {
         private readonly delegate* unmanaged<int, int, int> _start;
         private readonly delegate* unmanaged<long, double> _run;
         private readonly delegate* unmanaged<void> _stop;
         private readonly delegate* unmanaged<nint, int, int, int, long, double> _produce;
+        private readonly delegate* unmanaged<nint, nint, long, double> _producePolled;
 
         public NativeFloor(nint library)
         {
@@ -123,6 +142,7 @@ internal static unsafe class PairedRoundTrip
             _run = (delegate* unmanaged<long, double>)NativeLibrary.GetExport(library, "slot_floor_run");
             _stop = (delegate* unmanaged<void>)NativeLibrary.GetExport(library, "slot_floor_stop");
             _produce = (delegate* unmanaged<nint, int, int, int, long, double>)NativeLibrary.GetExport(library, "slot_produce");
+            _producePolled = (delegate* unmanaged<nint, nint, long, double>)NativeLibrary.GetExport(library, "slot_produce_polled");
         }
 
         public int Start(int busy, int cpu) => _start(busy, cpu);
@@ -131,7 +151,9 @@ internal static unsafe class PairedRoundTrip
 
         public void Stop() => _stop();
 
-        public double Produce(nint page, int busy, int toConsumer, int fromConsumer, long iterations) =>
-            _produce(page, busy, toConsumer, fromConsumer, iterations);
+        public double Produce(nint page, int mode, int toConsumer, int fromConsumer, long iterations) =>
+            _produce(page, mode, toConsumer, fromConsumer, iterations);
+
+        public double ProducePolled(nint page, nint port, long iterations) => _producePolled(page, port, iterations);
     }
 }

@@ -12,7 +12,8 @@ namespace IoreqSdk.Server;
 /// <c>ioreq.type</c> = pio, mmio, pci_config, invalidate, timeoffset, unknown, malformed), <c>ioreq.unclaimed</c>
 /// (tagged <c>ioreq.direction</c>), <c>ioreq.device_faults</c>, <c>ioreq.guest_memory_faults</c>,
 /// <c>ioreq.buffered_entries</c>, <c>ioreq.refused_widths</c>, <c>ioreq.loop_overruns</c>, <c>ioreq.refused_work</c>
-/// (tagged <c>ioreq.queue</c> = posted, off_loop), and the gauge <c>ioreq.ring_depth</c>.
+/// (tagged <c>ioreq.queue</c> = posted, off_loop), <c>ioreq.polled_requests</c> (found by busy polling), and the gauge
+/// <c>ioreq.ring_depth</c>.
 /// </remarks>
 public static class IoreqServerMetrics
 {
@@ -32,6 +33,7 @@ public static class IoreqServerMetrics
     private static readonly ObservableCounter<long> s_widths = s_meter.CreateObservableCounter("ioreq.refused_widths", () => Observe(s => s.RefusedWidthAccesses), "{request}", "Accesses of a width the region does not accept (refused)");
     private static readonly ObservableCounter<long> s_overruns = s_meter.CreateObservableCounter("ioreq.loop_overruns", () => Observe(s => s.LoopOverruns), "{overrun}", "Device callbacks that held the event loop longer than the stall threshold");
     private static readonly ObservableCounter<long> s_refusedWork = s_meter.CreateObservableCounter("ioreq.refused_work", ObserveRefusedWork, "{item}", "Work refused because its queue was full or the server had stopped");
+    private static readonly ObservableCounter<long> s_polled = s_meter.CreateObservableCounter("ioreq.polled_requests", () => Observe(s => s.PolledRequests), "{request}", "Requests the event loop found by busy polling, before their notification");
 #pragma warning restore CA1823
 
     internal static void Register(IoreqServer server)

@@ -17,6 +17,8 @@ public sealed class IoreqServerStatistics
     internal long Invalidate;
     internal long BufferedEntry;
     internal long SpuriousEvent;
+    internal long PolledRequest;
+    internal long PolledEvent;
     internal long LastRingDepth;
     internal long LoopOverrun;
     internal long RefusedPost;
@@ -61,6 +63,18 @@ public sealed class IoreqServerStatistics
 
     /// <summary>Event notifications that found no request to serve.</summary>
     public long SpuriousEvents => System.Threading.Volatile.Read(ref SpuriousEvent);
+
+    /// <summary>
+    /// Synchronous requests the event loop found by busy polling (<see cref="IoreqServerOptions.BusyPoll"/>), served
+    /// before their notification was delivered.
+    /// </summary>
+    public long PolledRequests => System.Threading.Volatile.Read(ref PolledRequest);
+
+    /// <summary>
+    /// With <see cref="IoreqServerOptions.BusyPoll"/> on: notifications delivered after busy polling had served their
+    /// requests (an event that finds no request is counted here then, not in <see cref="SpuriousEvents"/>).
+    /// </summary>
+    public long PolledEvents => System.Threading.Volatile.Read(ref PolledEvent);
 
     /// <summary>The buffered ring's depth seen at the last drain.</summary>
     public long RingDepth => System.Threading.Volatile.Read(ref LastRingDepth);

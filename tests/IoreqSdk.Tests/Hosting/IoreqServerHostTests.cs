@@ -163,6 +163,39 @@ public sealed class IoreqServerHostTests
         await host.StopAsync();
     }
 
+    [Test]
+    public async Task TheBusyPollSwitchReachesTheServerAndItsLoopPolls()
+    {
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddCommandLine(["--mode", "simulated", "--busy-poll", "00:00:01"], IoreqServerHostOptions.CommandLineSwitches);
+        builder.Services.AddIoreqServer(builder.Configuration.GetSection(IoreqServerHostOptions.SectionName))
+            .AddPciDevice(_ => new PackageReadmeTests.ScratchRegisterDevice(), deviceNumber: 5);
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        IoreqServerHost served = host.Services.GetRequiredService<IoreqServerHost>();
+        var xen = (SimulatedHypervisor)served.Hypervisor!;
+        EnumeratedFunction function = SimulatedFirmware.EnumeratePci(xen.Vcpu(0), served.Bridge!.Platform).Single(f => f.VendorId == 0x1234);
+        var pci = new GuestPci(xen.Vcpu(0), served.Bridge.Platform);
+        for (uint i = 0; i < 100; i++)
+        {
+            pci.WriteBar(function.Bars[0], offset: 0, size: 4, value: i);
+            Assert.That(pci.ReadBar(function.Bars[0], offset: 0, size: 4), Is.EqualTo((ulong)i));
+        }
+
+        Assert.That(served.Server!.Statistics.PolledRequests, Is.GreaterThan(0), "requests a second apart at most were found by the loop's spin");
+        await host.StopAsync();
+    }
+
+    [Test]
+    public void ABusyPollBeyondOneSecondFailsTheStartAndSaysWhichSetting()
+    {
+        HostApplicationBuilder builder = Builder(new() { ["Ioreq:Mode"] = "Simulated", ["Ioreq:BusyPoll"] = "00:00:02" });
+        builder.Services.AddIoreqServer(builder.Configuration.GetSection(IoreqServerHostOptions.SectionName));
+        using IHost host = builder.Build();
+
+        Assert.That(async () => await host.StartAsync(), Throws.InstanceOf<InvalidOperationException>().With.Message.Contains("Ioreq:BusyPoll: 00:00:02 is not a busy poll"));
+    }
+
     [TestCase("Xen", null, "Ioreq:Domain: no guest domain given")]
     [TestCase("Simulated", "40000", "Ioreq:Domain")]
     [TestCase("Simulated", "32752", "Ioreq:Domain: 32752 is a reserved domain id")]

@@ -16,9 +16,16 @@ internal sealed class SimulatedGuest : IDisposable
     }
 
     public SimulatedGuest(SimulationOptions options, Action<IoreqServer>? configure, params IDeviceModel[] devices)
+        : this(options, new IoreqServerOptions(), configure, devices)
+    {
+    }
+
+    /// <summary>A guest whose server runs with <paramref name="serverOptions"/> (their domain set to the guest's).</summary>
+    public SimulatedGuest(SimulationOptions options, IoreqServerOptions serverOptions, Action<IoreqServer>? configure, params IDeviceModel[] devices)
     {
         Xen = new SimulatedHypervisor(options);
-        Server = new IoreqServer(Xen, new IoreqServerOptions { Domain = Xen.Domain });
+        serverOptions.Domain = Xen.Domain;
+        Server = new IoreqServer(Xen, serverOptions);
         foreach (IDeviceModel device in devices)
         {
             Server.AddDevice(device);

@@ -105,6 +105,23 @@ public sealed class DemuXenHostTests
     }
 
     [Test]
+    public async Task BusyPollReachesTheServerItServes()
+    {
+        using var xen = new SimulatedHypervisor();
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        XenHost? host = null;
+        Task<(int ExitCode, bool Abandoned)> run = XenRun.ServeAsync(Settings(xen, error) with { BusyPoll = TimeSpan.FromSeconds(1) }, xen, stop.Token, created: h => host = h);
+        await host!.Started;
+
+        // The firmware's enumeration: config reads back to back, each found by the loop's spin after the first.
+        Assert.That(SimulatedFirmware.EnumeratePci(xen.Vcpu(0), new X86Platform()).Select(f => f.VendorId), Does.Contain((ushort)0x1234));
+        Assert.That(host.Served.Server!.Statistics.PolledRequests, Is.GreaterThan(0));
+        await stop.CancelAsync();
+        Assert.That(await run, Is.EqualTo((0, false)), error.ToString());
+    }
+
+    [Test]
     public async Task AStopWhileADeviceCallBlocksStillDestroysTheServerWithinTheBoundAndExitsOne()
     {
         using var xen = new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.FromSeconds(30) });
