@@ -274,6 +274,7 @@ __attribute__((visibility("default"))) void slot_floor_stop(void) { stop_consume
  * (and stop, left set by slot_floor_stop, would end every wait at once). */
 __attribute__((visibility("default"))) double slot_produce(void *shared, int notification, int to_consumer, int from_consumer, long iterations)
 {
+    if (notification == MODE_POLLED) return -1;   /* it needs a port: slot_produce_polled */
     mode = notification;
     stop = 0;
     return produce(shared, to_consumer, from_consumer, NULL, iterations);

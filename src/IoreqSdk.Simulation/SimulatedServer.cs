@@ -23,6 +23,24 @@ internal sealed class SimulatedServer
 
     public void HoldPages() => Interlocked.Increment(ref _pageHolds);
 
+    /// <summary>A hold for a vCPU's access in flight (Xen's vCPU sends under the server's lock): refused once the pages are freed.</summary>
+    public bool TryHoldPages()
+    {
+        int holds = Volatile.Read(ref _pageHolds);
+        while (holds > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _pageHolds, holds + 1, holds);
+            if (seen == holds)
+            {
+                return true;
+            }
+
+            holds = seen;
+        }
+
+        return false;
+    }
+
     public void ReleasePages()
     {
         if (Interlocked.Decrement(ref _pageHolds) == 0)

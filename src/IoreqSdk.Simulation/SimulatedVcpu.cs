@@ -255,10 +255,45 @@ public sealed class SimulatedVcpu : IDisposable
             return false;
         }
 
-        return SimulatedRing.TryWrite(server, request.Type, (uint)request.Address, (int)request.Size, request.Data);
+        // A server destroyed meanwhile (a teardown on another thread) dropped the write, as its ring is gone.
+        if (!server.TryHoldPages())
+        {
+            return true;
+        }
+
+        try
+        {
+            return SimulatedRing.TryWrite(server, request.Type, (uint)request.Address, (int)request.Size, request.Data);
+        }
+        finally
+        {
+            server.ReleasePages();
+        }
     }
 
+    /// <summary>
+    /// The slot protocol, with the server's pages held for the access: a teardown on another thread may destroy the
+    /// server meanwhile (Xen's vCPU sends under the server's lock, which its destruction takes), and its pages stay until
+    /// the access is over. One destroyed before the access answers all-ones, as no server would.
+    /// </summary>
     private ulong SendSynchronous(SimulatedServer server, IoRequest request)
+    {
+        if (!server.TryHoldPages())
+        {
+            return ulong.MaxValue;
+        }
+
+        try
+        {
+            return SendHeld(server, request);
+        }
+        finally
+        {
+            server.ReleasePages();
+        }
+    }
+
+    private ulong SendHeld(SimulatedServer server, IoRequest request)
     {
         _xen.ThrowIfCrashed();
         SharedIoPage page = server.IoreqPage;

@@ -28,11 +28,8 @@ internal sealed class EventLoop
     private readonly object _wakeGate = new();
     private readonly Action<long> _onTimeOffset;
 
-    // Busy polling (IoreqServerOptions.BusyPoll): how long to spin after a request, in Stopwatch ticks (0: never), and
-    // the ports delivered meanwhile, kept masked until the loop sleeps again.
+    // Busy polling (IoreqServerOptions.BusyPoll): how long to spin after a request, in Stopwatch ticks (0: never).
     private readonly long _pollTicks;
-    private uint[] _heldPorts = [];
-    private int _heldCount;
 
     private SharedIoPage _ioreqPage;
     private BufferedIoPage _bufferedPage;
@@ -97,11 +94,6 @@ internal sealed class EventLoop
             highest = Math.Max(highest, _bufferedLocalPort);
         }
 
-        // Every bound port can be held masked at once while the loop polls, never more (a delivered port stays masked
-        // until it is unmasked, so it cannot be delivered twice meanwhile).
-        _heldPorts = new uint[vcpus + (_hasRing ? 1 : 0)];
-        _heldCount = 0;
-
         _vcpuOfPort = new int[highest + 1];
         _vcpuOfPort.AsSpan().Fill(-1);
         for (int vcpu = 0; vcpu < vcpus; vcpu++)
@@ -137,7 +129,6 @@ internal sealed class EventLoop
 
         channel.Dispose();
         _localPorts = [];
-        _heldCount = 0;
         _bufferedLocalPort = uint.MaxValue;
     }
 
@@ -250,17 +241,18 @@ internal sealed class EventLoop
     }
 
     /// <summary>
-    /// An event with busy polling on: its port is held masked, its request served, and then the loop spins on every
-    /// slot (<see cref="Poll"/>) until the guest has been quiet for the poll time; only then are the held ports unmasked
-    /// and the loop sleeps. A notification Xen sends to a masked port only sets it pending: the requests served by
-    /// spinning cost this domain no interrupt and the loop no system call. Their notifications are delivered when the
-    /// ports are unmasked, find the request served, and are counted (<see cref="IoreqServerStatistics.PolledEvents"/>)
-    /// without spinning again.
+    /// An event with busy polling on: its port stays masked (the kernel masked it when it delivered it), its request is
+    /// served, and then the loop spins on every slot (<see cref="Poll"/>) until the guest has been quiet for the poll
+    /// time; only then is the port unmasked and the loop sleeps. A notification Xen sends to a masked port only sets it
+    /// pending: the requests of this vCPU found by spinning cost this domain no upcall, and the loop no wait, read or
+    /// unmask on the event channel (each still gets its answer's notify). Another vCPU's port is unmasked while the loop
+    /// spins, so its first notification is delivered (and the kernel masks that port until the loop reads it, after the
+    /// spin). The notifications are delivered once the ports are unmasked, find their requests served, and are counted
+    /// (<see cref="IoreqServerStatistics.PolledEvents"/>) without spinning again.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ServePolling(IEventChannel channel, uint port)
     {
-        Hold(channel, port);
         DrainBufferedRing();
         bool served = false;
         if (port != _bufferedLocalPort)
@@ -287,21 +279,25 @@ internal sealed class EventLoop
             RunPosted();
         }
 
-        if (served)
+        // Not after a stop, which a handler or the posted work may just have asked for: nothing is served after it.
+        if (served && !_stopping)
         {
             Poll();
+
+            // Work the spin left (posted meanwhile, completions beyond a pass's bound) wakes the loop after it sleeps.
+            RunPosted();
         }
 
         // Before sleeping: a port left masked would never wake the loop again. One with a notification pending is
-        // delivered at once, and the wait below returns it.
-        ReleaseHeld(channel);
+        // delivered at once, and the wait returns it.
+        channel.Unmask(port);
     }
 
     /// <summary>
     /// Spins on every vCPU's slot and serves what becomes ready, until no request has come for the poll time or the
-    /// loop is stopping. The buffered ring, posted work and completions are looked at every few turns, so that a guest
-    /// that keeps the loop polling cannot starve them; the clock is read only while nothing comes, every few dozen
-    /// turns, never per request.
+    /// loop is stopping (after which it serves nothing). The buffered ring, posted work and completions are looked at
+    /// every few turns, so that a guest that keeps the loop polling cannot starve them; the clock is read only while
+    /// nothing comes, every few dozen turns, never per request.
     /// </summary>
     // Optimised from its first entry, as Serving is: a spin entered once per burst would otherwise run its first bursts
     // as tier-0 code and then as on-stack-replacement copies, a slower spin for the first thirty bursts.
@@ -315,7 +311,7 @@ internal sealed class EventLoop
         long pollTicks = _pollTicks;
         long idleSince = 0;
         int idleTurns = 0;
-        while (true)
+        while (!_stopping)
         {
             bool found = false;
 
@@ -338,9 +334,11 @@ internal sealed class EventLoop
                 }
             }
 
+            // Posted work and completions run here without the wake-up RunPosted asks for when some are left: the spin
+            // comes back to them within 16 turns, and ServePolling asks for it once the spin is over.
             if (found)
             {
-                RunPosted();
+                _ = _work.RunPending();
                 idleTurns = 0;
                 continue;
             }
@@ -350,15 +348,10 @@ internal sealed class EventLoop
                 continue;
             }
 
-            // Every 16 idle turns: a stop, the ring (buffered writes with no synchronous request after them), posted
-            // work and completions; every 64, the clock.
-            if (_stopping)
-            {
-                return;
-            }
-
+            // Every 16 idle turns: the ring (buffered writes with no synchronous request after them), posted work and
+            // completions; every 64, the clock. A stop is looked at every turn (one load).
             DrainBufferedRing();
-            RunPosted();
+            _ = _work.RunPending();
             if ((idleTurns & 63) == 0)
             {
                 long now = Stopwatch.GetTimestamp();
@@ -371,41 +364,6 @@ internal sealed class EventLoop
                     return;
                 }
             }
-        }
-    }
-
-    /// <summary>Keeps a delivered port masked while the loop polls; unmasked at once if the list is full (a channel that
-    /// delivered a port twice).</summary>
-    private void Hold(IEventChannel channel, uint port)
-    {
-        uint[] held = _heldPorts;
-        for (int i = 0; i < _heldCount; i++)
-        {
-            if (held[i] == port)
-            {
-                channel.Unmask(port);
-                return;
-            }
-        }
-
-        if (_heldCount < held.Length)
-        {
-            held[_heldCount++] = port;
-        }
-        else
-        {
-            channel.Unmask(port);
-        }
-    }
-
-    private void ReleaseHeld(IEventChannel channel)
-    {
-        uint[] held = _heldPorts;
-        int count = _heldCount;
-        _heldCount = 0;
-        for (int i = 0; i < count; i++)
-        {
-            channel.Unmask(held[i]);
         }
     }
 

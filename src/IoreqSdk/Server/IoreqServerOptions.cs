@@ -89,13 +89,15 @@ public sealed class IoreqServerOptions
     /// <summary>
     /// How long the event loop spins on the vCPUs' slots after serving a request before it sleeps on the event channel
     /// again: zero (the default) never spins, up to <see cref="MaxBusyPoll"/>. A guest whose next request comes within
-    /// the time is served without an event's wake-up (and, on Linux, without the interrupt Xen's notification raises
-    /// in this domain: the loop keeps the ports masked while it spins, so each notification only sets them pending).
+    /// the time is served without an event's wake-up (and, on Linux, the vCPU whose request woke the loop without the
+    /// interrupt Xen's notification raises in this domain: its port stays masked while the loop spins, so each
+    /// notification only sets it pending; another vCPU's port raises one at its first notification of the spin).
     /// </summary>
     /// <remarks>
     /// The price is a CPU: the loop thread runs flat out for up to this long after every request, and for as long as
     /// the guest keeps sending requests less than this apart — a guest that does so keeps one CPU of this domain busy
-    /// the whole time. Give the loop a CPU of its own (pin it) when you turn this on. While spinning, the loop still
+    /// the whole time. Leave a CPU free for it: the server's worker, the devices' threads and the process's other
+    /// threads need another one (do not confine the whole process to the CPU the loop spins on). While spinning, the loop still
     /// drains the buffered ring, runs posted work and completions, and stops at once when asked. Requests found by
     /// spinning are counted in <see cref="IoreqServerStatistics.PolledRequests"/>; the notifications Xen sent for
     /// them arrive later and are counted in <see cref="IoreqServerStatistics.PolledEvents"/>, not as spurious.
