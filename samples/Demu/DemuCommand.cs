@@ -386,7 +386,7 @@ internal static class DemuCommand
                     ? (architecture == GuestArchitecture.Arm64 ? EduDevice.Arm64GuestDmaAddressBits : EduDevice.DefaultDmaAddressBits)
                     : result.GetValue(eduDmaBits),
                 SerialOutput = serialPath,
-                BusyPoll = TimeSpan.FromTicks(result.GetValue(busyPoll) * TimeSpan.TicksPerMillisecond / 1000),
+                BusyPoll = TimeSpan.FromMicroseconds(result.GetValue(busyPoll)),
                 Verbose = result.GetValue(verbose),
                 Out = result.InvocationConfiguration.Output,
                 Error = result.InvocationConfiguration.Error,

@@ -65,7 +65,7 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     public LoopbackChannel Channel => _channel;
 
     /// <summary>The busy poll a server over a <see cref="Notification.ServerPolls"/> loopback runs with: native/slot_roundtrip.c's POLL_NS.</summary>
-    public static readonly TimeSpan BusyPoll = TimeSpan.FromTicks(500);
+    public static readonly TimeSpan BusyPoll = TimeSpan.FromMicroseconds(50);
 
     /// <summary>A server over this loopback, as every benchmark uses it (domain 1, no buffered ring; busy-polling for
     /// <see cref="BusyPoll"/> over a <see cref="Notification.ServerPolls"/> loopback); not started.</summary>

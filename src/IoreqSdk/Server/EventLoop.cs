@@ -224,8 +224,7 @@ internal sealed class EventLoop
                 continue;
             }
 
-            int[] vcpuOfPort = _vcpuOfPort;
-            int vcpu = port < (uint)vcpuOfPort.Length ? vcpuOfPort[port] : -1;
+            int vcpu = VcpuOf(port);
             if (vcpu < 0)
             {
                 _statistics.SpuriousEvent++;
@@ -238,6 +237,14 @@ internal sealed class EventLoop
                 RunPosted();
             }
         }
+    }
+
+    /// <summary>The vCPU whose slot a local port signals, or -1 (the buffered ring's port, or one this loop never bound).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int VcpuOf(uint port)
+    {
+        int[] vcpuOfPort = _vcpuOfPort;
+        return port < (uint)vcpuOfPort.Length ? vcpuOfPort[port] : -1;
     }
 
     /// <summary>
@@ -257,8 +264,7 @@ internal sealed class EventLoop
         bool served = false;
         if (port != _bufferedLocalPort)
         {
-            int[] vcpuOfPort = _vcpuOfPort;
-            int vcpu = port < (uint)vcpuOfPort.Length ? vcpuOfPort[port] : -1;
+            int vcpu = VcpuOf(port);
             if (vcpu < 0)
             {
                 _statistics.SpuriousEvent++;

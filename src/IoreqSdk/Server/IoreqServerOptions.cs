@@ -97,10 +97,10 @@ public sealed class IoreqServerOptions
     /// The price is a CPU: the loop thread runs flat out for up to this long after every request, and for as long as
     /// the guest keeps sending requests less than this apart — a guest that does so keeps one CPU of this domain busy
     /// the whole time. Leave a CPU free for it: the server's worker, the devices' threads and the process's other
-    /// threads need another one (do not confine the whole process to the CPU the loop spins on). While spinning, the loop still
-    /// drains the buffered ring, runs posted work and completions, and stops at once when asked. Requests found by
-    /// spinning are counted in <see cref="IoreqServerStatistics.PolledRequests"/>; the notifications Xen sent for
-    /// them arrive later and are counted in <see cref="IoreqServerStatistics.PolledEvents"/>, not as spurious.
+    /// threads need another one (do not confine the whole process to the CPU the loop spins on). While spinning, the
+    /// loop still drains the buffered ring, runs posted work and completions, and stops at once when asked. Requests
+    /// found by spinning are counted in <see cref="IoreqServerStatistics.PolledRequests"/>; the notifications Xen sent
+    /// for them arrive later and are counted in <see cref="IoreqServerStatistics.PolledEvents"/>, not as spurious.
     /// </remarks>
     public TimeSpan BusyPoll { get; set; }
 

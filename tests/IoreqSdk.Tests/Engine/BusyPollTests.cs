@@ -24,21 +24,21 @@ public sealed class BusyPollTests
     private const ulong Vga = 0xA0000;
 
     private static SimulatedGuest Guest(TimeSpan busyPoll, int vcpus, params IDeviceModel[] devices) =>
-        Guest(busyPoll, vcpus, TimeSpan.FromSeconds(20), devices);
+        new(GuestArchitecture.X86, vcpus, new IoreqServerOptions { BusyPoll = busyPoll }, devices);
 
-    private static SimulatedGuest Guest(TimeSpan busyPoll, int vcpus, TimeSpan responseTimeout, params IDeviceModel[] devices) =>
-        new(
-            new SimulationOptions { Architecture = GuestArchitecture.X86, VcpuCount = vcpus, ResponseTimeout = responseTimeout },
-            new IoreqServerOptions { BusyPoll = busyPoll },
-            null,
-            devices);
+    private static SimulatedGuest Guest(TimeSpan busyPoll, int vcpus, TimeSpan responseTimeout, params IDeviceModel[] devices)
+    {
+        SimulationOptions options = SimulatedGuest.Options(GuestArchitecture.X86, vcpus);
+        options.ResponseTimeout = responseTimeout;
+        return new SimulatedGuest(options, new IoreqServerOptions { BusyPoll = busyPoll }, null, devices);
+    }
 
     [TestCase(-1)]
     [TestCase(1_000_001)]
     public void ABusyPollOutsideZeroToOneSecondIsRefusedWhereTheServerIsBuilt(int microseconds)
     {
         using var xen = new SimulatedHypervisor();
-        var options = new IoreqServerOptions { Domain = xen.Domain, BusyPoll = TimeSpan.FromTicks(microseconds * 10L) };
+        var options = new IoreqServerOptions { Domain = xen.Domain, BusyPoll = TimeSpan.FromMicroseconds(microseconds) };
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new IoreqServer(xen, options).Dispose());
         Assert.That(error!.ParamName, Is.EqualTo(nameof(IoreqServerOptions.BusyPoll)));
         Assert.That(error.Message, Does.Contain("busy-polls from zero"));

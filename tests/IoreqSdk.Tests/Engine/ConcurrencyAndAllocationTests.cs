@@ -6,7 +6,6 @@ using IoreqSdk.Abi;
 using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
-using IoreqSdk.Simulation;
 using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
@@ -69,7 +68,7 @@ public sealed class ConcurrencyAndAllocationTests
         };
         // Busy polling (IoreqServerOptions.BusyPoll) serves most of these requests from its spin, not after an event.
         using var guest = busyPoll
-            ? new SimulatedGuest(new SimulationOptions { Architecture = GuestArchitecture.X86, VcpuCount = 1, ResponseTimeout = TimeSpan.FromSeconds(20) }, new IoreqServerOptions { BusyPoll = TimeSpan.FromSeconds(1) }, null, device)
+            ? new SimulatedGuest(GuestArchitecture.X86, 1, new IoreqServerOptions { BusyPoll = TimeSpan.FromSeconds(1) }, device)
             : new SimulatedGuest(GuestArchitecture.X86, 1, device);
         for (int i = 0; i < 2_000; i++)
         {

@@ -45,8 +45,7 @@ public sealed class IoreqServerHostTests
         Assert.That(xen.Architecture, Is.EqualTo(architecture), "the platform came from configuration");
 
         // The guest's firmware finds the function behind the bridge and its driver uses the register.
-        EnumeratedFunction function = SimulatedFirmware.EnumeratePci(xen.Vcpu(0), served.Bridge!.Platform).Single(f => f.VendorId == 0x1234);
-        var pci = new GuestPci(xen.Vcpu(0), served.Bridge.Platform);
+        (GuestPci pci, EnumeratedFunction function) = ScratchRegister(xen, served);
         pci.WriteBar(function.Bars[0], offset: 0, size: 4, value: 0xC0FFEE);
         Assert.That(pci.ReadBar(function.Bars[0], offset: 0, size: 4), Is.EqualTo(0xC0FFEEUL));
 
@@ -173,9 +172,7 @@ public sealed class IoreqServerHostTests
         using IHost host = builder.Build();
         await host.StartAsync();
         IoreqServerHost served = host.Services.GetRequiredService<IoreqServerHost>();
-        var xen = (SimulatedHypervisor)served.Hypervisor!;
-        EnumeratedFunction function = SimulatedFirmware.EnumeratePci(xen.Vcpu(0), served.Bridge!.Platform).Single(f => f.VendorId == 0x1234);
-        var pci = new GuestPci(xen.Vcpu(0), served.Bridge.Platform);
+        (GuestPci pci, EnumeratedFunction function) = ScratchRegister((SimulatedHypervisor)served.Hypervisor!, served);
         for (uint i = 0; i < 100; i++)
         {
             pci.WriteBar(function.Bars[0], offset: 0, size: 4, value: i);
@@ -230,6 +227,13 @@ public sealed class IoreqServerHostTests
         var services = new ServiceCollection();
         services.AddIoreqServer();
         Assert.That(() => services.AddIoreqServer(), Throws.InvalidOperationException.With.Message.Contains("one process per guest"));
+    }
+
+    /// <summary>The scratch-register function at device 5 as the guest finds it: enumerated by its firmware, driven by vCPU 0.</summary>
+    private static (GuestPci Pci, EnumeratedFunction Function) ScratchRegister(SimulatedHypervisor xen, IoreqServerHost served)
+    {
+        EnumeratedFunction function = SimulatedFirmware.EnumeratePci(xen.Vcpu(0), served.Bridge!.Platform).Single(f => f.VendorId == 0x1234);
+        return (new GuestPci(xen.Vcpu(0), served.Bridge.Platform), function);
     }
 
     private static HostApplicationBuilder Builder(Dictionary<string, string?> settings)

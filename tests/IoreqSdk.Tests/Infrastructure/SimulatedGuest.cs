@@ -11,7 +11,13 @@ namespace IoreqSdk.Tests.Infrastructure;
 internal sealed class SimulatedGuest : IDisposable
 {
     public SimulatedGuest(GuestArchitecture architecture, int vcpus, params IDeviceModel[] devices)
-        : this(new SimulationOptions { Architecture = architecture, VcpuCount = vcpus, ResponseTimeout = TimeSpan.FromSeconds(20) }, null, devices)
+        : this(Options(architecture, vcpus), null, devices)
+    {
+    }
+
+    /// <summary>A guest of the usual shape whose server runs with <paramref name="serverOptions"/>.</summary>
+    public SimulatedGuest(GuestArchitecture architecture, int vcpus, IoreqServerOptions serverOptions, params IDeviceModel[] devices)
+        : this(Options(architecture, vcpus), serverOptions, null, devices)
     {
     }
 
@@ -34,6 +40,10 @@ internal sealed class SimulatedGuest : IDisposable
         configure?.Invoke(Server);
         Server.Start();
     }
+
+    /// <summary>The simulation the short constructors use: a 20 s response timeout, for loaded machines.</summary>
+    public static SimulationOptions Options(GuestArchitecture architecture, int vcpus) =>
+        new() { Architecture = architecture, VcpuCount = vcpus, ResponseTimeout = TimeSpan.FromSeconds(20) };
 
     public SimulatedHypervisor Xen { get; }
 
