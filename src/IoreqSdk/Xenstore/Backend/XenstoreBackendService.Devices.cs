@@ -171,8 +171,12 @@ public sealed partial class XenstoreBackendService
             added = device;
             (hypervisor, server, resources) = (null, null, null);
 
-            _store.Write(path + "/" + IoreqServerKey, Invariant(device.Server.Id));
-            if (!WriteStateIfPresent(path, state))
+            // Listed before its state says so in xenstore: whoever sees InitWait and asks for Devices finds it.
+            PublishStatus();
+
+            // The server's id and the state together, and only while the node exists: a plain write of the id would
+            // re-create a node the toolstack removed meanwhile, and the teardown would leave it behind, empty.
+            if (!WriteStateIfPresent(path, state, Invariant(device.Server.Id)))
             {
                 TearDown(device, closeState: false, "its backend node was removed while it was being served");
                 return;
@@ -278,8 +282,11 @@ public sealed partial class XenstoreBackendService
         }
     }
 
-    /// <summary>Writes <c>state</c> only where the device node still exists: a write would otherwise re-create a node the toolstack removed.</summary>
-    private bool WriteStateIfPresent(string path, XenbusState state)
+    /// <summary>
+    /// Writes <c>state</c> (and, when given, the ioreq server's id) only where the device node still exists, in one
+    /// transaction: a write would otherwise re-create a node the toolstack removed.
+    /// </summary>
+    private bool WriteStateIfPresent(string path, XenbusState state, string? ioreqServer = null)
     {
         for (int attempt = 0; attempt < 16; attempt++)
         {
@@ -288,6 +295,11 @@ public sealed partial class XenstoreBackendService
             {
                 _ = _store.EndTransaction(transaction, abort: true);
                 return false;
+            }
+
+            if (ioreqServer is not null)
+            {
+                _store.Write(path + "/" + IoreqServerKey, ioreqServer, transaction);
             }
 
             _store.Write(path + "/state", Number(state), transaction);
