@@ -192,7 +192,6 @@ public sealed partial class XenstoreBackendService
             string ended = EndedTokenPrefix + Invariant((ulong)device.Serial) + ":" + key;
             _ = run.ContinueWith(_ => _ended.Post(new XenStoreWatchEvent(path, ended)), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             BackendLog.Serving(logger, frontend, deviceId, type, device.Server.Id, state);
-            PublishStatus();
             Raise(DeviceServed, device.Status(null));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
