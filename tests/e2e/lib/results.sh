@@ -3,9 +3,11 @@
 # passed and failed; returns non-zero when a check failed.
 e2e_results() {
     local log=$1 expected=$2 qemu_rc=$3 timeout_s=$4
-    passed=$(grep -c "=== E2E: PASS" "$log")
-    failed=$(grep -c "=== E2E: FAIL" "$log")
-    grep -E "=== (E2E|dom0|guest|xen):" "$log"
+    # -a: a serial log with a stray NUL or torn byte is still text; without it grep prints "binary file matches"
+    # instead of the checks.
+    passed=$(grep -ac "=== E2E: PASS" "$log")
+    failed=$(grep -ac "=== E2E: FAIL" "$log")
+    grep -aE "=== (E2E|dom0|guest|xen):" "$log"
     if [ "$qemu_rc" = 124 ]; then echo "timed out after ${timeout_s}s"; fi
     if [ $(( passed + failed )) -lt "$expected" ]; then
         echo "only $(( passed + failed )) of $expected checks reported"

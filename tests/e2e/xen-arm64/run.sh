@@ -211,7 +211,7 @@ timeout "$timeout_s" qemu-system-aarch64 -M virt,virtualization=on,gic-version=3
     -device guest-loader,addr=0x58000000,initrd="$work/dom0.gz" </dev/null >"$log" 2>&1
 qemu_rc=$?
 say "QEMU exited ($qemu_rc)"
-tr -d '\r' < "$log" > "$log.txt"
+tr -d '\r\000' < "$log" > "$log.txt"   # a stray NUL would make grep call the log binary (results.sh reads it with -a too)
 cat "$host_checks" >> "$log.txt"
 
 # ---- results ------------------------------------------------------------------------------------------------------

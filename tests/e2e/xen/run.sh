@@ -147,9 +147,12 @@ boot() {
         -initrd "$x/boot/vmlinuz-$kver console=hvc0 earlyprintk=xen quiet,$work/dom0.gz" </dev/null >"$log" 2>&1
     qemu_rc=$?
     say "QEMU exited ($qemu_rc)"
-    tr -d '\r' < "$log" > "$log.txt"
-    passed=$(grep -c "=== E2E: PASS" "$log.txt")
-    failed=$(grep -c "=== E2E: FAIL" "$log.txt")
+    # The serial log can hold a stray NUL or a torn byte (a process's output cut by a fault, QEMU's own): grep would
+    # then call the whole log binary and print "binary file matches" on stderr instead of the lines, so the fault
+    # below went unseen and no boot again started (CI's run of 2 December). -a reads it as text, as it is.
+    tr -d '\r\000' < "$log" > "$log.txt"
+    passed=$(grep -ac "=== E2E: PASS" "$log.txt")
+    failed=$(grep -ac "=== E2E: FAIL" "$log.txt")
     took=$(( $(date +%s) - boot_started ))
     if [ "$took" -gt "$longest" ]; then longest=$took; fi
 }
@@ -179,7 +182,7 @@ platform_fault() {
     # dom0's faults by the kernel's lines, and only those of the toolstack's and busybox's processes: the line names
     # the faulting thread, and a demu's threads have names of their own (.NET's, the server's), so "not demu" would
     # not do. The guest's by its own lines.
-    grep -E "d1v0 Triple fault|^\[guest\].*(Segmentation fault|Attempted to kill init)|[ :](exe|busybox|sh|xl|top|grep|sed|awk|cat|sleep|xenstore[a-z-]*|xenstored|xenconsoled|xen-qemu-system[a-z0-9_-]*)\[[0-9]+\]:? (segfault at|general protection)" \
+    grep -aE "d1v0 Triple fault|^\[guest\].*(Segmentation fault|Attempted to kill init)|[ :](exe|busybox|sh|xl|top|grep|sed|awk|cat|sleep|xenstore[a-z-]*|xenstored|xenconsoled|xen-qemu-system[a-z0-9_-]*)\[[0-9]+\]:? (segfault at|general protection)" \
         "$log.txt" | head -n 1
 }
 boots=1
@@ -187,7 +190,7 @@ while [ "$failed" != 0 ] || [ "$passed" -lt $expected ]; do
     fault=$(platform_fault)
     [ -n "$fault" ] || break
     echo "----- boot $boots: $passed of $expected checks passed, $failed failed; the emulated machine faulted outside demu: $fault"
-    grep "=== E2E: FAIL" "$log.txt" | sed "s/^/----- boot $boots: /"
+    grep -a "=== E2E: FAIL" "$log.txt" | sed "s/^/----- boot $boots: /"
     spent=$(( $(date +%s) - first_boot ))
     if [ $(( spent + longest )) -gt "$boot_budget_s" ]; then
         echo "----- no boot $((boots + 1)): $spent s of boots so far and one more as long as the longest (${longest} s) would pass the ${boot_budget_s} s budget"
