@@ -5,7 +5,7 @@
 # (scenario, C ns/op, IoreqSdk ns/op, ratio, bytes/op). Exits non-zero if any IoreqSdk fast path allocates.
 #
 #   benchmarks/run.sh            the full run (30-100 pairs per ratio; BenchmarkDotNet: 3 warm-up and 10 measured
-#                                iterations per case; about 6 minutes)
+#                                iterations per case; about 8 minutes)
 #   benchmarks/run.sh --short    CI's version: fewer iterations and pairs; for the allocation check
 #
 # Run it on an otherwise idle machine: both sides of a busy-poll round trip need a core each.
