@@ -19,8 +19,8 @@ internal static class Teardown
     /// <summary>
     /// Turns SIGHUP (the terminal demu runs in closed) into <paramref name="stop"/>: its default action ends the
     /// process at once, server and all, and the host's lifetime does not handle it. A second signal changes nothing: the
-    /// teardown is already bounded. .NET calls a SIGHUP's handlers on the thread pool (unlike SIGINT, SIGQUIT and
-    /// SIGTERM, which get a thread of their own), so a saturated pool delays this stop until it gets a thread.
+    /// teardown is already bounded. Under <c>nohup</c> (SIGHUP ignored from the start) .NET leaves the signal ignored and
+    /// this never runs, which is what nohup asks for.
     /// </summary>
     public static IDisposable OnHangup(Action stop) => PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
     {
