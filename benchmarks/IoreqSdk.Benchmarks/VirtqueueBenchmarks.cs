@@ -36,8 +36,8 @@ public unsafe class VirtqueueBenchmarks : IDisposable
     private byte* _ram;
     private BenchDevice _device = null!;
     private VirtioQueue _queue = null!;
-    private delegate* unmanaged<VirtqueueDriver*, void> _post;
-    private delegate* unmanaged<VirtqueueDriver*, int> _reap;
+    private delegate* unmanaged[SuppressGCTransition]<VirtqueueDriver*, void> _post;
+    private delegate* unmanaged[SuppressGCTransition]<VirtqueueDriver*, int> _reap;
     private VirtqueueDriver* _driver;
 
     /// <summary>The ring's RAM (for the C driver's initialisation).</summary>
@@ -73,7 +73,7 @@ public unsafe class VirtqueueBenchmarks : IDisposable
     /// <param name="init">vq_driver_init.</param>
     /// <param name="post">vq_driver_post.</param>
     /// <param name="reap">vq_driver_reap.</param>
-    internal void UseDriver(delegate* unmanaged<VirtqueueDriver*, byte*, ulong, void> init, delegate* unmanaged<VirtqueueDriver*, void> post, delegate* unmanaged<VirtqueueDriver*, int> reap)
+    internal void UseDriver(delegate* unmanaged<VirtqueueDriver*, byte*, ulong, void> init, delegate* unmanaged[SuppressGCTransition]<VirtqueueDriver*, void> post, delegate* unmanaged[SuppressGCTransition]<VirtqueueDriver*, int> reap)
     {
         // A fresh ring for the other driver: the device's queue restarts from index 0 (reset and set up again).
         GlobalCleanup();
