@@ -136,17 +136,43 @@ public sealed partial class VirtioDescriptorChain
 
         Epoch = epoch;
         ReleasePins();
+        _outstanding = false;
+    }
+
+    /// <summary>
+    /// Empties the segment lists, before a walk that appends to them (<see cref="Add"/>) and after a failed pop. Not in
+    /// <see cref="Begin"/>: the in-place split walk sets them whole at its end (<see cref="SetParts"/>), and these five
+    /// stores were a tenth of the pop's own work.
+    /// </summary>
+    internal void ClearParts()
+    {
         _readableCount = 0;
         _writableCount = 0;
         ReadableLength = 0;
         WritableLength = 0;
         RingSlots = 0;
-        _outstanding = false;
+    }
+
+    /// <summary>The readable segments' array, for the in-place walk to fill (then <see cref="SetParts"/>).</summary>
+    internal VirtioBufferSegment[] ReadableSegments => _readable;
+
+    /// <summary>The writable segments' array, for the in-place walk to fill (then <see cref="SetParts"/>).</summary>
+    internal VirtioBufferSegment[] WritableSegments => _writable;
+
+    /// <summary>Sets how many segments of each array the walk filled, and their total lengths.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetParts(int readableCount, ulong readableLength, int writableCount, ulong writableLength)
+    {
+        _readableCount = readableCount;
+        _writableCount = writableCount;
+        ReadableLength = readableLength;
+        WritableLength = writableLength;
     }
 
     /// <summary>
-    /// What <see cref="TryAdd"/> returns when the segment does not fit: not an error of the guest's (no value of the
-    /// public enumeration), a request to walk the chain again with <see cref="Add"/>, which grows the arrays.
+    /// What the in-place walk (and <see cref="TryAdd"/>) returns when a segment does not fit: not an error of the
+    /// guest's (no value of the public enumeration), a request to walk the chain again with <see cref="Add"/>, which
+    /// grows the arrays.
     /// </summary>
     internal const VirtioQueueError ArraysFull = (VirtioQueueError)(-1);
 
@@ -167,12 +193,8 @@ public sealed partial class VirtioDescriptorChain
     /// Appends a segment if its array has room, else returns <see cref="ArraysFull"/>; refuses a readable one after a
     /// writable one.
     /// </summary>
-    /// <remarks>
-    /// Makes no call: the in-place descriptor walk that inlines it kept its values in registers only once nothing in its
-    /// loop called out (with a call on even a rare path, the JIT spilled them to the stack in the profile).
-    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal VirtioQueueError TryAdd(ulong address, uint length, bool writable)
+    private VirtioQueueError TryAdd(ulong address, uint length, bool writable)
     {
         if (length != 0 && address > ulong.MaxValue - (length - 1))
         {

@@ -278,6 +278,7 @@ public abstract partial class VirtioDevice
             }
 
             _status |= VirtioDeviceStatus.DriverOk;
+            RefreshQueuesLive();
             OnDriverOk();
         }
     }
@@ -318,6 +319,7 @@ public abstract partial class VirtioDevice
         }
 
         _status |= VirtioDeviceStatus.DeviceNeedsReset;
+        RefreshQueuesLive();
         if ((_status & VirtioDeviceStatus.DriverOk) != 0)
         {
             _transport?.NotifyConfigChange();
@@ -433,8 +435,22 @@ public abstract partial class VirtioDevice
     private bool FeaturesAcceptable(ulong features) =>
         (features & ~OfferedFeatures) == 0 && (features & VirtioFeatures.Version1) != 0;
 
+    /// <summary>Whether the device's queues may run: DRIVER_OK set, DEVICE_NEEDS_RESET not.</summary>
+    internal bool IsRunning =>
+        (_status & (VirtioDeviceStatus.DriverOk | VirtioDeviceStatus.DeviceNeedsReset)) == VirtioDeviceStatus.DriverOk;
+
+    /// <summary>After a change of <see cref="IsRunning"/>'s inputs: each queue recomputes whether it is live.</summary>
+    private void RefreshQueuesLive()
+    {
+        foreach (VirtioQueue queue in _queues)
+        {
+            queue.RefreshLive();
+        }
+    }
+
     private void Reset()
     {
+        // Each queue's reset recomputes its liveness, with the status already cleared.
         _status = VirtioDeviceStatus.None;
         _driverFeatures = 0;
         foreach (VirtioQueue queue in _queues)

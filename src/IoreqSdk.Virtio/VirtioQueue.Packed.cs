@@ -62,6 +62,7 @@ public sealed partial class VirtioQueue
         VirtioBarriers.AfterPublishedIndexRead();
 
         chain.Begin(_memory!, _epoch);
+        chain.ClearParts();
         Span<byte> descriptor = stackalloc byte[DescriptorSize];
         ushort position = _availPosition;
         bool wrap = _availWrap;

@@ -144,6 +144,8 @@ public sealed partial class VirtioQueue
     /// <summary>Walks a chain from <paramref name="head"/> through copies, one per descriptor, into the chain's own arrays.</summary>
     private VirtioQueueError ReadSplitChain(VirtioDescriptorChain chain, ushort head)
     {
+        // Appends from empty (also after an in-place walk that found the arrays too small).
+        chain.ClearParts();
         uint size = Size;
         if (head >= size)
         {
@@ -164,7 +166,7 @@ public sealed partial class VirtioQueue
                 return VirtioQueueError.RingNotInRam;
             }
 
-            VirtioQueueError error = AppendSplitDescriptor(chain, count, descriptor.Address, descriptor.Length, descriptor.FlagsAndNext, grow: true);
+            VirtioQueueError error = AppendSplitDescriptor(chain, descriptor.Address, descriptor.Length, descriptor.FlagsAndNext);
             if (error != VirtioQueueError.None || (descriptor.FlagsAndNext & DescNext) == 0)
             {
                 return error;
@@ -188,10 +190,14 @@ public sealed partial class VirtioQueue
     /// The walk is a chain of dependent loads (next, then its descriptor, then its next), kept in registers: each field
     /// loaded straight into a local, no struct copy, no out parameter, no call in the loop (with one, even on a rare
     /// path, the JIT spilled the walk's values to the stack in the profile, and a store-and-reload on each link was half
-    /// the pop's time). Each field is loaded once and never read from the table again: the driver may rewrite the
-    /// descriptor meanwhile, and the .NET runtime's memory model (docs/design/specs/Memory-model.md in dotnet/runtime:
-    /// "reads cannot be introduced") keeps CoreCLR's and NativeAOT's JIT from reading it a second time.
+    /// the pop's time; the indirect descriptor's table is read after the loop). The segment arrays, counts and lengths are
+    /// locals too, stored into the chain once at the end: per descriptor, only the segment itself is stored (through the
+    /// chain's fields, each append was a load and a store of its count and of its length more). Each field is loaded once
+    /// and never read from the table again: the driver may rewrite the descriptor meanwhile, and the .NET runtime's memory
+    /// model (docs/design/specs/Memory-model.md in dotnet/runtime: "reads cannot be introduced") keeps CoreCLR's and
+    /// NativeAOT's JIT from reading it a second time.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe VirtioQueueError ReadSplitChainInPlace(VirtioDescriptorChain chain, ushort head)
     {
         uint size = Size;
@@ -200,47 +206,106 @@ public sealed partial class VirtioQueue
             return VirtioQueueError.DescriptorIndexOutOfRange;
         }
 
+        VirtioBufferSegment[] readable = chain.ReadableSegments;
+        VirtioBufferSegment[] writable = chain.WritableSegments;
+        int readableCount = 0;
+        int writableCount = 0;
+        ulong readableLength = 0;
+        ulong writableLength = 0;
         byte* table = _descriptorRing;
         uint index = head;
-        for (int count = 1; ; count++)
+        ulong address = 0;
+        uint length = 0;
+        VirtioQueueError error;
+        for (uint count = 1; ; count++)
         {
             // Size descriptors at most: a next-loop ends here.
             if (count > size)
             {
-                return VirtioQueueError.ChainTooLong;
+                error = VirtioQueueError.ChainTooLong;
+                break;
             }
 
             // flags and next in one little-endian 32-bit load (in place only on little-endian hosts: MapRings).
             byte* descriptor = table + (index * DescriptorSize);
-            ulong address = *(ulong*)descriptor;
-            uint length = *(uint*)(descriptor + 8);
+            address = *(ulong*)descriptor;
+            length = *(uint*)(descriptor + 8);
             uint flagsAndNext = *(uint*)(descriptor + 12);
-            VirtioQueueError error = AppendSplitDescriptor(chain, count, address, length, flagsAndNext, grow: false);
-            if (error != VirtioQueueError.None || (flagsAndNext & DescNext) == 0)
+            if ((flagsAndNext & DescIndirect) != 0)
             {
-                return error;
+                // Zero or more direct descriptors may precede one indirect descriptor, which ends the chain (the split
+                // ring's indirect-descriptor device requirements); its table is read after the loop.
+                error = !_indirect ? VirtioQueueError.IndirectNotNegotiated
+                    : (flagsAndNext & DescNext) != 0 ? VirtioQueueError.IndirectWithNext
+                    : IndirectPending;
+                break;
+            }
+
+            if (length != 0 && address > ulong.MaxValue - (length - 1))
+            {
+                error = VirtioQueueError.BufferAddressWraps;
+                break;
+            }
+
+            if ((flagsAndNext & DescWrite) != 0)
+            {
+                // One comparison both finds room and proves the store in bounds (the JIT drops its own check for it).
+                if ((uint)writableCount >= (uint)writable.Length)
+                {
+                    error = VirtioDescriptorChain.ArraysFull;
+                    break;
+                }
+
+                writable[writableCount++] = new VirtioBufferSegment(address, length);
+                writableLength += length;
+            }
+            else
+            {
+                if (writableCount != 0)
+                {
+                    error = VirtioQueueError.WritableBeforeReadable;
+                    break;
+                }
+
+                if ((uint)readableCount >= (uint)readable.Length)
+                {
+                    error = VirtioDescriptorChain.ArraysFull;
+                    break;
+                }
+
+                readable[readableCount++] = new VirtioBufferSegment(address, length);
+                readableLength += length;
+            }
+
+            if ((flagsAndNext & DescNext) == 0)
+            {
+                error = VirtioQueueError.None;
+                break;
             }
 
             index = flagsAndNext >> 16;
             if (index >= size)
             {
-                return VirtioQueueError.DescriptorIndexOutOfRange;
+                error = VirtioQueueError.DescriptorIndexOutOfRange;
+                break;
             }
         }
+
+        chain.SetParts(readableCount, readableLength, writableCount, writableLength);
+        return error == IndirectPending ? AppendIndirect(chain, address, length) : error;
     }
 
+    /// <summary>Internal to the in-place walk: it ended at an indirect descriptor whose table is read next.</summary>
+    private const VirtioQueueError IndirectPending = (VirtioQueueError)(-2);
+
     /// <summary>
-    /// One descriptor of a split chain, the <paramref name="count"/>-th: appended to the chain, or, if indirect, its
-    /// table (which ends the chain; then or at a descriptor without NEXT, the chain's ring slots are set).
+    /// One descriptor of a split chain, for the copying walk: appended to the chain (its arrays grown if need be), or, if
+    /// indirect, its table, which ends the chain. (The split ring never reads the chain's ring slots: only the packed one.)
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private VirtioQueueError AppendSplitDescriptor(VirtioDescriptorChain chain, int count, ulong address, uint length, uint flagsAndNext, bool grow)
+    private VirtioQueueError AppendSplitDescriptor(VirtioDescriptorChain chain, ulong address, uint length, uint flagsAndNext)
     {
         if ((flagsAndNext & DescIndirect) != 0)
         {
-            // Only the packed ring reads how many slots a buffer took; stored once, not per descriptor.
-            chain.RingSlots = count;
-
             // Zero or more direct descriptors may precede one indirect descriptor, which ends the chain (the split
             // ring's indirect-descriptor device requirements).
             if (!_indirect)
@@ -256,14 +321,7 @@ public sealed partial class VirtioQueue
             return AppendIndirect(chain, address, length);
         }
 
-        bool writable = (flagsAndNext & DescWrite) != 0;
-        VirtioQueueError error = grow ? chain.Add(address, length, writable) : chain.TryAdd(address, length, writable);
-        if ((flagsAndNext & DescNext) == 0)
-        {
-            chain.RingSlots = count;
-        }
-
-        return error;
+        return chain.Add(address, length, (flagsAndNext & DescWrite) != 0);
     }
 
     /// <summary>A 16-bit ring field through a copy: its value, or -1 if it is not guest RAM.</summary>

@@ -103,13 +103,18 @@ public sealed unsafe partial class VirtioQueue
 
     private void PushInPlace(ushort id, uint bytesWritten)
     {
-        ulong slot = (ulong)(_nextUsed & (Size - 1));
-        *(ulong*)(_usedRing + UsedRingOffset + (8 * slot)) = id | ((ulong)bytesWritten << 32);
-        _nextUsed++;
+        // The ring pointer and the index in locals: after the element's store through a pointer, the JIT would load
+        // both fields again (the store might have changed them, as far as it knows).
+        byte* used = _usedRing;
+        ushort index = _nextUsed;
+        ulong slot = (ulong)(index & (Size - 1));
+        *(ulong*)(used + UsedRingOffset + (8 * slot)) = id | ((ulong)bytesWritten << 32);
+        index++;
+        _nextUsed = index;
 
         // Release: the element is visible before the used.idx that publishes it (stlr on Arm64, a plain store on
         // x86); the driver reads idx, then, after its read barrier, the element.
-        Volatile.Write(ref *(ushort*)(_usedRing + UsedIdxOffset), _nextUsed);
+        Volatile.Write(ref *(ushort*)(used + UsedIdxOffset), index);
     }
 
     private ushort ReadUsedEventInPlace() => *(ushort*)(_availRing + AvailRingOffset + (2UL * Size));

@@ -92,10 +92,17 @@ public sealed partial class VirtioQueue
     /// <summary>The reset epoch: moves on at every reset or disable, which makes the chains popped before stale.</summary>
     internal uint Epoch => _epoch;
 
-    private bool IsLive =>
-        IsEnabled
-        && Error == VirtioQueueError.None
-        && (_device.Status & (VirtioDeviceStatus.DriverOk | VirtioDeviceStatus.DeviceNeedsReset)) == VirtioDeviceStatus.DriverOk;
+    // Whether buffers are handed out and taken back: enabled, not broken, the device running. Asked at every pop and
+    // push, so kept in one field (three loads and a pointer chase each time before) and recomputed by RefreshLive
+    // wherever one of its inputs changes: here (enable, reset, refuse, break) and in the device (DRIVER_OK,
+    // DEVICE_NEEDS_RESET, reset).
+    private bool _live;
+
+    private bool IsLive => _live;
+
+    /// <summary>Recomputes whether the queue is live, after its state or the device's status changed.</summary>
+    internal void RefreshLive() =>
+        _live = IsEnabled && Error == VirtioQueueError.None && _device.IsRunning;
 
     /// <summary>
     /// Takes the next available buffer, if there is one: reads its descriptor chain once into <paramref name="chain"/>
@@ -254,6 +261,7 @@ public sealed partial class VirtioQueue
         _indirect = indirect;
         Error = VirtioQueueError.None;
         IsEnabled = true;
+        RefreshLive();
         return true;
     }
 
@@ -277,6 +285,7 @@ public sealed partial class VirtioQueue
 
         // Chains popped before now are stale: Push drops them.
         _epoch++;
+        RefreshLive();
     }
 
     private static bool Wraps(ulong address, ulong length) => length != 0 && address > ulong.MaxValue - (length - 1);
@@ -288,6 +297,7 @@ public sealed partial class VirtioQueue
     private bool Refuse(VirtioQueueError error)
     {
         Error = error;
+        RefreshLive();
         return false;
     }
 
@@ -299,13 +309,17 @@ public sealed partial class VirtioQueue
             Error = error;
         }
 
+        // Not live from here, whether or not the device needed a reset already (then SetNeedsReset refreshes nothing).
+        RefreshLive();
         _device.SetNeedsReset();
         return false;
     }
 
     private bool Fail(VirtioDescriptorChain chain, VirtioQueueError error)
     {
+        // A failed pop leaves the chain empty, not holding a half-walked chain (or, before the walk, the last one's).
         chain.Release();
+        chain.ClearParts();
         return Break(error);
     }
 
