@@ -44,6 +44,9 @@ created=$?
 check $created "xl creates the HVM guest paused"
 [ $created = 0 ] || { cat /tmp/xl-create.log; finish; }
 D=$(xl domid e2e-guest)
+# Where each vCPU may run (run.sh pins dom0 to CPUs 0-1 and the guest to CPU 2): in the log, so a boot that faulted
+# shows whether the separation held.
+xl vcpu-list | sed 's/^/=== dom0: vcpu-list: /'
 
 mkfifo /tmp/serial-in
 exec 3<>/tmp/serial-in      # held open for writing: demu's stdin stays open until dom0 closes it
