@@ -33,6 +33,7 @@ public sealed partial class VirtioQueue
         _nextUsed = 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool SplitTryPop(VirtioDescriptorChain chain)
     {
         bool inPlace = RingsInPlace();
