@@ -226,12 +226,12 @@ static void stop_consumer(void)
     close(from_dm);
 }
 
-/* The producer ("Xen"): iterations round trips of one 4-byte MMIO read through the page's slot 0, notifying the
+/* The producer ("Xen"): iterations round trips of one 4-byte MMIO read through the page's slot of vcpu, notifying the
  * consumer on to_consumer and waiting on from_consumer (eventfd mode), or notifying port (polled mode); returns ns per
  * round trip, or -1 when a response carried the wrong data. */
-static double produce(shared_iopage_t *shared, int to_consumer, int from_consumer, struct xen_port *port, long iterations)
+static double produce(shared_iopage_t *shared, int vcpu, int to_consumer, int from_consumer, struct xen_port *port, long iterations)
 {
-    ioreq_t *slot = &shared->vcpu_ioreq[0];
+    ioreq_t *slot = &shared->vcpu_ioreq[vcpu];
     uint64_t sum = 0;
     double start = bench_now_ns();
     for (long i = 0; i < iterations; i++) {
@@ -266,7 +266,7 @@ __attribute__((visibility("default"))) int slot_floor_start(int notification, in
     return start_consumer();
 }
 
-__attribute__((visibility("default"))) double slot_floor_run(long iterations) { return produce(page, to_dm, from_dm, &floor_port, iterations); }
+__attribute__((visibility("default"))) double slot_floor_run(long iterations) { return produce(page, 0, to_dm, from_dm, &floor_port, iterations); }
 
 __attribute__((visibility("default"))) void slot_floor_stop(void) { stop_consumer(); }
 
@@ -277,7 +277,7 @@ __attribute__((visibility("default"))) double slot_produce(void *shared, int not
     if (notification == MODE_POLLED) return -1;   /* it needs a port: slot_produce_polled */
     mode = notification;
     stop = 0;
-    return produce(shared, to_consumer, from_consumer, NULL, iterations);
+    return produce(shared, 0, to_consumer, from_consumer, NULL, iterations);
 }
 
 /* The same through another consumer's page and event-channel port (polled mode). */
@@ -285,7 +285,125 @@ __attribute__((visibility("default"))) double slot_produce_polled(void *shared, 
 {
     mode = MODE_POLLED;
     stop = 0;
-    return produce(shared, -1, -1, port, iterations);
+    return produce(shared, 0, -1, -1, port, iterations);
+}
+
+/*
+ * Several vCPUs at once, eventfd: one consumer thread serving every slot of the page (Xen's one event channel per
+ * vCPU, as one eventfd the consumer waits on and one per vCPU it answers on), and one producer thread per vCPU, each
+ * making its round trips on its own slot. What the consumer does per request is serve() as above; per wake-up it looks
+ * at every slot, as the SDK's loop takes every pending port.
+ */
+#define MAX_VCPUS 64
+
+static int many_vcpus;
+static int many_from[MAX_VCPUS];
+static pthread_t many_consumer;
+
+static void *many_device_model(void *arg)
+{
+    (void)arg;
+    pin(consumer_cpu);
+    uint64_t n;
+    while (!stop) {
+        int served = 0;
+        for (int v = 0; v < many_vcpus; v++) {
+            if (get_state(&page->vcpu_ioreq[v]) == STATE_IOREQ_READY) {
+                serve(&page->vcpu_ioreq[v]);
+                post(many_from[v]);
+                served = 1;
+            }
+        }
+        /* After a pass that served, another before sleeping: requests made meanwhile are taken without a system call
+         * (the SDK's loopback, too, looks at its slots before it waits). Every producer posts after its READY store,
+         * so a request made after the last pass leaves a count, and the read returns at once to look again. */
+        if (served) continue;
+        if (read(to_dm, &n, sizeof n) != sizeof n && errno != EINTR) { perror("read"); exit(1); }
+    }
+    return NULL;
+}
+
+/* Starts the consumer of vcpus slots (eventfd), pinned to cpu (or anywhere when negative); 0 on success. */
+__attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int cpu)
+{
+    if (vcpus < 1 || vcpus > MAX_VCPUS) return -1;
+    if (!page && posix_memalign((void **)&page, 4096, 4096)) return -1;
+    registers[4] = 0x600D;
+    memset(page, 0, 4096);
+    mode = MODE_EVENTFD;
+    stop = 0;
+    consumer_cpu = cpu;
+    many_vcpus = vcpus;
+    to_dm = eventfd(0, EFD_CLOEXEC);
+    if (to_dm < 0) return -1;
+    for (int v = 0; v < vcpus; v++)
+        if ((many_from[v] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
+    return pthread_create(&many_consumer, NULL, many_device_model, NULL) ? -1 : 0;
+}
+
+__attribute__((visibility("default"))) void slot_floor_stop_many(void)
+{
+    stop = 1;
+    post(to_dm);
+    pthread_join(many_consumer, NULL);
+    close(to_dm);
+    for (int v = 0; v < many_vcpus; v++) close(many_from[v]);
+}
+
+struct producer {
+    pthread_t thread;
+    shared_iopage_t *page;
+    int vcpu, to_consumer, from_consumer, cpu;
+    long iterations;
+    pthread_barrier_t *start;
+    double result;
+};
+
+static void *producer_thread(void *arg)
+{
+    struct producer *p = arg;
+    pin(p->cpu);
+    pthread_barrier_wait(p->start);
+    p->result = produce(p->page, p->vcpu, p->to_consumer, p->from_consumer, NULL, p->iterations);
+    return NULL;
+}
+
+/* vcpus producer threads (pinned to producer_cpu, or anywhere when negative), vCPU v on slot v making `each` round
+ * trips, notifying to_consumer and waiting on from_consumer[v]; ns per request over all of them (the batch's wall
+ * time from the common start over vcpus * each), or -1 when an answer was wrong or a thread did not start. */
+static double produce_many(shared_iopage_t *shared, int vcpus, int to_consumer, const int *from_consumer, long each, int producer_cpu)
+{
+    struct producer producers[MAX_VCPUS];
+    pthread_barrier_t start;
+    if (vcpus < 1 || vcpus > MAX_VCPUS || pthread_barrier_init(&start, NULL, (unsigned)vcpus + 1)) return -1;
+    mode = MODE_EVENTFD;
+    stop = 0;
+    for (int v = 0; v < vcpus; v++) {
+        producers[v] = (struct producer){ .page = shared, .vcpu = v, .to_consumer = to_consumer,
+            .from_consumer = from_consumer[v], .cpu = producer_cpu, .iterations = each, .start = &start };
+        if (pthread_create(&producers[v].thread, NULL, producer_thread, &producers[v])) { perror("pthread_create"); exit(1); }
+    }
+    pthread_barrier_wait(&start);
+    double begin = bench_now_ns();
+    int ok = 1;
+    for (int v = 0; v < vcpus; v++) {
+        pthread_join(producers[v].thread, NULL);
+        ok &= producers[v].result >= 0;
+    }
+    double elapsed = bench_now_ns() - begin;
+    pthread_barrier_destroy(&start);
+    return ok ? elapsed / ((double)vcpus * (double)each) : -1;
+}
+
+__attribute__((visibility("default"))) double slot_floor_run_many(long each, int producer_cpu)
+{
+    return produce_many(page, many_vcpus, to_dm, many_from, each, producer_cpu);
+}
+
+/* The same producers through another consumer's page and eventfds (the SDK's loopback). */
+__attribute__((visibility("default"))) double slot_produce_many(void *shared, int vcpus, int to_consumer, const int *from_consumer, long each, int producer_cpu)
+{
+    return produce_many(shared, vcpus, to_consumer, from_consumer, each, producer_cpu);
 }
 #else
 int main(int argc, char **argv)
@@ -302,7 +420,7 @@ int main(int argc, char **argv)
     if (start_consumer()) { perror("start"); return 1; }
     double runs[BENCH_RUNS];
     for (int r = -1; r < BENCH_RUNS; r++) {                    /* run -1 warms up */
-        double ns = produce(page, to_dm, from_dm, &floor_port, iterations);
+        double ns = produce(page, 0, to_dm, from_dm, &floor_port, iterations);
         if (ns < 0) { fprintf(stderr, "wrong data\n"); return 1; }
         if (r >= 0) runs[r] = ns;
     }
