@@ -16,9 +16,9 @@ namespace IoreqSdk.Benchmarks.Paired;
 /// </summary>
 internal static unsafe class PairedRoundTrip
 {
-    // What the C producer reads, and what it expects back (native/slot_roundtrip.c).
-    private const ulong Register = 0xE000_0010;
-    private const ulong Expected = 0x600D;
+    // What the C producer reads, and what it expects back (native/slot_roundtrip.c); PairedScaling's producers too.
+    internal const ulong Register = 0xE000_0010;
+    internal const ulong Expected = 0x600D;
 
     /// <summary>Busy-poll across two cores, a busy-polling server over Xen's event-channel semantics across two, eventfd
     /// on one core (the floor) and across two.</summary>

@@ -19,9 +19,6 @@ namespace IoreqSdk.Benchmarks.Paired;
 /// </remarks>
 internal static unsafe class PairedScaling
 {
-    // What the C producer reads, and what it expects back (native/slot_roundtrip.c).
-    private const ulong Register = 0xE000_0010;
-    private const ulong Expected = 0x600D;
     private const int ProducerCpu = 0;
     private const int ConsumerCpu = 1;
 
@@ -47,7 +44,7 @@ internal static unsafe class PairedScaling
             using IoreqServer server = xen.CreateServer();
             server.AddDevice(new RegisterDevice(0xE000_0000));
             server.Start();
-            xen.RoundTrip(0, IoreqType.Copy, Register, 8, write: true, Expected);
+            xen.RoundTrip(0, IoreqType.Copy, PairedRoundTrip.Register, 8, write: true, PairedRoundTrip.Expected);
             int toServer = xen.Channel.ServerEventFd;
             int[] fromServer = new int[vcpus];
             for (int v = 0; v < vcpus; v++)
