@@ -35,8 +35,8 @@ public sealed partial class VirtioDescriptorChain
     /// <param name="offset">The byte offset into the readable part.</param>
     /// <param name="length">The byte count, 1 to <see cref="MaxPinnedLength"/>.</param>
     /// <returns>
-    /// <see langword="false"/> if the range runs past the readable part or is too long, the chain holds no buffer or
-    /// holds pins already, the memory cannot pin (<see cref="IPinnableGuestMemory"/>), or some byte is not guest RAM —
+    /// <see langword="false"/> if the range runs past the readable part or is too long, the chain holds no buffer (or one
+    /// from before a reset or disable of its queue) or holds pins already, the memory cannot pin (<see cref="IPinnableGuestMemory"/>), or some byte is not guest RAM —
     /// nothing is pinned then: use <see cref="TryRead"/>.
     /// </returns>
     public bool TryPinReadable(ulong offset, ulong length) => TryPin(new(_readable, 0, _readableCount), ReadableLength, offset, length);
@@ -71,7 +71,7 @@ public sealed partial class VirtioDescriptorChain
     private bool TryPin(ReadOnlySpan<VirtioBufferSegment> segments, ulong total, ulong offset, ulong length)
     {
         if (_memory is not IPinnableGuestMemory memory
-            || Owner is null
+            || !IsCurrent
             || HasPins
             || length == 0
             || length > MaxPinnedLength

@@ -57,6 +57,12 @@ public sealed partial class VirtioDescriptorChain
     /// </summary>
     public bool IsCurrent => Owner is VirtioQueue owner && Epoch == owner.Epoch;
 
+    /// <summary>
+    /// <see cref="IsCurrent"/> without the type test: a chain is outstanding only once <see cref="Complete"/> set its
+    /// queue. A buffer from before a reset or a disable is the driver's again; no byte of it may be read or written.
+    /// </summary>
+    private bool IsCurrentFast => _outstanding && Epoch == _lastOwner!.Epoch;
+
     /// <summary>The queue the buffer came from, while it is outstanding.</summary>
     internal VirtioQueue? Owner => _outstanding ? _lastOwner : null;
 
@@ -85,13 +91,14 @@ public sealed partial class VirtioDescriptorChain
     /// <param name="offset">The byte offset into the readable part.</param>
     /// <param name="destination">Where to copy to; its length is the byte count.</param>
     /// <returns>
-    /// <see langword="false"/> if the range runs past the readable part, the chain holds no buffer, or some byte is not
-    /// guest RAM (then <paramref name="destination"/> is partly filled; the device decides what the request fails with).
+    /// <see langword="false"/> if the range runs past the readable part, the chain holds no buffer, its queue was reset or
+    /// disabled since the pop (<see cref="IsCurrent"/>), or some byte is not guest RAM (then <paramref name="destination"/>
+    /// is partly filled; the device decides what the request fails with).
     /// </returns>
     public bool TryRead(ulong offset, Span<byte> destination)
     {
         IGuestMemory? memory = _memory;
-        if (memory is null || !_outstanding)
+        if (memory is null || !IsCurrentFast)
         {
             return false;
         }
@@ -109,13 +116,13 @@ public sealed partial class VirtioDescriptorChain
     /// <param name="offset">The byte offset into the writable part.</param>
     /// <param name="source">What to copy.</param>
     /// <returns>
-    /// <see langword="false"/> if the range runs past the writable part, the chain holds no buffer, or some byte is not
-    /// guest RAM (a prefix may have been written).
+    /// <see langword="false"/> if the range runs past the writable part, the chain holds no buffer, its queue was reset or
+    /// disabled since the pop (<see cref="IsCurrent"/>), or some byte is not guest RAM (a prefix may have been written).
     /// </returns>
     public bool TryWrite(ulong offset, ReadOnlySpan<byte> source)
     {
         IGuestMemory? memory = _memory;
-        if (memory is null || !_outstanding)
+        if (memory is null || !IsCurrentFast)
         {
             return false;
         }

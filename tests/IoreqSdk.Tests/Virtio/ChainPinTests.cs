@@ -54,6 +54,38 @@ public sealed class ChainPinTests
     }
 
     [Test]
+    public void A_chain_from_before_its_queue_was_disabled_reaches_no_guest_memory()
+    {
+        // QueueReady = 0 (or a reset) gives the chain's buffers back to the driver: a device still holding the chain may
+        // neither read, write nor pin them any more, though the chain object stays outstanding until it is pushed.
+        var rig = new VirtioRig(0, pinnable: true);
+        rig.Device.Echo = false;
+        GuestSplitVirtqueue driver = rig.StartSplit();
+        driver.Post([new GuestBuffer(Data, 16, false), new GuestBuffer(Data + 0x100, 16, true)]);
+        var chain = new VirtioDescriptorChain();
+        Assert.That(rig.Queue.TryPop(chain), Is.True);
+        rig.Ram.Span(Data, 16).Fill(0x11);
+        var read = new byte[16];
+        Assert.That(chain.TryRead(0, read), Is.True, "current: it reads");
+
+        rig.Device.DisableQueue(0);
+        rig.Ram.Span(Data + 0x100, 16).Fill(0x22);
+        byte[] stale = new byte[16];
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(chain.IsOutstanding, Is.True);
+            Assert.That(chain.IsCurrent, Is.False);
+            Assert.That(chain.TryRead(0, stale), Is.False);
+            Assert.That(stale, Is.All.Zero, "nothing copied out");
+            Assert.That(chain.TryWrite(0, new byte[] { 0x33 }), Is.False);
+            Assert.That(rig.Ram.Span(Data + 0x100, 16).ToArray(), Is.All.EqualTo(0x22), "nothing written");
+            Assert.That(chain.TryPinReadable(0, 16), Is.False);
+            Assert.That(rig.Ram.PinsHeld, Is.Zero);
+            Assert.That(rig.Queue.Push(chain, 0), Is.False, "and the push drops it");
+        }
+    }
+
+    [Test]
     public void A_push_releases_pins_still_held_and_the_worker_s_release_races_it_safely()
     {
         var rig = new VirtioRig(0, pinnable: true);

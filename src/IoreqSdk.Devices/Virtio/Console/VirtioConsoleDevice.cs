@@ -32,6 +32,12 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
     /// <summary>Buffers one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
     public const int MaxBuffersPerPass = 256;
 
+    /// <summary>
+    /// Output bytes one pass takes at most (a transmit buffer may be up to 4 GiB a descriptor, and with no sink, or a
+    /// worker that refuses the write, nothing else would end the pass); the rest is taken in a later pass.
+    /// </summary>
+    public const int MaxBytesPerPass = 64 * 1024;
+
     /// <summary>VIRTIO_CONSOLE_F_SIZE (0): <c>cols</c> and <c>rows</c> in the config are valid.</summary>
     public const ulong FeatureSize = 1UL << 0;
 
@@ -154,6 +160,18 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
         }
     }
 
+    /// <inheritdoc/>
+    protected override void OnQueueDisabled(VirtioQueue queue)
+    {
+        // virtio-mmio's QueueReady = 0: a transmit buffer held part-way is the driver's again, and not one more byte of it
+        // may be read (Push drops the stale chain without touching the ring). Output already taken is still written.
+        if (queue.Index == TransmitQueue && _transmit.IsOutstanding)
+        {
+            queue.Push(_transmit, 0);
+            _transmitOffset = 0;
+        }
+    }
+
     /// <summary>The writer finished (on the loop): the next buffer may go, and transmit buffers waiting may be taken.</summary>
     internal void OnOutputWritten(bool failed)
     {
@@ -181,8 +199,17 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
         VirtioQueue queue = GetQueue(TransmitQueue);
         bool pushed = false;
         int budget = MaxBuffersPerPass;
+        int bytesLeft = MaxBytesPerPass;
         while (true)
         {
+            if (bytesLeft <= 0)
+            {
+                // A guest posting huge buffers (or any, with no sink to pace it) must not hold the loop either.
+                StartWrite();
+                YieldPass(queue);
+                return;
+            }
+
             if (!_transmit.IsOutstanding)
             {
                 if (budget-- == 0)
@@ -232,6 +259,7 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
             _gatheredCount += take;
             _transmitOffset += (ulong)take;
             BytesTransmitted += take;
+            bytesLeft -= take;
             if (_transmitOffset == _transmit.ReadableLength)
             {
                 // Transmit buffers are device-readable only: nothing written into them.

@@ -114,7 +114,20 @@ public sealed class VirtioRng : VirtioDevice
                 }
 
                 buffersLeft--;
-                uint written = Fill(queue, (uint)Math.Min((ulong)Math.Min(MaxBytesPerBuffer, bytesLeft), _chain.WritableLength));
+                uint written;
+                try
+                {
+                    written = Fill(queue, (uint)Math.Min((ulong)Math.Min(MaxBytesPerBuffer, bytesLeft), _chain.WritableLength));
+                }
+                catch when (_chain.IsOutstanding)
+                {
+                    // The random source threw (the loop contains it as a device fault): the buffer goes back empty, so the chain is
+                    // free for the next pop; held, every later pop would refuse it, even after a reset.
+                    _scratch.AsSpan().Clear();
+                    queue.Push(_chain, 0);
+                    throw;
+                }
+
                 bytesLeft -= written;
             }
         }

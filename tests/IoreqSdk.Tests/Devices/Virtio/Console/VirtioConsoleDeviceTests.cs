@@ -207,6 +207,74 @@ public sealed class VirtioConsoleDeviceTests
         }
     }
 
+    [TestCase(false, TestName = "HugeTransmitBuffersAreTakenABoundedAmountAPass(no sink)")]
+    [TestCase(true, TestName = "HugeTransmitBuffersAreTakenABoundedAmountAPass(a worker that refuses the writes)")]
+    public void HugeTransmitBuffersAreTakenABoundedAmountAPass(bool refusingWorker)
+    {
+        // One transmit buffer of 16 descriptors of 512 KiB, all over the same guest RAM: 8 MiB for one kick. Nothing
+        // paces the console here (no sink to wait for, or a worker that refuses every write), so only the byte budget
+        // ends a pass: without it the loop was held for the whole buffer, however large the guest made it.
+        var rig = new ConsoleRig(refusingWorker ? new MemoryStream() : null);
+        rig.Context.Accepting = !refusingWorker;
+        const uint Segment = 512 * 1024;
+        var segments = new GuestBuffer[16];
+        for (int i = 0; i < segments.Length; i++)
+        {
+            segments[i] = new GuestBuffer(Buffers + 0x2_0000, Segment, false);
+        }
+
+        rig.Post(1, segments);
+        long firstPass = rig.Device.BytesTransmitted;
+        int usedAfterFirst = rig.TakeUsed(1).Count;
+        int passes = 1;
+        var used = new List<(ushort Id, uint Length)>();
+        while (used.Count == 0 && passes < 1000)
+        {
+            // The transport here schedules no later pass, so the budget's yield re-enables notifications: a kick each.
+            rig.Device.NotifyQueue(1);
+            passes++;
+            used.AddRange(rig.TakeUsed(1));
+        }
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(firstPass, Is.EqualTo(VirtioConsoleDevice.MaxBytesPerPass), "one pass takes the budget, no more");
+            Assert.That(usedAfterFirst, Is.Zero, "the buffer is held part-way after the first pass");
+            Assert.That(passes, Is.EqualTo(16 * Segment / VirtioConsoleDevice.MaxBytesPerPass));
+            Assert.That(rig.Device.BytesTransmitted, Is.EqualTo(16L * Segment));
+            Assert.That(used, Has.Count.EqualTo(1), "the buffer comes back once it is all taken");
+            Assert.That(rig.Device.DroppedOutputBytes, Is.EqualTo(refusingWorker ? 16L * Segment : 0), "no sink discards; a refused write is dropped and counted");
+        }
+    }
+
+    [Test]
+    public void DisablingTheTransmitQueueDropsAHeldBufferAndReadsNoMoreOfIt()
+    {
+        // The writer is busy with the first buffer, the second is gathered, the third held part-way (see the pacing test).
+        var sink = new MemoryStream();
+        var rig = new ConsoleRig(sink);
+        rig.Transmit(new string('a', 3000), new string('b', 3000), new string('c', 3000));
+        long taken = rig.Device.BytesTransmitted;
+        int usedBefore = rig.TakeUsed(1).Count;
+        ulong used = RamBase + 0x4000 + 0x2000;
+        byte[] usedRing = rig.Ram.Span(used, 4 + (8 * 64)).ToArray();
+
+        // virtio-mmio's QueueReady = 0: the third buffer is the driver's again, which reuses it at once.
+        rig.Device.DisableQueue(1);
+        rig.Ram.Span(Buffers + 0x2_0000 + (2 * 0x1000), 3000).Fill((byte)'!');
+        rig.Context.RunUntilIdle();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(taken, Is.EqualTo(3000 + VirtioConsoleDevice.BufferSize));
+            Assert.That(usedBefore, Is.EqualTo(2));
+            Assert.That(sink.ToArray(), Does.Not.Contain((byte)'!'), "nothing of the reused buffer reaches the sink");
+            Assert.That(rig.Device.BytesTransmitted, Is.EqualTo(taken), "no byte more is taken from it");
+            Assert.That(rig.Device.BytesWritten, Is.EqualTo(taken), "what was taken before is still written");
+            Assert.That(rig.Ram.Span(used, 4 + (8 * 64)).ToArray(), Is.EqualTo(usedRing), "the disabled queue's used ring is not written");
+        }
+    }
+
     [Test]
     [Category("Allocation")]
     public void OutputAndInputAllocateNothingPerBuffer()

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Linq;
 using IoreqSdk.Devices.Virtio.Rng;
 using IoreqSdk.Hypervisor;
@@ -189,6 +190,28 @@ public sealed class VirtioRngTests
         Assert.That(() => new VirtioRng(maxBytesPerBuffer: 100, maxBytesPerPass: 99), Throws.TypeOf<ArgumentOutOfRangeException>());
     }
 
+    [Test]
+    public void A_source_that_throws_gives_its_buffer_back_empty_and_the_next_buffer_is_filled()
+    {
+        // The host's source fails once (a device fault, contained by the loop): the buffer it was filling goes back with
+        // length 0 and its chain is free again; held, every later pop would have refused the chain.
+        var source = new ThrowingOnceSource();
+        using var guest = Create(new VirtioRng(source));
+        ulong first = guest.Driver.Allocate(64);
+        ushort firstId = guest.Driver.Submit(0, new GuestBuffer[] { new(first, 64, true) });
+        ulong second = guest.Driver.Allocate(64);
+        ushort secondId = guest.Driver.Submit(0, new GuestBuffer[] { new(second, 64, true) });
+        (ushort usedFirst, uint firstLength) = TakeUsed(guest);
+        (ushort usedSecond, uint secondLength) = TakeUsed(guest);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(source.Throws, Is.EqualTo(1));
+            Assert.That((usedFirst, firstLength), Is.EqualTo((firstId, 0u)));
+            Assert.That((usedSecond, secondLength), Is.EqualTo((secondId, 64u)));
+            Assert.That(guest.Memory.Span(first, 64).ToArray(), Is.All.Zero, "nothing of the failed fill reached the guest");
+        }
+    }
+
     private static (ushort Id, uint Length) TakeUsed(SimulatedVirtioGuest guest)
     {
         Assert.That(guest.Driver.WaitForUsed(0, out ushort id, out uint length), Is.True, "the device returned the buffer");
@@ -197,6 +220,23 @@ public sealed class VirtioRngTests
 
     private SimulatedVirtioGuest Create(VirtioRng rng) =>
         SimulatedVirtioGuest.Create(rng, _transport, _architecture, features: _features);
+
+    /// <summary>Throws at its first call, then fills with 0x5A.</summary>
+    private sealed class ThrowingOnceSource : IRandomSource
+    {
+        public int Throws { get; private set; }
+
+        public void Fill(Span<byte> destination)
+        {
+            if (Throws == 0)
+            {
+                Throws++;
+                throw new IOException("The entropy source failed.");
+            }
+
+            destination.Fill(0x5A);
+        }
+    }
 
     /// <summary>Bytes 1, 2, 3, … across calls: what arrived where can be checked.</summary>
     private sealed class CountingSource : IRandomSource
