@@ -30,8 +30,8 @@ namespace IoreqSdk.Devices.Virtio.Blk;
 public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsumer, IDisposable
 {
     // Zero-copy I/O running on a worker now, between its check of its queue's generation and the end of its
-    // preadv/pwritev: what a reset, a queue disable or a DMA stop waits for.
-    private int _zeroCopyRunning;
+    // preadv/pwritev, is counted per queue (BlkQueue.ZeroCopyRunning): what a reset, a queue disable or a DMA stop
+    // waits for.
 
     /// <summary>Chains one pass over a queue takes at most; the rest is taken in a later pass, after the vCPUs' requests.</summary>
     public const int MaxChainsPerPass = 256;
@@ -214,13 +214,14 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
     /// <inheritdoc/>
     protected override void OnDmaDisabled() => StopZeroCopy(null);
 
-    /// <summary>A zero-copy step is about to touch guest memory (its worker): counted before its generation is checked.</summary>
-    internal void EnterZeroCopy() =>
+    /// <summary>A zero-copy step of queue <paramref name="queueIndex"/> is about to touch guest memory (its worker):
+    /// counted, in its queue, before its queue's generation is checked.</summary>
+    internal void EnterZeroCopy(int queueIndex = 0) =>
         // Full fence (interlocked): the count is visible before the generation is read; StopZeroCopy moves the
-        // generation, then reads the count — one of the two sees the other (store-load on both sides).
-        Interlocked.Increment(ref _zeroCopyRunning);
+        // generation, then reads the count — one of the two sees the other (store-load on both sides, per queue).
+        Interlocked.Increment(ref _queues[queueIndex].ZeroCopyRunning);
 
-    internal void ExitZeroCopy() => Interlocked.Decrement(ref _zeroCopyRunning);
+    internal void ExitZeroCopy(int queueIndex = 0) => Interlocked.Decrement(ref _queues[queueIndex].ZeroCopyRunning);
 
     /// <summary>
     /// The driver took its buffers back (reset, a queue disabled, DMA stopped): zero-copy steps not yet started see
@@ -239,12 +240,33 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
             }
         }
 
-        if (Volatile.Read(ref _zeroCopyRunning) != 0
-            && !SpinWait.SpinUntil(() => Volatile.Read(ref _zeroCopyRunning) == 0, _options.ZeroCopyResetTimeout))
+        // Only the steps of the queues stopped: a guest disabling one queue (even one it never enabled) must not hold
+        // the loop for another queue's I/O.
+        if (ZeroCopyRunning(only) != 0 && !WaitForZeroCopy(only))
         {
             ResetsWithIoInFlight++;
         }
     }
+
+    /// <summary>Zero-copy steps running in <paramref name="only"/>, or in every queue.</summary>
+    private int ZeroCopyRunning(BlkQueue? only)
+    {
+        if (only is not null)
+        {
+            return Volatile.Read(ref only.ZeroCopyRunning);
+        }
+
+        int running = 0;
+        foreach (BlkQueue slots in _queues)
+        {
+            running += Volatile.Read(ref slots.ZeroCopyRunning);
+        }
+
+        return running;
+    }
+
+    // Apart, so that the closure is made only when there is something to wait for.
+    private bool WaitForZeroCopy(BlkQueue? only) => SpinWait.SpinUntil(() => ZeroCopyRunning(only) == 0, _options.ZeroCopyResetTimeout);
 
     private static ulong Features(VirtioBlkOptions options, RawImageFile image)
     {

@@ -148,7 +148,7 @@ internal sealed class VirtioBlkRequest : OffLoopWork
     /// <summary>A read or write straight between the image and the pinned guest buffers (the worker).</summary>
     private void ExecuteInPlace()
     {
-        _device.EnterZeroCopy();
+        _device.EnterZeroCopy(Queue.Queue.Index);
         try
         {
             if (Volatile.Read(ref Queue.Generation) != _generation)
@@ -180,7 +180,7 @@ internal sealed class VirtioBlkRequest : OffLoopWork
             // count a waiting reset watches. Visibility of the data to the guest: the completion's hand-over to the
             // loop, then the used ring's release barrier, order these writes before the buffer is returned.
             ReleasePins();
-            _device.ExitZeroCopy();
+            _device.ExitZeroCopy(Queue.Queue.Index);
         }
     }
 
@@ -261,6 +261,10 @@ internal sealed class BlkQueue
     /// <summary>Moves (interlocked, on the loop) when the driver takes this queue's buffers back: zero-copy steps
     /// queued before it skip their I/O. A field, for Interlocked and Volatile.</summary>
     public int Generation;
+
+    /// <summary>This queue's zero-copy steps touching guest memory now (workers; interlocked), which a stop of the
+    /// queue waits for.</summary>
+    public int ZeroCopyRunning;
 
     public int FreeCount => _freeCount;
 

@@ -153,6 +153,30 @@ public sealed class VirtioBlkZeroCopyTests
     }
 
     [Test]
+    public void Disabling_one_queue_waits_for_that_queue_s_zero_copy_io_only()
+    {
+        // Queue 0's worker is in the middle of its preadv (and stays there); the guest disables queue 1. Waiting for the
+        // device's every step, as before, held the loop for queue 0's I/O up to the bound (here 2 s), then counted it.
+        using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { QueueCount = 2, ZeroCopyResetTimeout = TimeSpan.FromSeconds(2) }, pinnable: true);
+        rig.Device.EnterZeroCopy(0);
+        rig.Device.DisableQueue(1);
+        long afterOtherQueue = rig.Device.ResetsWithIoInFlight;
+
+        using var own = new BlkRig(ImageSize, new VirtioBlkOptions { QueueCount = 2, ZeroCopyResetTimeout = TimeSpan.Zero }, pinnable: true);
+        own.Device.EnterZeroCopy(1);
+        own.Device.DisableQueue(1);
+        long afterOwnQueue = own.Device.ResetsWithIoInFlight;
+        own.Device.ExitZeroCopy(1);
+        rig.Device.ExitZeroCopy(0);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(afterOtherQueue, Is.Zero, "another queue's running I/O is not waited for");
+            Assert.That(afterOwnQueue, Is.EqualTo(1), "the disabled queue's own running I/O is (past its bound: counted)");
+        }
+    }
+
+    [Test]
     public void A_request_refused_by_the_worker_or_dropped_by_a_teardown_gives_its_pins_back()
     {
         using var rig = new BlkRig(ImageSize, new VirtioBlkOptions { ZeroCopyResetTimeout = TimeSpan.Zero }, pinnable: true);
