@@ -36,8 +36,9 @@ public sealed partial class VirtioDescriptorChain
     /// <param name="length">The byte count, 1 to <see cref="MaxPinnedLength"/>.</param>
     /// <returns>
     /// <see langword="false"/> if the range runs past the readable part or is too long, the chain holds no buffer (or one
-    /// from before a reset or disable of its queue) or holds pins already, the memory cannot pin (<see cref="IPinnableGuestMemory"/>), or some byte is not guest RAM —
-    /// nothing is pinned then: use <see cref="TryRead"/>.
+    /// from before a reset or disable of its queue) or holds pins already, the memory cannot pin
+    /// (<see cref="IPinnableGuestMemory"/>), or some byte is not guest RAM — nothing is pinned then: use
+    /// <see cref="TryRead"/>.
     /// </returns>
     public bool TryPinReadable(ulong offset, ulong length) => TryPin(new(_readable, 0, _readableCount), ReadableLength, offset, length);
 

@@ -163,8 +163,9 @@ public sealed partial class VirtioConsoleDevice : VirtioDevice, IDeviceContextCo
     /// <inheritdoc/>
     protected override void OnQueueDisabled(VirtioQueue queue)
     {
-        // virtio-mmio's QueueReady = 0: a transmit buffer held part-way is the driver's again, and not one more byte of it
-        // may be read (Push drops the stale chain without touching the ring). Output already taken is still written.
+        // virtio-mmio's QueueReady = 0: a transmit buffer held part-way is the driver's again, and not one more byte
+        // of it may be read (Push drops the stale chain without touching the ring). Output already taken is still
+        // written.
         if (queue.Index == TransmitQueue && _transmit.IsOutstanding)
         {
             queue.Push(_transmit, 0);

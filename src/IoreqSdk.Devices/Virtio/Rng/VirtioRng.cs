@@ -121,10 +121,12 @@ public sealed class VirtioRng : VirtioDevice
                 }
                 catch when (_chain.IsOutstanding)
                 {
-                    // The random source threw (the loop contains it as a device fault): the buffer goes back empty, so the chain is
-                    // free for the next pop; held, every later pop would refuse it, even after a reset.
+                    // The random source threw (the loop contains it as a device fault): the buffer goes back empty, so
+                    // the chain is free for the next pop (held, every later pop would refuse it, even after a reset),
+                    // and the driver is asked to notify again (this pass turned notifications off).
                     _scratch.AsSpan().Clear();
                     queue.Push(_chain, 0);
+                    _ = queue.EnableNotifications();
                     throw;
                 }
 
