@@ -201,7 +201,9 @@ static void *device_model(void *arg)
 
 
 /* Starts the consumer thread (pinned to consumer_cpu, or anywhere when it is negative). */
-static int start_consumer(void)
+/* What either consumer needs first: the page (allocated once, cleared each start), the register it serves, and the
+ * eventfd it waits on; 0 on success. */
+static int prepare_floor(void)
 {
     if (!page) {
         if (posix_memalign((void **)&page, 4096, 4096)) return -1;
@@ -210,8 +212,14 @@ static int start_consumer(void)
     memset(page, 0, 4096);
     stop = 0;
     to_dm = eventfd(0, EFD_CLOEXEC);
+    return to_dm < 0 ? -1 : 0;
+}
+
+static int start_consumer(void)
+{
+    if (prepare_floor()) return -1;
     from_dm = eventfd(0, EFD_CLOEXEC);
-    if (to_dm < 0 || from_dm < 0) return -1;
+    if (from_dm < 0) return -1;
     memset(&floor_port, 0, sizeof floor_port);
     floor_port.fd = to_dm;
     return pthread_create(&consumer, NULL, device_model, NULL) ? -1 : 0;
@@ -326,16 +334,10 @@ static void *many_device_model(void *arg)
 /* Starts the consumer of vcpus slots (eventfd), pinned to cpu (or anywhere when negative); 0 on success. */
 __attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int cpu)
 {
-    if (vcpus < 1 || vcpus > MAX_VCPUS) return -1;
-    if (!page && posix_memalign((void **)&page, 4096, 4096)) return -1;
-    registers[4] = 0x600D;
-    memset(page, 0, 4096);
+    if (vcpus < 1 || vcpus > MAX_VCPUS || prepare_floor()) return -1;
     mode = MODE_EVENTFD;
-    stop = 0;
     consumer_cpu = cpu;
     many_vcpus = vcpus;
-    to_dm = eventfd(0, EFD_CLOEXEC);
-    if (to_dm < 0) return -1;
     for (int v = 0; v < vcpus; v++)
         if ((many_from[v] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
     return pthread_create(&many_consumer, NULL, many_device_model, NULL) ? -1 : 0;

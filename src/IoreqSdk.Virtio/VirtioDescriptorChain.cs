@@ -55,13 +55,9 @@ public sealed partial class VirtioDescriptorChain
     /// disabled since the pop. A device whose request finishes later (off the loop) checks this before touching the
     /// buffer's memory: the driver may have reused it after a reset; <see cref="VirtioQueue.Push"/> drops a stale chain.
     /// </summary>
-    public bool IsCurrent => Owner is VirtioQueue owner && Epoch == owner.Epoch;
-
-    /// <summary>
-    /// <see cref="IsCurrent"/> without the type test: a chain is outstanding only once <see cref="Complete"/> set its
-    /// queue. A buffer from before a reset or a disable is the driver's again; no byte of it may be read or written.
-    /// </summary>
-    private bool IsCurrentFast => _outstanding && Epoch == _lastOwner!.Epoch;
+    // Outstanding only after Complete set the queue: the owner is there. TryRead, TryWrite and the pins ask this too, so
+    // a buffer from before a reset or a disable is never touched.
+    public bool IsCurrent => _outstanding && Epoch == _lastOwner!.Epoch;
 
     /// <summary>The queue the buffer came from, while it is outstanding.</summary>
     internal VirtioQueue? Owner => _outstanding ? _lastOwner : null;
@@ -98,7 +94,7 @@ public sealed partial class VirtioDescriptorChain
     public bool TryRead(ulong offset, Span<byte> destination)
     {
         IGuestMemory? memory = _memory;
-        if (memory is null || !IsCurrentFast)
+        if (memory is null || !IsCurrent)
         {
             return false;
         }
@@ -122,7 +118,7 @@ public sealed partial class VirtioDescriptorChain
     public bool TryWrite(ulong offset, ReadOnlySpan<byte> source)
     {
         IGuestMemory? memory = _memory;
-        if (memory is null || !IsCurrentFast)
+        if (memory is null || !IsCurrent)
         {
             return false;
         }

@@ -16,9 +16,9 @@ namespace IoreqSdk.Benchmarks.Paired;
 /// </summary>
 internal static unsafe class PairedRoundTrip
 {
-    // What the C producer reads, and what it expects back (native/slot_roundtrip.c); PairedScaling's producers too.
-    internal const ulong Register = 0xE000_0010;
-    internal const ulong Expected = 0x600D;
+    // What the C producer reads, and what it expects back (native/slot_roundtrip.c).
+    private const ulong Register = 0xE000_0010;
+    private const ulong Expected = 0x600D;
 
     /// <summary>Busy-poll across two cores, a busy-polling server over Xen's event-channel semantics across two, eventfd
     /// on one core (the floor) and across two.</summary>
@@ -45,10 +45,7 @@ internal static unsafe class PairedRoundTrip
         {
             bool busy = scenario.Notification == Notification.BusyPoll;
             using var xen = new LoopbackXen(GuestArchitecture.X86, 1, scenario.Notification, scenario.ServerCpu);
-            using IoreqServer server = xen.CreateServer();
-            server.AddDevice(new RegisterDevice(0xE000_0000));
-            server.Start();
-            xen.RoundTrip(0, IoreqType.Copy, Register, 8, write: true, Expected);
+            using IoreqServer server = StartRegisterServer(xen);
             if (busy)
             {
                 xen.Channel.Park();
@@ -65,6 +62,19 @@ internal static unsafe class PairedRoundTrip
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The server the C producer drives: the register device it reads at <see cref="Register"/>, started, the register
+    /// set to <see cref="Expected"/> through one round trip of vCPU 0.
+    /// </summary>
+    internal static IoreqServer StartRegisterServer(LoopbackXen xen)
+    {
+        IoreqServer server = xen.CreateServer();
+        server.AddDevice(new RegisterDevice(0xE000_0000));
+        server.Start();
+        xen.RoundTrip(0, IoreqType.Copy, Register, 8, write: true, Expected);
+        return server;
     }
 
     /// <summary>native/slot_roundtrip.c's modes.</summary>

@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.InteropServices;
-using IoreqSdk.Abi;
 using IoreqSdk.Benchmarks.Loopback;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
@@ -41,10 +40,7 @@ internal static unsafe class PairedScaling
         foreach (int vcpus in new[] { 1, 4, 16 })
         {
             using var xen = new LoopbackXen(GuestArchitecture.X86, vcpus, Notification.EventFd, ConsumerCpu);
-            using IoreqServer server = xen.CreateServer();
-            server.AddDevice(new RegisterDevice(0xE000_0000));
-            server.Start();
-            xen.RoundTrip(0, IoreqType.Copy, PairedRoundTrip.Register, 8, write: true, PairedRoundTrip.Expected);
+            using IoreqServer server = PairedRoundTrip.StartRegisterServer(xen);
             int toServer = xen.Channel.ServerEventFd;
             int[] fromServer = new int[vcpus];
             for (int v = 0; v < vcpus; v++)

@@ -216,12 +216,12 @@ public sealed partial class VirtioBlkDevice : VirtioDevice, IDeviceContextConsum
 
     /// <summary>A zero-copy step of queue <paramref name="queueIndex"/> is about to touch guest memory (its worker):
     /// counted, in its queue, before its queue's generation is checked.</summary>
-    internal void EnterZeroCopy(int queueIndex = 0) =>
+    internal void EnterZeroCopy(int queueIndex) =>
         // Full fence (interlocked): the count is visible before the generation is read; StopZeroCopy moves the
         // generation, then reads the count — one of the two sees the other (store-load on both sides, per queue).
         Interlocked.Increment(ref _queues[queueIndex].ZeroCopyRunning);
 
-    internal void ExitZeroCopy(int queueIndex = 0) => Interlocked.Decrement(ref _queues[queueIndex].ZeroCopyRunning);
+    internal void ExitZeroCopy(int queueIndex) => Interlocked.Decrement(ref _queues[queueIndex].ZeroCopyRunning);
 
     /// <summary>
     /// The driver took its buffers back (reset, a queue disabled, DMA stopped): zero-copy steps not yet started see

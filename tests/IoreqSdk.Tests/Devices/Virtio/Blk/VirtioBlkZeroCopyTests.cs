@@ -124,12 +124,12 @@ public sealed class VirtioBlkZeroCopyTests
         bool ioEnded = false;
 
         // A worker in the middle of its preadv when the vCPU resets the device.
-        rig.Device.EnterZeroCopy();
+        rig.Device.EnterZeroCopy(0);
         var worker = new Thread(() =>
         {
             Thread.Sleep(50);
             Volatile.Write(ref ioEnded, true);
-            rig.Device.ExitZeroCopy();
+            rig.Device.ExitZeroCopy(0);
         });
         worker.Start();
         rig.Reset();
@@ -137,10 +137,10 @@ public sealed class VirtioBlkZeroCopyTests
         worker.Join();
 
         using var hung = new BlkRig(ImageSize, new VirtioBlkOptions { ZeroCopyResetTimeout = TimeSpan.Zero }, pinnable: true);
-        hung.Device.EnterZeroCopy();
+        hung.Device.EnterZeroCopy(0);
         hung.Reset();
         long gaveUp = hung.Device.ResetsWithIoInFlight;
-        hung.Device.ExitZeroCopy();
+        hung.Device.ExitZeroCopy(0);
         hung.Reset();
 
         using (Assert.EnterMultipleScope())
