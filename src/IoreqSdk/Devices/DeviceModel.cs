@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 
 namespace IoreqSdk.Devices;
@@ -95,6 +96,42 @@ public abstract class DeviceModel : IDeviceModel
     /// <returns>The region.</returns>
     protected DeviceRegion AddPortRegion(ulong size, ushort? port = null, AccessWidths widths = AccessWidths.Byte | AccessWidths.Word | AccessWidths.DWord, AccessWidths accepted = AccessWidths.None) =>
         AddRegion(RegionKind.Port, size, port, widths, accepted);
+
+    /// <summary>
+    /// Declares that <paramref name="region"/>'s handlers are thread-safe: on a server with more than one loop thread
+    /// (<see cref="Server.IoreqServerOptions.LoopThreads"/>), single-element accesses to it are served on the loop thread
+    /// of the vCPU that made them, so several vCPUs' accesses run at once — with each other, and with this device's
+    /// other handlers, posted work and completions on the event loop. Everything else (the device's other regions,
+    /// string and rep forms, PCI configuration, and a region's accesses while the guest's buffered writes wait) is
+    /// still served on the event loop.
+    /// </summary>
+    /// <param name="region">One of this device's regions.</param>
+    /// <remarks>
+    /// On such a thread <see cref="Read"/> and <see cref="Write"/> for the region may use only the services that any
+    /// thread may (<see cref="IDeviceContext.TryPost"/>, <see cref="IDeviceContext.TryRunOffLoop{TResult}"/>). Guest
+    /// memory and region mapping belong to the event loop and throw there (the access is then contained as a device
+    /// fault), and interrupt lines are driven from the event loop: post that work to it. A handler may also see an
+    /// access that reached the region just before the event loop moved or unmapped it.
+    /// </remarks>
+    protected void ServeConcurrently(DeviceRegion region)
+    {
+        if (region is null)
+        {
+            throw new ArgumentNullException(nameof(region));
+        }
+
+        if (!ReferenceEquals(region.Device, this))
+        {
+            ThrowHelper.ThrowArgument(nameof(region), $"{region} belongs to another device.");
+        }
+
+        if (_context is not null)
+        {
+            ThrowHelper.ThrowInvalidOperation("Regions are declared concurrent before the device joins a server.");
+        }
+
+        region.MarkConcurrent();
+    }
 
     /// <summary>Called when the device has joined a server and <see cref="Context"/> is available.</summary>
     protected virtual void OnAttached()

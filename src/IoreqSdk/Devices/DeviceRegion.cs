@@ -89,8 +89,20 @@ public sealed class DeviceRegion
     /// <summary>Where the region is mapped now, or <see langword="null"/> when it is not.</summary>
     public ulong? Address { get; internal set; }
 
+    /// <summary>
+    /// Whether the region's handlers may run on several threads at once: on a server with more than one loop thread
+    /// (<see cref="Server.IoreqServerOptions.LoopThreads"/>), a single-element access to it is served on the loop
+    /// thread of the vCPU that made it, concurrently with the other loops' requests and with the event loop's work.
+    /// Declared by the device (<see cref="DeviceModel.ServeConcurrently"/>); every other region is served on the event
+    /// loop, one call at a time.
+    /// </summary>
+    public bool IsConcurrent { get; private set; }
+
     /// <summary>Lets the guest also use <paramref name="widths"/> (adapted to <see cref="Widths"/>); before the region is served.</summary>
     internal void Accept(AccessWidths widths) => AcceptedWidths |= widths & AccessWidths.All;
+
+    /// <summary>Lets the region be served on several loop threads at once; before the region is served.</summary>
+    internal void MarkConcurrent() => IsConcurrent = true;
 
     /// <summary>The last address of the region at <paramref name="address"/> (inclusive).</summary>
     internal ulong EndAt(ulong address) => address + (Size - 1);

@@ -117,6 +117,78 @@ internal sealed class IoDispatcher
         }
     }
 
+    /// <summary>
+    /// For a request loop: finds the region a synchronous request reaches when a request loop may serve it itself — a
+    /// single-element port or MMIO access without a pointer, of a width the space allows, inside one region its device
+    /// declared concurrent (<see cref="DeviceRegion.IsConcurrent"/>). Anything else goes to the event loop.
+    /// </summary>
+    /// <param name="request">A private copy of the request.</param>
+    /// <param name="region">The region, when found.</param>
+    /// <param name="offset">The offset in it.</param>
+    /// <returns>Whether the request loop serves it (with <see cref="ServeConcurrent"/>).</returns>
+    /// <remarks>Reads the published tables only (a lookup's hint is the one field written, and it tolerates races).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryRouteConcurrent(in IoRequest request, out DeviceRegion region, out ulong offset)
+    {
+        uint size = request.Size;
+        uint maxSize;
+        RangeTable<DeviceRegion> table;
+        if (request.Type == IoreqType.Copy)
+        {
+            table = Volatile.Read(ref _mmio);
+            maxSize = 8;
+        }
+        else if (request.Type == IoreqType.Pio)
+        {
+            table = Volatile.Read(ref _ports);
+            maxSize = 4;
+        }
+        else
+        {
+            region = null!;
+            offset = 0;
+            return false;
+        }
+
+        if (request.Count != 1 || request.DataIsPointer || size - 1 >= maxSize || (size & (size - 1)) != 0 ||
+            !table.TryFind(request.Address, (int)size, out region, out offset))
+        {
+            region = null!;
+            offset = 0;
+            return false;
+        }
+
+        return region.IsConcurrent;
+    }
+
+    /// <summary>Serves a request <see cref="TryRouteConcurrent"/> routed, counting in a request loop's own counters;
+    /// the device's exception propagates (the request loop contains it).</summary>
+    /// <param name="region">The region found.</param>
+    /// <param name="offset">The offset in it.</param>
+    /// <param name="request">The request.</param>
+    /// <param name="counters">The request loop's counters (never the event loop's: each loop writes its own).</param>
+    /// <returns>What goes into the response's <c>data</c>.</returns>
+    public static ulong ServeConcurrent(DeviceRegion region, ulong offset, in IoRequest request, DispatchCounters counters)
+    {
+        int size = (int)request.Size;
+        if (request.Type == IoreqType.Pio)
+        {
+            counters.Pio++;
+        }
+        else
+        {
+            counters.Mmio++;
+        }
+
+        if (request.IsRead)
+        {
+            return AccessAdapter.Read(region, offset, size, counters) & Mask(size);
+        }
+
+        AccessAdapter.Write(region, offset, size, request.Data & Mask(size), counters);
+        return request.Data;
+    }
+
     /// <summary>Contains the exception a device threw from <see cref="Dispatch"/>: counts and reports it, and gives the
     /// answer an unclaimed access gets (all-ones for a read, the request's own data for anything else).</summary>
     /// <param name="request">The request <see cref="Dispatch"/> was serving.</param>

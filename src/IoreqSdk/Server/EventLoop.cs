@@ -6,6 +6,7 @@ using IoreqSdk.Abi;
 using IoreqSdk.Dispatch;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Memory;
+using Microsoft.Extensions.Logging;
 
 namespace IoreqSdk.Server;
 
@@ -13,7 +14,9 @@ namespace IoreqSdk.Server;
 /// The server's event loop: its ports, the wait for events, the slot protocol of each synchronous request, the
 /// buffered ring's drain, posted work with its bound, and the completions of off-loop work. The server owns the
 /// thread and the lifecycle; it binds the ports after enabling, runs <see cref="Run"/> on the loop thread, and
-/// releases the ports at teardown.
+/// releases the ports at teardown. With more than one loop thread (<see cref="IoreqServerOptions.LoopThreads"/>) it
+/// also owns the <see cref="RequestLoop"/>s: it binds their vCPUs' ports on their handles, starts them with the run,
+/// stops and joins them when it exits, and serves what they hand it as it serves its own vCPUs.
 /// </summary>
 internal sealed class EventLoop
 {
@@ -31,18 +34,33 @@ internal sealed class EventLoop
     // Busy polling (IoreqServerOptions.BusyPoll): how long to spin after a request, in Stopwatch ticks (0: never).
     private readonly long _pollTicks;
 
+    private readonly RequestLoop[] _requestLoops;
+
+    // The vCPUs a request loop handed over (their slots still READY), one mark per slot, and how many are marked. A
+    // request loop sets a mark, then counts it (a full barrier), then wakes this loop; this loop zeroes the count before
+    // it looks at the marks, and clears a mark after it
+    // stored INPROCESS in the slot and before the answer, so the request loop never serves the slot twice nor ignores
+    // the vCPU's next request.
+    private readonly int[] _handedOff = new int[SharedIoPage.SlotCount];
+    private int _handedOffCount;
+
     private SharedIoPage _ioreqPage;
     private BufferedIoPage _bufferedPage;
     private bool _hasRing;
     private IEventChannel? _channel;
     private uint[] _localPorts = [];
+    private IEventChannel?[] _channelOfVcpu = [];
     private int[] _vcpuOfPort = [];
+    private int _runningRequestLoops;
     private uint _bufferedLocalPort = uint.MaxValue;
     private volatile bool _stopping;
     private int _loopThreadId;
 
-    public EventLoop(IoreqServer server, IoreqServerStatistics statistics, IoDispatcher dispatcher, GuestMemoryCache memory, LoopDiagnostics diagnostics, int maxPostedWork, TimeSpan stallThreshold, TimeSpan busyPoll)
+    public EventLoop(IoreqServer server, IoreqServerStatistics statistics, IoDispatcher dispatcher, GuestMemoryCache memory, LoopDiagnostics diagnostics, ILogger logger, IoreqServerOptions options)
     {
+        TimeSpan busyPoll = options.BusyPoll;
+        TimeSpan stallThreshold = options.LoopStallThreshold;
+        int maxPostedWork = options.MaxPostedWork;
         // At least one tick when on at all: a positive TimeSpan below the Stopwatch's resolution still polls.
         _pollTicks = busyPoll <= TimeSpan.Zero ? 0 : Math.Max(1, (long)(busyPoll.Ticks * ((double)Stopwatch.Frequency / TimeSpan.TicksPerSecond)));
         _server = server;
@@ -54,6 +72,17 @@ internal sealed class EventLoop
         _work = new LoopWork(this, statistics, diagnostics, maxPostedWork);
         _stallWatch = new RequestStallWatch(stallThreshold);
         _onTimeOffset = RaiseTimeOffsetChanged;
+
+        // Built once, with their counters (which the statistics add up across runs); a run starts those it has vCPUs for.
+        _requestLoops = new RequestLoop[options.LoopThreads - 1];
+        var loopStatistics = new IoreqServerStatistics[_requestLoops.Length];
+        for (int i = 0; i < _requestLoops.Length; i++)
+        {
+            _requestLoops[i] = new RequestLoop(this, dispatcher, logger, stallThreshold);
+            loopStatistics[i] = _requestLoops[i].Statistics;
+        }
+
+        statistics.Loops = loopStatistics;
     }
 
     /// <summary>Whether the caller runs on the event loop (the only thread that may touch devices and guest memory).</summary>
@@ -63,6 +92,26 @@ internal sealed class EventLoop
     public LoopWork Work => _work;
 
     public bool IsStopping => _stopping;
+
+    /// <summary>Whether the caller is one of the request loops' threads (a concurrent region's handler runs there).</summary>
+    public bool IsRequestLoopThread
+    {
+        get
+        {
+            foreach (RequestLoop loop in _requestLoops)
+            {
+                if (loop.IsCurrentThread)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Whether a request loop stopped the server (asked for from a concurrent handler, or its channel failed).</summary>
+    public bool StoppedForRequestLoop { get; private set; }
 
     /// <summary>Takes the run's shared pages (mapped, not yet enabled).</summary>
     public void UsePages(SharedIoPage ioreqPage, BufferedIoPage bufferedPage, bool hasRing)
@@ -74,18 +123,41 @@ internal sealed class EventLoop
 
     public void OpenChannel(IHypervisor hypervisor) => _channel = hypervisor.OpenEventChannel();
 
-    /// <summary>Binds a port for each vCPU's slot (and the buffered ring's) on the channel opened after enabling.</summary>
+    /// <summary>
+    /// Binds a port for each vCPU's slot (and the buffered ring's) on the channel opened after enabling: vCPU
+    /// <c>n</c>'s on loop <c>n % loops</c>'s handle, where loops is the options' loop threads but at most the vCPUs
+    /// (each request loop opens its own handle here).
+    /// </summary>
     public void BindPorts(IHypervisor hypervisor, ushort domain, ushort server, int vcpus)
     {
         IEventChannel channel = _channel!;
+        int loops = Math.Min(_requestLoops.Length + 1, vcpus);
+        for (int i = 0; i < loops - 1; i++)
+        {
+            // Counted once opened: ReleasePorts closes exactly these, whatever fails after.
+            _requestLoops[i].Open(_ioreqPage, _bufferedPage, _hasRing, hypervisor.OpenEventChannel());
+            _runningRequestLoops = i + 1;
+        }
+
         _localPorts = new uint[vcpus];
+        _channelOfVcpu = new IEventChannel?[vcpus];
         uint highest = 0;
         for (int vcpu = 0; vcpu < vcpus; vcpu++)
         {
             // Enabling was a hypercall (a full barrier): Xen's stores of vp_eport are visible to this plain read.
             uint remote = _ioreqPage.Slot(vcpu).VcpuEventPort;
-            _localPorts[vcpu] = channel.BindInterdomain(domain, remote);
-            highest = Math.Max(highest, _localPorts[vcpu]);
+            int owner = vcpu % loops;
+            IEventChannel handle = owner == 0 ? channel : _requestLoops[owner - 1].Channel!;
+            _localPorts[vcpu] = handle.BindInterdomain(domain, remote);
+            _channelOfVcpu[vcpu] = handle;
+            if (owner == 0)
+            {
+                highest = Math.Max(highest, _localPorts[vcpu]);
+            }
+            else
+            {
+                _requestLoops[owner - 1].AddVcpu(vcpu, _localPorts[vcpu]);
+            }
         }
 
         if (_hasRing)
@@ -96,9 +168,33 @@ internal sealed class EventLoop
 
         _vcpuOfPort = new int[highest + 1];
         _vcpuOfPort.AsSpan().Fill(-1);
-        for (int vcpu = 0; vcpu < vcpus; vcpu++)
+        for (int vcpu = 0; vcpu < vcpus; vcpu += loops)
         {
             _vcpuOfPort[_localPorts[vcpu]] = vcpu;
+        }
+    }
+
+    /// <summary>Starts the request loops this run has (before the event loop's thread starts).</summary>
+    public void StartRequestLoops(string name)
+    {
+        for (int i = 0; i < _runningRequestLoops; i++)
+        {
+            _requestLoops[i].Start(FormattableString.Invariant($"{name} loop {i + 1}"));
+        }
+    }
+
+    /// <summary>Stops the request loops and waits for them (the stop flag is set): when the event loop exits, and at
+    /// teardown (a loop that never started, or one the event loop already joined, returns at once).</summary>
+    private void StopRequestLoops()
+    {
+        for (int i = 0; i < _runningRequestLoops; i++)
+        {
+            _requestLoops[i].Wake();
+        }
+
+        for (int i = 0; i < _runningRequestLoops; i++)
+        {
+            _requestLoops[i].Join();
         }
     }
 
@@ -110,10 +206,23 @@ internal sealed class EventLoop
             return;
         }
 
-        foreach (uint port in _localPorts)
+        for (int vcpu = 0; vcpu < _localPorts.Length; vcpu++)
         {
-            attempt(() => _channel.Unbind(port), "unbind");
+            // Only what was bound (a failed bring-up may have bound some of the vCPUs), on the handle it was bound on.
+            if (_channelOfVcpu[vcpu] is IEventChannel handle)
+            {
+                uint port = _localPorts[vcpu];
+                attempt(() => handle.Unbind(port), "unbind");
+            }
         }
+
+        // The request loops were joined (EndRun comes first): nothing waits on their handles any more.
+        for (int i = 0; i < _runningRequestLoops; i++)
+        {
+            _requestLoops[i].Close();
+        }
+
+        _runningRequestLoops = 0;
 
         if (_bufferedLocalPort != uint.MaxValue)
         {
@@ -129,6 +238,7 @@ internal sealed class EventLoop
 
         channel.Dispose();
         _localPorts = [];
+        _channelOfVcpu = [];
         _bufferedLocalPort = uint.MaxValue;
     }
 
@@ -137,11 +247,17 @@ internal sealed class EventLoop
     {
         _work.Prepare(maxOffLoopWork, workerName);
         _stopping = false;
+        StoppedForRequestLoop = false;
+        Array.Clear(_handedOff, 0, _handedOff.Length);
+        _handedOffCount = 0;
     }
 
     /// <summary>Teardown: the run's waiting work is dropped, and no thread is the loop's any more.</summary>
     public void EndRun()
     {
+        // Normally joined when the event loop exited already; here too for a run whose event loop never started.
+        _stopping = true;
+        StopRequestLoops();
         _work.Drop();
         Volatile.Write(ref _loopThreadId, 0);
     }
@@ -160,6 +276,32 @@ internal sealed class EventLoop
 
     /// <summary>Asks the loop to exit after the request it serves (a stop from the loop itself).</summary>
     public void RequestStop() => _stopping = true;
+
+    /// <summary>A request loop asks for the stop (its handler called Stop, or its channel failed): the event loop
+    /// exits and tears the server down, as for a stop it asked for itself.</summary>
+    public void StopForRequestLoop()
+    {
+        StoppedForRequestLoop = true;
+        _stopping = true;
+        Wake();
+    }
+
+    /// <summary>Whether a request loop handed <paramref name="vcpu"/>'s request over and this loop has not yet taken it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsHandedOff(int vcpu) => Volatile.Read(ref _handedOff[vcpu]) != 0;
+
+    /// <summary>
+    /// From a request loop: <paramref name="vcpu"/>'s request (its slot left READY) is for this loop to serve. Woken
+    /// without the wake gate: the request loops are joined before teardown disposes of this loop's channel.
+    /// </summary>
+    public void HandOff(int vcpu)
+    {
+        Volatile.Write(ref _handedOff[vcpu], 1);
+
+        // A full barrier: this loop, seeing the count, sees the mark.
+        Interlocked.Increment(ref _handedOffCount);
+        _channel!.Interrupt();
+    }
 
     /// <summary>Stops accepting work and wakes the loop so that it exits; the caller then joins it (or is it).</summary>
     public void BeginStop()
@@ -184,6 +326,10 @@ internal sealed class EventLoop
         finally
         {
             StallSampler.Unwatch(_stallWatch);
+
+            // Whatever ended the event loop ends the run: the request loops go before the teardown that follows.
+            _stopping = true;
+            StopRequestLoops();
         }
     }
 
@@ -200,8 +346,14 @@ internal sealed class EventLoop
         {
             if (!channel.WaitPending(out uint port))
             {
-                // Woken: work was posted, off-loop work finished, the ring has a backlog, or a stop.
+                // Woken: work was posted, off-loop work finished, the ring has a backlog, a request loop handed a
+                // request over, or a stop.
                 DrainBufferedRing();
+                if (Volatile.Read(ref _handedOffCount) != 0)
+                {
+                    ServeHandedOff();
+                }
+
                 RunPosted();
                 continue;
             }
@@ -231,10 +383,30 @@ internal sealed class EventLoop
                 continue;
             }
 
-            Serve(vcpu);
+            Serve(vcpu, channel, handedOff: false);
             if (!_stopping)
             {
                 RunPosted();
+            }
+        }
+    }
+
+    /// <summary>Serves the requests the request loops handed over, each answered on its own loop's port.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ServeHandedOff()
+    {
+        // Reset before the look: a request loop's mark counted after it is served now or at the wake that follows its
+        // count, and a count whose mark this look served costs one look that finds nothing.
+        Interlocked.Exchange(ref _handedOffCount, 0);
+        int[] handedOff = _handedOff;
+        int vcpus = _localPorts.Length;
+        for (int vcpu = 0; vcpu < vcpus && !_stopping; vcpu++)
+        {
+            if (Volatile.Read(ref handedOff[vcpu]) != 0)
+            {
+                // Buffered writes before it were the reason for some: drained first, as for this loop's own.
+                DrainBufferedRing();
+                Serve(vcpu, _channelOfVcpu[vcpu]!, handedOff: true);
             }
         }
     }
@@ -271,7 +443,7 @@ internal sealed class EventLoop
             }
             else if (_ioreqPage.ReadStateAcquire(vcpu) == IoreqState.Ready)
             {
-                Serve(vcpu);
+                Serve(vcpu, channel, handedOff: false);
                 served = true;
             }
             else
@@ -312,6 +484,8 @@ internal sealed class EventLoop
 #endif
     private void Poll()
     {
+        // Every slot: a server that busy-polls runs one loop (IoreqServerOptions.LoopThreads), so all are this loop's.
+        IEventChannel channel = _channel!;
         SharedIoPage page = _ioreqPage;
         int vcpus = _localPorts.Length;
         long pollTicks = _pollTicks;
@@ -330,7 +504,7 @@ internal sealed class EventLoop
                 {
                     // Buffered writes the guest made before this request are older: drained first, as after an event.
                     DrainBufferedRing();
-                    Serve(vcpu);
+                    Serve(vcpu, channel, handedOff: false);
                     _statistics.PolledRequest++;
                     found = true;
                     if (_stopping)
@@ -373,7 +547,9 @@ internal sealed class EventLoop
         }
     }
 
-    private void Serve(int vcpu)
+    /// <summary>Serves a vCPU's request and answers it on <paramref name="channel"/>, the handle its port is bound on
+    /// (a request loop's, for a request it handed over: <paramref name="handedOff"/>, whose mark is cleared here).</summary>
+    private void Serve(int vcpu, IEventChannel channel, bool handedOff)
     {
         SharedIoPage page = _ioreqPage;
 
@@ -381,6 +557,11 @@ internal sealed class EventLoop
         if (page.ReadStateAcquire(vcpu) != IoreqState.Ready)
         {
             _statistics.SpuriousEvent++;
+            if (handedOff)
+            {
+                Volatile.Write(ref _handedOff[vcpu], 0);
+            }
+
             return;
         }
 
@@ -414,28 +595,21 @@ internal sealed class EventLoop
 
             if (_stallWatch.Exit(sequence))
             {
-                ReportRequestOverrun(in request, sequence);
+                _diagnostics.OnRequestOverrun(_stallWatch, in request, sequence);
             }
+        }
+
+        if (handedOff)
+        {
+            // After INPROCESS (so the request loop cannot take this request again) and before the answer (so it takes
+            // the vCPU's next one): a release store, ordered after the INPROCESS store.
+            Volatile.Write(ref _handedOff[vcpu], 0);
         }
 
         // data, then state = IORESP_READY with release semantics, then the notification that wakes the vCPU. A stop
         // requested by the handler waits for this: the page and the ports are torn down only after the loop exits.
         page.WriteResponse(vcpu, data);
-        _channel!.Notify(_localPorts[vcpu]);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ReportRequestOverrun(in IoRequest request, long sequence)
-    {
-        if (_stallWatch.TakeOverrun(sequence, out long held))
-        {
-            _diagnostics.OnRequestOverrun(in request, held);
-        }
-        else
-        {
-            // Flagged just as that handler returned: the sampler's flag was seen at this later exit.
-            _diagnostics.OnOverrun("an earlier request's handler", held);
-        }
+        channel.Notify(_localPorts[vcpu]);
     }
 
     private void DrainBufferedRing()

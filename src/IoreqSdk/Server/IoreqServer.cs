@@ -73,7 +73,7 @@ public sealed class IoreqServer : IDisposable
         _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames, _options.GuestMemoryPinWindows, Statistics.Memory);
         _dispatcher = new IoDispatcher(_memory, Statistics.Requests, OnDeviceFault);
         _regions = new RegionMap(hypervisor, _options.Domain, _platform, _dispatcher);
-        _eventLoop = new EventLoop(this, Statistics, _dispatcher, _memory, _diagnostics, _options.MaxPostedWork, _options.LoopStallThreshold, _options.BusyPoll);
+        _eventLoop = new EventLoop(this, Statistics, _dispatcher, _memory, _diagnostics, _logger, _options);
         _context = new DeviceContext(this, _eventLoop, _memory);
         _stages = new ServerStages(hypervisor, _options, _platform, _logger, _dispatcher, _regions, _eventLoop, _memory, _devices, _pciFunctions);
         _lifecycle = new ServerLifecycle(this, _stages, _eventLoop, _memory, _logger, _options);

@@ -104,6 +104,22 @@ public sealed class IoreqServerOptions
     /// </remarks>
     public TimeSpan BusyPoll { get; set; }
 
+    /// <summary>The most loop threads a server runs: one per slot of the ioreq page.</summary>
+    public const int MaxLoopThreads = Abi.SharedIoPage.SlotCount;
+
+    /// <summary>
+    /// How many threads serve the guest's vCPUs: the event loop and <c>LoopThreads - 1</c> request loops (one by
+    /// default; never more than the guest has vCPUs, the rest are not started). vCPU <c>n</c> is served by loop
+    /// <c>n % LoopThreads</c>, loop 0 being the event loop, each loop on its own event-channel handle. A request loop
+    /// serves its vCPUs' single-element accesses to regions their devices declared concurrent
+    /// (<see cref="Devices.DeviceModel.ServeConcurrently"/>) itself, so they run in parallel; it hands everything else
+    /// — other regions, string and rep forms, PCI configuration, INVALIDATE, an access while buffered writes wait — to
+    /// the event loop, which serves it as it serves its own vCPUs. A server whose devices declare nothing concurrent
+    /// gains nothing from more than one.
+    /// </summary>
+    /// <remarks>Not combined with <see cref="BusyPoll"/> yet: a server that busy-polls runs one loop.</remarks>
+    public int LoopThreads { get; set; } = 1;
+
     /// <summary>A validated copy: what the server runs with.</summary>
     internal IoreqServerOptions ValidatedCopy()
     {
@@ -147,6 +163,16 @@ public sealed class IoreqServerOptions
             ThrowHelper.ThrowArgumentOutOfRange(nameof(BusyPoll), $"The loop busy-polls from zero (never) to {MaxBusyPoll.TotalSeconds} s after a request, not {BusyPoll}.");
         }
 
+        if (LoopThreads < 1 || LoopThreads > MaxLoopThreads)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(LoopThreads), $"A server runs 1 to {MaxLoopThreads} loop threads, not {LoopThreads}.");
+        }
+
+        if (LoopThreads > 1 && BusyPoll > TimeSpan.Zero)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(LoopThreads), $"A server that busy-polls runs one loop thread (LoopThreads = {LoopThreads} with BusyPoll = {BusyPoll}): set one of them back to its default.");
+        }
+
         return new IoreqServerOptions
         {
             Domain = Domain,
@@ -160,6 +186,7 @@ public sealed class IoreqServerOptions
             MaxOffLoopWork = MaxOffLoopWork,
             LoopStallThreshold = LoopStallThreshold,
             BusyPoll = BusyPoll,
+            LoopThreads = LoopThreads,
         };
     }
 }

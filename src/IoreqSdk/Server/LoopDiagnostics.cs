@@ -84,6 +84,21 @@ internal sealed class LoopDiagnostics
         }
     }
 
+    /// <summary>A request's handler overran (<paramref name="watch"/>'s <see cref="RequestStallWatch.Exit"/> said so): counts and logs it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public void OnRequestOverrun(RequestStallWatch watch, in IoRequest request, long sequence)
+    {
+        if (watch.TakeOverrun(sequence, out long held))
+        {
+            OnRequestOverrun(in request, held);
+        }
+        else
+        {
+            // Flagged just as that handler returned: the sampler's flag was seen at this later exit.
+            OnOverrun("an earlier request's handler", held);
+        }
+    }
+
     public void OnOverrun(string what, long held)
     {
         if (CountOverrun())

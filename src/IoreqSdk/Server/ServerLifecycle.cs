@@ -89,6 +89,14 @@ internal sealed class ServerLifecycle
             return;
         }
 
+        if (_eventLoop.IsRequestLoopThread)
+        {
+            // A concurrent region's handler: the event loop joins this thread before it tears down, so joining the
+            // event loop here would never end. Asked for only, as from the event loop.
+            _eventLoop.StopForRequestLoop();
+            return;
+        }
+
         lock (_gate)
         {
             if (_stages.IsRunning)
@@ -106,7 +114,7 @@ internal sealed class ServerLifecycle
     /// <summary>As <see cref="Stop"/>, then the guest-memory cache is released for good (by the loop's teardown, from the loop).</summary>
     public void Dispose()
     {
-        if (_eventLoop.IsLoopThread)
+        if (_eventLoop.IsLoopThread || _eventLoop.IsRequestLoopThread)
         {
             _disposeRequested = true;
             Stop();
@@ -123,7 +131,7 @@ internal sealed class ServerLifecycle
 
     public void ThrowIfLoopThread()
     {
-        if (_eventLoop.IsLoopThread)
+        if (_eventLoop.IsLoopThread || _eventLoop.IsRequestLoopThread)
         {
             ThrowHelper.ThrowInvalidOperation("The server's lifecycle is not changed from its own event loop (only Stop and Dispose may be called there).");
         }
@@ -144,6 +152,7 @@ internal sealed class ServerLifecycle
         _eventLoop.SetLoopThread(_loop.ManagedThreadId);
         _stages.MarkRunning();
         IoreqServerMetrics.Register(_server);
+        _eventLoop.StartRequestLoops(_loop.Name!);
         _loop.Start();
 
         // Work posted before the start (a device's OnAttached, say) found no channel to wake: wake for it now.
@@ -185,7 +194,7 @@ internal sealed class ServerLifecycle
             _stopRequestedByLoop = true;
         }
 
-        if (_stopRequestedByLoop)
+        if (_stopRequestedByLoop || _eventLoop.StoppedForRequestLoop)
         {
             ExitLoop();
         }

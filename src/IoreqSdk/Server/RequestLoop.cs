@@ -1,0 +1,235 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using IoreqSdk.Abi;
+using IoreqSdk.Devices;
+using IoreqSdk.Dispatch;
+using IoreqSdk.Hypervisor;
+using Microsoft.Extensions.Logging;
+
+namespace IoreqSdk.Server;
+
+/// <summary>
+/// One of a server's extra loop threads (<see cref="IoreqServerOptions.LoopThreads"/>): it waits on an event-channel
+/// handle of its own for its vCPUs' ports, serves a request to a concurrent region itself and hands every other
+/// request to the event loop (<see cref="EventLoop.HandOff"/>), leaving its slot READY. It never touches guest memory,
+/// the buffered ring, posted work or anything else of the event loop's; it writes only its own counters
+/// (<see cref="Statistics"/>) and diagnostics. Built once with its server; bound, started and stopped with each run.
+/// </summary>
+internal sealed class RequestLoop
+{
+    private readonly EventLoop _eventLoop;
+    private readonly IoDispatcher _dispatcher;
+    private readonly LoopDiagnostics _diagnostics;
+    private readonly RequestStallWatch _stallWatch;
+    private readonly ILogger _logger;
+    private SharedIoPage _page;
+    private BufferedIoPage _ring;
+    private bool _hasRing;
+    private IEventChannel? _channel;
+    private int[] _vcpuOfPort = [];
+    private Thread? _thread;
+    private int _threadId;
+
+    public RequestLoop(EventLoop eventLoop, IoDispatcher dispatcher, ILogger logger, TimeSpan stallThreshold)
+    {
+        _eventLoop = eventLoop;
+        _dispatcher = dispatcher;
+        _logger = logger;
+        Statistics = new IoreqServerStatistics();
+        _diagnostics = new LoopDiagnostics(logger, Statistics, stallThreshold);
+        _stallWatch = new RequestStallWatch(stallThreshold);
+    }
+
+    /// <summary>This loop's counters, which the server's statistics add to the event loop's (kept across runs).</summary>
+    public IoreqServerStatistics Statistics { get; }
+
+    /// <summary>This run's event-channel handle; the event loop binds this loop's vCPUs' ports on it.</summary>
+    public IEventChannel? Channel => _channel;
+
+    /// <summary>Whether the caller is this loop's thread (while it runs).</summary>
+    public bool IsCurrentThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
+
+    /// <summary>Readies a run: the shared pages and a fresh handle, no vCPUs yet.</summary>
+    public void Open(SharedIoPage page, BufferedIoPage ring, bool hasRing, IEventChannel channel)
+    {
+        _page = page;
+        _ring = ring;
+        _hasRing = hasRing;
+        _channel = channel;
+        _vcpuOfPort = [];
+    }
+
+    /// <summary>Routes a local port of this loop's handle to the vCPU whose slot it signals.</summary>
+    public void AddVcpu(int vcpu, uint localPort)
+    {
+        if (localPort >= (uint)_vcpuOfPort.Length)
+        {
+            int old = _vcpuOfPort.Length;
+            Array.Resize(ref _vcpuOfPort, (int)Math.Max(localPort + 1, (uint)old * 2));
+            _vcpuOfPort.AsSpan(old).Fill(-1);
+        }
+
+        _vcpuOfPort[localPort] = vcpu;
+    }
+
+    /// <summary>Starts the thread (after every port is bound, before the event loop's own thread starts).</summary>
+    public void Start(string name)
+    {
+        var thread = new Thread(RunThread) { IsBackground = true, Name = name };
+        _thread = thread;
+        Volatile.Write(ref _threadId, thread.ManagedThreadId);
+        thread.Start();
+    }
+
+    /// <summary>Wakes the loop (to see a stop); from any thread while its handle is open.</summary>
+    public void Wake() => _channel?.Interrupt();
+
+    /// <summary>Waits for the thread to exit (the stop was asked for and the loop woken); never from the loop itself.</summary>
+    public void Join()
+    {
+        Thread? thread = _thread;
+        if (thread is not null && thread.ManagedThreadId != Environment.CurrentManagedThreadId)
+        {
+            thread.Join();
+        }
+
+        _thread = null;
+        Volatile.Write(ref _threadId, 0);
+    }
+
+    /// <summary>Disposes of this run's handle (its ports unbound already, the thread joined).</summary>
+    public void Close()
+    {
+        IEventChannel? channel = _channel;
+        _channel = null;
+        _vcpuOfPort = [];
+        channel?.Dispose();
+    }
+
+    private void RunThread()
+    {
+        // Watched as the event loop is (EventLoop.Run): a concurrent handler that holds this loop is flagged too.
+        StallSampler.Watch(_stallWatch);
+        try
+        {
+            Serving();
+        }
+        catch (Exception e)
+        {
+            // Only the hypervisor port can throw here (every device call is contained): this loop's vCPUs cannot be
+            // served any more, so the server stops, as when the event loop's own channel fails.
+            ServerLog.Safely(() => ServerLog.LoopFailed(_logger, e));
+            _eventLoop.StopForRequestLoop();
+        }
+        finally
+        {
+            StallSampler.Unwatch(_stallWatch);
+        }
+    }
+
+#if NETCOREAPP
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+#endif
+    private void Serving()
+    {
+        IEventChannel channel = _channel!;
+        while (!_eventLoop.IsStopping)
+        {
+            if (!channel.WaitPending(out uint port))
+            {
+                // Woken for a stop (nothing else wakes a request loop).
+                continue;
+            }
+
+            // Unmasked before serving, as the event loop does: the vCPU's next request cannot come before its answer.
+            channel.Unmask(port);
+            int[] vcpuOfPort = _vcpuOfPort;
+            int vcpu = port < (uint)vcpuOfPort.Length ? vcpuOfPort[port] : -1;
+            if (vcpu < 0)
+            {
+                Statistics.SpuriousEvent++;
+                continue;
+            }
+
+            Serve(vcpu, port, channel);
+        }
+    }
+
+    private void Serve(int vcpu, uint port, IEventChannel channel)
+    {
+        SharedIoPage page = _page;
+
+        // A slot handed to the event loop stays READY until the event loop takes it: an event meanwhile (a spurious
+        // one; Xen sends one per request) must not serve it a second time. Acquire, then the state: the event loop
+        // clears the mark only after its INPROCESS store, so a cleared mark is never followed by a stale READY here.
+        if (_eventLoop.IsHandedOff(vcpu) || page.ReadStateAcquire(vcpu) != IoreqState.Ready)
+        {
+            Statistics.SpuriousEvent++;
+            return;
+        }
+
+        IoRequest request = page.ReadRequest(vcpu);
+
+        // Buffered writes the vCPU made before this request are older than it: while any wait (the event loop drains
+        // them, and it advances the read pointer only after each entry is served), the request goes after them.
+        if (BufferedWritesWait() || !_dispatcher.TryRouteConcurrent(in request, out DeviceRegion region, out ulong offset))
+        {
+            Statistics.HandedOffRequest++;
+            _eventLoop.HandOff(vcpu);
+            return;
+        }
+
+        page.WriteStateRelease(vcpu, IoreqState.InProcess);
+        long sequence = _stallWatch.Enter();
+        ulong data;
+        try
+        {
+            data = IoDispatcher.ServeConcurrent(region, offset, in request, Statistics.Requests);
+        }
+        catch (Exception e)
+        {
+            data = ContainFault(region, in request, e);
+        }
+
+        if (_stallWatch.Exit(sequence))
+        {
+            _diagnostics.OnRequestOverrun(_stallWatch, in request, sequence);
+        }
+
+        // As on the event loop: data, then IORESP_READY with release semantics, then the notification.
+        page.WriteResponse(vcpu, data);
+        channel.Notify(port);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BufferedWritesWait()
+    {
+        if (!_hasRing)
+        {
+            return false;
+        }
+
+        _ring.ReadPointersAcquire(out uint read, out uint write);
+        return read != write;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ulong ContainFault(DeviceRegion region, in IoRequest request, Exception exception)
+    {
+        // As IoDispatcher.ContainFault, into this loop's counters and diagnostics; the device's name is its code too.
+        Statistics.Requests.DeviceFault++;
+        string name;
+        try
+        {
+            name = region.Device.Name;
+        }
+        catch (Exception)
+        {
+            name = region.Device.GetType().Name;
+        }
+
+        _diagnostics.ReportFault(name, exception);
+        return request.IsRead ? IoDispatcher.Mask((int)request.Size) : request.Data;
+    }
+}
