@@ -62,6 +62,9 @@ rows += [
 for n in (1, 4, 16):
     # Paired (PairedScaling.cs: producers on CPU 0, the consumer on CPU 1); bytes/op from BenchmarkDotNet's unpinned run.
     rows.append((f"{n} vCPU(s) at once, eventfd, one loop, per request (paired)", f"scaling-eventfd-{n}vcpus", f"VcpuScalingBenchmarks.MmioReads(Vcpus={n})"))
+for n in (4, 16):
+    # Two loops (IoreqServerOptions.LoopThreads = 2) against two C consumer threads; no BenchmarkDotNet case of its own.
+    rows.append((f"{n} vCPUs at once, eventfd, two loops, per request (paired)", f"scaling-eventfd-{n}vcpus-2loops", None))
 
 print("| scenario | C ns/op | IoreqSdk ns/op | ratio | bytes/op |")
 print("|---|---:|---:|---:|---:|")

@@ -7,10 +7,18 @@ internal sealed class RegisterDevice : DeviceModel
 {
     private readonly ulong[] _registers = new ulong[512];
 
-    public RegisterDevice(ulong address, ulong size = 0x1000)
+    /// <param name="address">Where the registers are.</param>
+    /// <param name="size">How many bytes.</param>
+    /// <param name="concurrent">Whether several loops may serve it at once (each register is one aligned word: a read
+    /// sees a whole value, as C's does).</param>
+    public RegisterDevice(ulong address, ulong size = 0x1000, bool concurrent = false)
         : base("bench")
     {
         Region = AddMmioRegion(size, address);
+        if (concurrent)
+        {
+            ServeConcurrently(Region);
+        }
     }
 
     public DeviceRegion Region { get; }

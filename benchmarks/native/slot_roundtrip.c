@@ -297,25 +297,33 @@ __attribute__((visibility("default"))) double slot_produce_polled(void *shared, 
 }
 
 /*
- * Several vCPUs at once, eventfd: one consumer thread serving every slot of the page (Xen's one event channel per
- * vCPU, as one eventfd the consumer waits on and one per vCPU it answers on), and one producer thread per vCPU, each
- * making its round trips on its own slot. What the consumer does per request is serve() as above; per wake-up it looks
- * at every slot, as the SDK's loop takes every pending port.
+ * Several vCPUs at once, eventfd: consumer threads ("loops") serving the slots of the page, loop k the slots v with
+ * v % loops == k (Xen's one event channel per vCPU, as one eventfd each loop waits on and one per vCPU it answers
+ * on), and one producer thread per vCPU, each making its round trips on its own slot and posting its loop's eventfd.
+ * What a consumer does per request is serve() as above; per wake-up it looks at each of its slots, as the SDK's loops
+ * take every pending port. Loop 0 is pinned to the consumer CPU, the others are left to the scheduler (as the SDK's
+ * request loops are in the paired run).
  */
 #define MAX_VCPUS 64
+#define MAX_LOOPS 8
 
 static int many_vcpus;
+static int many_loops;
 static int many_from[MAX_VCPUS];
-static pthread_t many_consumer;
+static int many_to[MAX_VCPUS];
+static int loop_to[MAX_LOOPS];
+static int loop_index[MAX_LOOPS];
+static pthread_t many_consumer[MAX_LOOPS];
 
 static void *many_device_model(void *arg)
 {
-    (void)arg;
-    pin(consumer_cpu);
+    int loop = *(int *)arg;
+    if (loop == 0) pin(consumer_cpu);
+    int to = loop_to[loop];
     uint64_t n;
     while (!stop) {
         int served = 0;
-        for (int v = 0; v < many_vcpus; v++) {
+        for (int v = loop; v < many_vcpus; v += many_loops) {
             if (get_state(&page->vcpu_ioreq[v]) == STATE_IOREQ_READY) {
                 serve(&page->vcpu_ioreq[v]);
                 post(many_from[v]);
@@ -326,29 +334,39 @@ static void *many_device_model(void *arg)
          * (the SDK's loopback, too, looks at its slots before it waits). Every producer posts after its READY store,
          * so a request made after the last pass leaves a count, and the read returns at once to look again. */
         if (served) continue;
-        if (read(to_dm, &n, sizeof n) != sizeof n && errno != EINTR) { perror("read"); exit(1); }
+        if (read(to, &n, sizeof n) != sizeof n && errno != EINTR) { perror("read"); exit(1); }
     }
     return NULL;
 }
 
-/* Starts the consumer of vcpus slots (eventfd), pinned to cpu (or anywhere when negative); 0 on success. */
-__attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int cpu)
+/* Starts `loops` consumers of vcpus slots (eventfd), loop 0 pinned to cpu (or anywhere when negative); 0 on success. */
+__attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int loops, int cpu)
 {
-    if (vcpus < 1 || vcpus > MAX_VCPUS || prepare_floor()) return -1;
+    if (vcpus < 1 || vcpus > MAX_VCPUS || loops < 1 || loops > MAX_LOOPS || loops > vcpus || prepare_floor()) return -1;
     mode = MODE_EVENTFD;
     consumer_cpu = cpu;
     many_vcpus = vcpus;
-    for (int v = 0; v < vcpus; v++)
+    many_loops = loops;
+    loop_to[0] = to_dm;
+    for (int k = 1; k < loops; k++)
+        if ((loop_to[k] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
+    for (int v = 0; v < vcpus; v++) {
         if ((many_from[v] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
-    return pthread_create(&many_consumer, NULL, many_device_model, NULL) ? -1 : 0;
+        many_to[v] = loop_to[v % loops];
+    }
+    for (int k = 0; k < loops; k++) {
+        loop_index[k] = k;
+        if (pthread_create(&many_consumer[k], NULL, many_device_model, &loop_index[k])) return -1;
+    }
+    return 0;
 }
 
 __attribute__((visibility("default"))) void slot_floor_stop_many(void)
 {
     stop = 1;
-    post(to_dm);
-    pthread_join(many_consumer, NULL);
-    close(to_dm);
+    for (int k = 0; k < many_loops; k++) post(loop_to[k]);
+    for (int k = 0; k < many_loops; k++) pthread_join(many_consumer[k], NULL);
+    for (int k = 0; k < many_loops; k++) close(loop_to[k]);
     for (int v = 0; v < many_vcpus; v++) close(many_from[v]);
 }
 
@@ -371,9 +389,9 @@ static void *producer_thread(void *arg)
 }
 
 /* vcpus producer threads (pinned to producer_cpu, or anywhere when negative), vCPU v on slot v making `each` round
- * trips, notifying to_consumer and waiting on from_consumer[v]; ns per request over all of them (the batch's wall
+ * trips, notifying to_consumer[v] and waiting on from_consumer[v]; ns per request over all of them (the batch's wall
  * time from the common start over vcpus * each), or -1 when an answer was wrong or a thread did not start. */
-static double produce_many(shared_iopage_t *shared, int vcpus, int to_consumer, const int *from_consumer, long each, int producer_cpu)
+static double produce_many(shared_iopage_t *shared, int vcpus, const int *to_consumer, const int *from_consumer, long each, int producer_cpu)
 {
     struct producer producers[MAX_VCPUS];
     pthread_barrier_t start;
@@ -381,7 +399,7 @@ static double produce_many(shared_iopage_t *shared, int vcpus, int to_consumer, 
     mode = MODE_EVENTFD;
     stop = 0;
     for (int v = 0; v < vcpus; v++) {
-        producers[v] = (struct producer){ .page = shared, .vcpu = v, .to_consumer = to_consumer,
+        producers[v] = (struct producer){ .page = shared, .vcpu = v, .to_consumer = to_consumer[v],
             .from_consumer = from_consumer[v], .cpu = producer_cpu, .iterations = each, .start = &start };
         if (pthread_create(&producers[v].thread, NULL, producer_thread, &producers[v])) { perror("pthread_create"); exit(1); }
     }
@@ -399,11 +417,12 @@ static double produce_many(shared_iopage_t *shared, int vcpus, int to_consumer, 
 
 __attribute__((visibility("default"))) double slot_floor_run_many(long each, int producer_cpu)
 {
-    return produce_many(page, many_vcpus, to_dm, many_from, each, producer_cpu);
+    return produce_many(page, many_vcpus, many_to, many_from, each, producer_cpu);
 }
 
-/* The same producers through another consumer's page and eventfds (the SDK's loopback). */
-__attribute__((visibility("default"))) double slot_produce_many(void *shared, int vcpus, int to_consumer, const int *from_consumer, long each, int producer_cpu)
+/* The same producers through another consumer's page and eventfds (the SDK's loopback; to_consumer[v]: the eventfd of
+ * vCPU v's loop). */
+__attribute__((visibility("default"))) double slot_produce_many(void *shared, int vcpus, const int *to_consumer, const int *from_consumer, long each, int producer_cpu)
 {
     return produce_many(shared, vcpus, to_consumer, from_consumer, each, producer_cpu);
 }

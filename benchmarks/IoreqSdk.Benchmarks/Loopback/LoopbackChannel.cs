@@ -27,6 +27,12 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
     private readonly int _guestInterrupt;
     private readonly uint* _injections;
     private readonly XenPort* _ports;
+
+    // Several loops (eventfd only): this handle's slots are v % _loops == _loop, and it has a server eventfd of its
+    // own; the vCPUs' eventfds are the first handle's.
+    private readonly int _loop;
+    private int _loops = 1;
+    private readonly bool _ownsVcpuFds = true;
     private int _interrupted;
     private int _parked;
     private bool _pinned;
@@ -59,6 +65,37 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
                 _ports[i].Fd = _toServer;
             }
         }
+    }
+
+    /// <summary>Loop <paramref name="loop"/>'s handle of <paramref name="loops"/> (eventfd): its own server eventfd, the
+    /// vCPUs' eventfds of <paramref name="first"/>; with <paramref name="loop"/> 0, <paramref name="first"/> itself is
+    /// made loop 0's.</summary>
+    public LoopbackChannel(LoopbackChannel first, int loop, int loops)
+    {
+        if (first._notification != Notification.EventFd)
+        {
+            throw new InvalidOperationException("Several loops run over eventfd only.");
+        }
+
+        _page = first._page;
+        _vcpus = first._vcpus;
+        _notification = Notification.EventFd;
+        _serverCpu = -1;
+        _toVcpu = first._toVcpu;
+        _ownsVcpuFds = false;
+        _unpark = EventFd();
+        _guestInterrupt = EventFd();
+        _injections = (uint*)NativeMemory.AllocZeroed(sizeof(uint));
+        _toServer = EventFd();
+        _loop = loop;
+        _loops = loops;
+    }
+
+    /// <summary>Makes this (the first) handle loop 0's of <paramref name="loops"/>.</summary>
+    public LoopbackChannel ServingLoopZeroOf(int loops)
+    {
+        _loops = loops;
+        return this;
     }
 
     /// <summary>vCPU <paramref name="vcpu"/>'s port in the event-channel model (<see cref="Notification.ServerPolls"/>), for a C producer.</summary>
@@ -224,6 +261,11 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
 
     private bool TryGetPending(out uint localPort)
     {
+        if (_loops != 1)
+        {
+            return TryGetPendingOfLoop(out localPort);
+        }
+
         // Round-robin over the slots, as fair as Xen's upcall; acquire pairs with the producer's release of READY.
         // _next is written only when a port is found: a store on every spin would bounce this object's cache line
         // to the producer, which reads its fields while it waits (a cost of the loopback, not of the server).
@@ -238,6 +280,28 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
             }
 
             vcpu = vcpu + 1 == _vcpus ? 0 : vcpu + 1;
+        }
+
+        localPort = 0;
+        return false;
+    }
+
+    /// <summary>As <see cref="TryGetPending"/> over this loop's slots only (round-robin among them).</summary>
+    private bool TryGetPendingOfLoop(out uint localPort)
+    {
+        int count = (_vcpus - _loop + _loops - 1) / _loops;
+        int index = _next;
+        for (int i = 0; i < count; i++)
+        {
+            int vcpu = _loop + (index * _loops);
+            if ((Volatile.Read(ref _page[(vcpu * IoRequest.SizeInBytes) + IoRequest.FlagsOffset]) & 0x0F) == (byte)IoreqState.Ready)
+            {
+                _next = index + 1 == count ? 0 : index + 1;
+                localPort = (uint)(vcpu + 1);
+                return true;
+            }
+
+            index = index + 1 == count ? 0 : index + 1;
         }
 
         localPort = 0;
@@ -290,7 +354,7 @@ internal sealed unsafe class LoopbackChannel : IEventChannel
         if (_notification == Notification.EventFd)
         {
             _ = Interop.Libc.Close(_toServer);
-            foreach (int fd in _toVcpu)
+            foreach (int fd in _ownsVcpuFds ? _toVcpu : [])
             {
                 _ = Interop.Libc.Close(fd);
             }

@@ -21,6 +21,8 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     private readonly byte* _page;
     private readonly int _vcpus;
     private readonly LoopbackChannel _channel;
+    private readonly LoopbackChannel[] _channels;
+    private int _opened;
     private readonly LoopbackGuestRam? _ram;
 
     /// <param name="architecture">The guest's architecture.</param>
@@ -39,7 +41,31 @@ internal sealed unsafe class LoopbackXen : IHypervisor
         }
 
         _channel = new LoopbackChannel(_page, vcpus, notification, serverCpu);
+        _channels = [_channel];
     }
+
+    /// <summary>A loopback for a server with <paramref name="loops"/> loop threads (eventfd): each loop's handle its own
+    /// server eventfd and slots (vCPU v on loop v % loops), the first pinned to <paramref name="serverCpu"/>.</summary>
+    /// <param name="vcpus">How many slots (and producer vCPUs).</param>
+    /// <param name="loops">How many loops, at most <paramref name="vcpus"/>.</param>
+    /// <param name="serverCpu">The CPU loop 0 is pinned to, or -1.</param>
+    public LoopbackXen(int vcpus, int loops, int serverCpu)
+        : this(GuestArchitecture.X86, vcpus, Notification.EventFd, serverCpu)
+    {
+        Loops = loops;
+        _channels = new LoopbackChannel[loops];
+        _channels[0] = _channel.ServingLoopZeroOf(loops);
+        for (int k = 1; k < loops; k++)
+        {
+            _channels[k] = new LoopbackChannel(_channel, k, loops);
+        }
+    }
+
+    /// <summary>How many loop threads the server runs (<see cref="CreateServer"/>).</summary>
+    public int Loops { get; } = 1;
+
+    /// <summary>The eventfd vCPU <paramref name="vcpu"/>'s producer posts to wake the loop serving it.</summary>
+    public int ServerEventFd(int vcpu) => _channels[vcpu % _channels.Length].ServerEventFd;
 
     /// <param name="architecture">The guest's architecture.</param>
     /// <param name="vcpus">How many slots (and producer vCPUs).</param>
@@ -74,6 +100,7 @@ internal sealed unsafe class LoopbackXen : IHypervisor
         Domain = 1,
         BufferedMode = BufferedIoreqMode.Off,
         BusyPoll = _channel.Notification == Notification.ServerPolls ? BusyPoll : TimeSpan.Zero,
+        LoopThreads = Loops,
     });
 
     /// <summary>One synchronous request from vCPU <paramref name="vcpu"/>, as Xen sends it; returns the response's data.</summary>
@@ -121,7 +148,8 @@ internal sealed unsafe class LoopbackXen : IHypervisor
 
     public int GetVcpuCount(ushort domain) => _vcpus;
 
-    public IEventChannel OpenEventChannel() => _channel;
+    // The server opens the event loop's handle first, then each request loop's, once per run.
+    public IEventChannel OpenEventChannel() => _channels[_opened++ % _channels.Length];
 
     public void SetPciIntxLevel(ushort domain, PciSbdf device, int intx, bool asserted)
     {
@@ -159,7 +187,11 @@ internal sealed unsafe class LoopbackXen : IHypervisor
 
     public void Dispose()
     {
-        _channel.Close();
+        foreach (LoopbackChannel channel in _channels)
+        {
+            channel.Close();
+        }
+
         _ram?.Dispose();
         NativeMemory.AlignedFree(_page);
     }

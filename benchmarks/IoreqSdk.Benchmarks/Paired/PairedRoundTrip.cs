@@ -71,7 +71,7 @@ internal static unsafe class PairedRoundTrip
     internal static IoreqServer StartRegisterServer(LoopbackXen xen)
     {
         IoreqServer server = xen.CreateServer();
-        server.AddDevice(new RegisterDevice(0xE000_0000));
+        server.AddDevice(new RegisterDevice(0xE000_0000, concurrent: xen.Loops > 1));
         server.Start();
         xen.RoundTrip(0, IoreqType.Copy, Register, 8, write: true, Expected);
         return server;

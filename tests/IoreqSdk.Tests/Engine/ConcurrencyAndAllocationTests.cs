@@ -6,6 +6,7 @@ using IoreqSdk.Abi;
 using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
+using IoreqSdk.Simulation;
 using IoreqSdk.Tests.Infrastructure;
 using NUnit.Framework;
 
@@ -49,16 +50,17 @@ public sealed class ConcurrencyAndAllocationTests
         }
     }
 
-    [TestCase(false)]
-    [TestCase(true)]
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
     [Category("Allocation")]
-    public void TheSteadyStateRequestPathAllocatesNothing(bool busyPoll)
+    public void TheSteadyStateRequestPathAllocatesNothing(bool busyPoll, bool requestLoop)
     {
         // The server's loop answers on its own thread: its allocations are read there, by the device's read hook at a
         // probe register, at the start and the end of each window (the hook's closure is made once, here).
         const ulong Probe = 0x100;
         long loopAllocated = 0;
-        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio) { RecordCalls = false };
+        var device = new RegisterFile(RegionKind.Mmio, 0x1000, Mmio, concurrent: requestLoop) { RecordCalls = false };
         device.OnRead = (offset, _) =>
         {
             if (offset == Probe)
@@ -67,13 +69,17 @@ public sealed class ConcurrencyAndAllocationTests
             }
         };
         // Busy polling (IoreqServerOptions.BusyPoll) serves most of these requests from its spin, not after an event.
+        // A request loop (IoreqServerOptions.LoopThreads) serves vCPU 1's requests to the concurrent region itself.
         using var guest = busyPoll
             ? new SimulatedGuest(GuestArchitecture.X86, 1, new IoreqServerOptions { BusyPoll = TimeSpan.FromSeconds(1) }, device)
+            : requestLoop
+            ? new SimulatedGuest(GuestArchitecture.X86, 2, new IoreqServerOptions { LoopThreads = 2 }, device)
             : new SimulatedGuest(GuestArchitecture.X86, 1, device);
+        SimulatedVcpu cpu = guest.Xen.Vcpu(requestLoop ? 1 : 0);
         for (int i = 0; i < 2_000; i++)
         {
-            guest.Cpu.WriteMmio(Mmio, 4, (ulong)i);
-            guest.Cpu.ReadMmio(Mmio, 8);
+            cpu.WriteMmio(Mmio, 4, (ulong)i);
+            cpu.ReadMmio(Mmio, 8);
         }
 
         // The guest side (this thread) and the loop together must allocate nothing per request once warm. Only those
@@ -87,17 +93,17 @@ public sealed class ConcurrencyAndAllocationTests
         do
         {
             long overrunsBefore = guest.Server.Statistics.LoopOverruns;
-            guest.Cpu.ReadMmio(Mmio + Probe, 4);
+            cpu.ReadMmio(Mmio + Probe, 4);
             long loopBefore = Volatile.Read(ref loopAllocated);
             long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < 10_000; i++)
             {
-                guest.Cpu.WriteMmio(Mmio, 4, (ulong)i);
-                guest.Cpu.ReadMmio(Mmio, 8);
+                cpu.WriteMmio(Mmio, 4, (ulong)i);
+                cpu.ReadMmio(Mmio, 8);
             }
 
             long guestAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            guest.Cpu.ReadMmio(Mmio + Probe, 4);
+            cpu.ReadMmio(Mmio + Probe, 4);
             allocated = guestAllocated + (Volatile.Read(ref loopAllocated) - loopBefore);
             overruns = guest.Server.Statistics.LoopOverruns - overrunsBefore;
             windows++;
@@ -109,6 +115,7 @@ public sealed class ConcurrencyAndAllocationTests
             Assert.That(overruns, Is.Zero, "every window had a loop overrun: the machine is too loaded to measure");
             Assert.That(allocated, Is.Zero, $"{allocated} bytes for 20000 requests");
             Assert.That(guest.Server.Statistics.PolledRequests, busyPoll ? Is.GreaterThan(0) : Is.Zero, "the path measured");
+            Assert.That(guest.Server.Statistics.HandedOffRequests, Is.Zero, "no request loop, or all served on it");
         }
     }
 

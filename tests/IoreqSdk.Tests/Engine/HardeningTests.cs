@@ -494,14 +494,16 @@ public sealed class HardeningTests
     // Found in the merge of the two halves of the hardening: the validated copy was written before RestrictHandlesToDomain
     // and Platform existed and dropped both, so a server asked to deprivilege itself silently did not. Every option a
     // user can set must survive the copy.
-    [Test]
-    public void TheValidatedCopyKeepsEveryOption()
+    // BusyPoll and several loop threads are refused together: each case leaves one of them at its default.
+    [TestCase(nameof(IoreqServerOptions.LoopThreads))]
+    [TestCase(nameof(IoreqServerOptions.BusyPoll))]
+    public void TheValidatedCopyKeepsEveryOption(string leftAtDefault)
     {
         var options = new IoreqServerOptions();
         var changed = new System.Collections.Generic.List<string>();
         foreach (System.Reflection.PropertyInfo property in typeof(IoreqServerOptions).GetProperties())
         {
-            if (!property.CanWrite)
+            if (!property.CanWrite || property.Name == leftAtDefault)
             {
                 continue;
             }

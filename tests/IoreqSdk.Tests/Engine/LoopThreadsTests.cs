@@ -208,12 +208,15 @@ public sealed class LoopThreadsTests
             guest.Xen.Vcpu(1).WriteMmio(Vga + 8, 4, 0x1234);
             read = guest.Xen.Vcpu(1).ReadMmio(Vga + 8, 4);
         });
-        Thread.Sleep(200);
+        // Deterministic: the read is known to be with the event loop (handed over) before the event loop is let go.
+        bool handedOver = Wait.Until(() => guest.Server.Statistics.HandedOffRequests == 1);
+        Thread.Sleep(50);
         bool answeredWhileHeld = cpu.IsCompleted;
         release.Set();
         Assert.That(Task.WaitAll([held, cpu], TimeSpan.FromSeconds(30)), Is.True);
         using (Assert.EnterMultipleScope())
         {
+            Assert.That(handedOver, Is.True, "the request loop handed the read over while the write waited in the ring");
             Assert.That(answeredWhileHeld, Is.False, "the read waited for the event loop, which drains the ring first");
             Assert.That(read, Is.EqualTo(0x1234));
             Assert.That(guest.Server.Statistics.BufferedEntries, Is.EqualTo(1), "the write went through the ring");

@@ -9,11 +9,15 @@ internal sealed class RegisterFile : DeviceModel
 {
     private readonly byte[] _bytes;
 
-    public RegisterFile(RegionKind kind, ulong size, ulong? address, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None)
+    public RegisterFile(RegionKind kind, ulong size, ulong? address, AccessWidths widths = AccessWidths.All, AccessWidths accepted = AccessWidths.None, bool concurrent = false)
         : base("registers")
     {
         _bytes = new byte[size];
         Region = kind == RegionKind.Mmio ? AddMmioRegion(size, address, widths, accepted) : AddPortRegion(size, (ushort?)address, widths, accepted);
+        if (concurrent)
+        {
+            ServeConcurrently(Region);
+        }
     }
 
     public DeviceRegion Region { get; }
