@@ -4,7 +4,9 @@ namespace IoreqSdk.Devices;
 
 /// <summary>
 /// A device the SDK serves requests for. Implement it through <see cref="DeviceModel"/>. The SDK calls a device
-/// from one thread at a time (its server's event loop), so device code needs no locks.
+/// from one thread at a time (its server's event loop), so device code needs no locks — except for the regions a
+/// device declares concurrent (<see cref="DeviceModel.ServeConcurrently"/>), whose handlers a server with several
+/// loop threads calls from them at once.
 /// </summary>
 public interface IDeviceModel
 {

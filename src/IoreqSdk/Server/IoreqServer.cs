@@ -21,7 +21,9 @@ namespace IoreqSdk.Server;
 /// </summary>
 /// <remarks>
 /// <para>
-/// <b>Threads.</b> Devices are called on the loop thread only, one call at a time. Everything a device can reach
+/// <b>Threads.</b> Devices are called on the loop thread only, one call at a time — unless the server runs several
+/// loop threads (<see cref="IoreqServerOptions.LoopThreads"/>), which serve accesses to the regions devices declared
+/// concurrent (<see cref="DeviceModel.ServeConcurrently"/>) in parallel. Everything a device can reach
 /// through its <see cref="IDeviceContext"/> says which threads may use it. Every user callback the loop runs — device
 /// handlers, posted work, completions of off-loop work, <see cref="TimeOffsetChanged"/> handlers — is contained: an
 /// exception is counted in <see cref="IoreqServerStatistics.DeviceFaults"/> and logged (at most once a second), and
