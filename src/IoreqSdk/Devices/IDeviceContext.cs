@@ -11,7 +11,8 @@ namespace IoreqSdk.Devices;
 /// <remarks>
 /// <para>
 /// <b>Threads.</b> The SDK calls a device on its server's event loop, one call at a time, and the loop is the only
-/// thread that may touch device state. Each member says where it may be used: <see cref="Memory"/>,
+/// thread that may touch device state — except the handlers of regions the device declared concurrent
+/// (<see cref="DeviceModel.ServeConcurrently"/>), which a server's request loops also call. Each member says where it may be used: <see cref="Memory"/>,
 /// <see cref="MapRegion"/> and <see cref="UnmapRegion"/> only on the loop (other threads get an
 /// <see cref="InvalidOperationException"/>, never a silent race); <see cref="Post"/>,
 /// <see cref="TryPost"/>, <see cref="TryRunOffLoop{TResult}"/> and <see cref="TryRunOffLoop(OffLoopWork)"/> from any thread.

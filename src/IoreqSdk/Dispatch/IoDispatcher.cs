@@ -13,7 +13,8 @@ namespace IoreqSdk.Dispatch;
 /// access widths) and returns the response data. A device's exception from a single-element access propagates to the
 /// caller, which contains it with <see cref="ContainFault"/>; rep elements, PCI_CONFIG and buffered writes are
 /// contained here. Rep/string forms go through guest memory
-/// with x86's semantics. Allocation-free and lock-free; called from the server's event loop.
+/// with x86's semantics. Allocation-free and lock-free; called from the server's event loop (and, for the accesses
+/// <see cref="TryRouteConcurrent"/> routes, from request loops, which count into their own counters).
 /// </summary>
 internal sealed class IoDispatcher
 {

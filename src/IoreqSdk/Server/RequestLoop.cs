@@ -13,7 +13,7 @@ namespace IoreqSdk.Server;
 /// One of a server's extra loop threads (<see cref="IoreqServerOptions.LoopThreads"/>): it waits on an event-channel
 /// handle of its own for its vCPUs' ports, serves a request to a concurrent region itself and hands every other
 /// request to the event loop (<see cref="EventLoop.HandOff"/>), leaving its slot READY. It never touches guest memory,
-/// the buffered ring, posted work or anything else of the event loop's; it writes only its own counters
+/// posted work or anything else of the event loop's, and of the buffered ring it only reads the pointers; it writes only its own counters
 /// (<see cref="Statistics"/>) and diagnostics. Built once with its server; bound, started and stopped with each run.
 /// </summary>
 internal sealed class RequestLoop
@@ -77,9 +77,21 @@ internal sealed class RequestLoop
     public void Start(string name)
     {
         var thread = new Thread(RunThread) { IsBackground = true, Name = name };
-        _thread = thread;
+
+        // Known before the first request (a concurrent handler's Stop asks who it runs on); kept only once started,
+        // so that a failed start's teardown never joins a thread that never ran.
         Volatile.Write(ref _threadId, thread.ManagedThreadId);
-        thread.Start();
+        try
+        {
+            thread.Start();
+        }
+        catch
+        {
+            Volatile.Write(ref _threadId, 0);
+            throw;
+        }
+
+        _thread = thread;
     }
 
     /// <summary>Wakes the loop (to see a stop); from any thread while its handle is open.</summary>

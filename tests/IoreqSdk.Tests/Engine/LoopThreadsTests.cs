@@ -84,7 +84,18 @@ public sealed class LoopThreadsTests
             }
         };
 
-        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, v => guest.Xen.Vcpu(v).ReadMmio(Concurrent + 0x800, 4));
+        // Two threads of their own (not the thread pool, which may start the second only after the first timed out).
+        Thread[] cpus = [new(() => guest.Xen.Vcpu(0).ReadMmio(Concurrent + 0x800, 4)), new(() => guest.Xen.Vcpu(1).ReadMmio(Concurrent + 0x800, 4))];
+        foreach (Thread thread in cpus)
+        {
+            thread.Start();
+        }
+
+        foreach (Thread thread in cpus)
+        {
+            thread.Join();
+        }
+
         device.OnConcurrentRead = null;
         Assert.That(met, Is.EqualTo(new[] { true, true }), "both handlers ran at the same time");
 
@@ -229,6 +240,7 @@ public sealed class LoopThreadsTests
     {
         var device = new LoopDevice { ThrowAt = 0x20 };
         using SimulatedGuest guest = Guest(2, 2, device);
+        int eventLoop = LoopThreadOf(guest, device);
         SimulatedVcpu cpu = guest.Xen.Vcpu(1);
         ulong faulted = cpu.ReadMmio(Concurrent + 0x20, 4);
         cpu.WriteMmio(Concurrent + 0x20, 4, 7);
@@ -236,6 +248,7 @@ public sealed class LoopThreadsTests
         using (Assert.EnterMultipleScope())
         {
             Assert.That(faulted, Is.EqualTo(0xFFFF_FFFF), "answered as unclaimed");
+            Assert.That(device.ThreadsOf(0x20).Single(), Is.Not.EqualTo(eventLoop), "the fault was on the request loop");
             Assert.That(guest.Server.Statistics.DeviceFaults, Is.EqualTo(2));
             Assert.That(cpu.ReadMmio(Concurrent + 0x28, 4), Is.EqualTo(9), "the loop goes on");
             Assert.That(guest.Server.IsRunning, Is.True);
@@ -247,16 +260,19 @@ public sealed class LoopThreadsTests
     {
         var device = new LoopDevice();
         using SimulatedGuest guest = Guest(2, 2, device);
+        string? stoppedOn = null;
         device.OnConcurrentRead = offset =>
         {
             if (offset == 0x30)
             {
+                stoppedOn = Thread.CurrentThread.Name;
                 guest.Server.Stop();
             }
         };
 
         ulong read = guest.Xen.Vcpu(1).ReadMmio(Concurrent + 0x30, 4);
         Assert.That(read, Is.Zero, "answered");
+        Assert.That(stoppedOn, Does.EndWith(" loop 1"), "the stop was asked for on the request loop");
         Assert.That(Wait.Until(() => guest.Server.IsTornDown), Is.True, "the event loop joined the request loop and tore down");
         Assert.That(guest.Server.IsRunning, Is.False);
     }
