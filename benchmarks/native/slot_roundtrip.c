@@ -340,6 +340,19 @@ static void *many_device_model(void *arg)
 }
 
 /* Starts `loops` consumers of vcpus slots (eventfd), loop 0 pinned to cpu (or anywhere when negative); 0 on success. */
+/* What slot_floor_start_many made so far, for its failure path and slot_floor_stop_many to undo exactly that. */
+static int many_loop_fds, many_vcpu_fds, many_threads;
+
+static void undo_many(void)
+{
+    stop = 1;
+    for (int k = 0; k < many_threads; k++) post(loop_to[k]);
+    for (int k = 0; k < many_threads; k++) pthread_join(many_consumer[k], NULL);
+    for (int k = 0; k < many_loop_fds; k++) close(loop_to[k]);   /* loop_to[0] is prepare_floor's to_dm */
+    for (int v = 0; v < many_vcpu_fds; v++) close(many_from[v]);
+    many_loop_fds = many_vcpu_fds = many_threads = 0;
+}
+
 __attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int loops, int cpu)
 {
     if (vcpus < 1 || vcpus > MAX_VCPUS || loops < 1 || loops > MAX_LOOPS || loops > vcpus || prepare_floor()) return -1;
@@ -348,27 +361,24 @@ __attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int 
     many_vcpus = vcpus;
     many_loops = loops;
     loop_to[0] = to_dm;
-    for (int k = 1; k < loops; k++)
-        if ((loop_to[k] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
-    for (int v = 0; v < vcpus; v++) {
-        if ((many_from[v] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
-        many_to[v] = loop_to[v % loops];
+    many_loop_fds = 1;
+    for (; many_loop_fds < loops; many_loop_fds++)
+        if ((loop_to[many_loop_fds] = eventfd(0, EFD_CLOEXEC)) < 0) goto failed;
+    for (; many_vcpu_fds < vcpus; many_vcpu_fds++) {
+        if ((many_from[many_vcpu_fds] = eventfd(0, EFD_CLOEXEC)) < 0) goto failed;
+        many_to[many_vcpu_fds] = loop_to[many_vcpu_fds % loops];
     }
-    for (int k = 0; k < loops; k++) {
-        loop_index[k] = k;
-        if (pthread_create(&many_consumer[k], NULL, many_device_model, &loop_index[k])) return -1;
+    for (; many_threads < loops; many_threads++) {
+        loop_index[many_threads] = many_threads;
+        if (pthread_create(&many_consumer[many_threads], NULL, many_device_model, &loop_index[many_threads])) goto failed;
     }
     return 0;
+failed:
+    undo_many();
+    return -1;
 }
 
-__attribute__((visibility("default"))) void slot_floor_stop_many(void)
-{
-    stop = 1;
-    for (int k = 0; k < many_loops; k++) post(loop_to[k]);
-    for (int k = 0; k < many_loops; k++) pthread_join(many_consumer[k], NULL);
-    for (int k = 0; k < many_loops; k++) close(loop_to[k]);
-    for (int v = 0; v < many_vcpus; v++) close(many_from[v]);
-}
+__attribute__((visibility("default"))) void slot_floor_stop_many(void) { undo_many(); }
 
 struct producer {
     pthread_t thread;

@@ -24,6 +24,9 @@ internal sealed class GuestPort
 
     public bool IsBound => Volatile.Read(ref _handle) is not null;
 
+    /// <summary>The device model's handle this port is bound on, if bound.</summary>
+    public SimulatedEventChannel? Handle => Volatile.Read(ref _handle);
+
     public void Bind(SimulatedEventChannel handle, uint localPort)
     {
         if (_handle is not null)

@@ -21,6 +21,7 @@ internal sealed class SimulatedEventChannel : IEventChannel
     private int[] _portState = new int[8];
     private uint _nextPort = 1;
     private int _interrupted;
+    private int _failed;
     private bool _disposed;
 
     public SimulatedEventChannel(SimulatedHypervisor hypervisor) => _hypervisor = hypervisor;
@@ -83,6 +84,11 @@ internal sealed class SimulatedEventChannel : IEventChannel
     {
         while (true)
         {
+            if (Volatile.Read(ref _failed) != 0)
+            {
+                throw new HypervisorException("xenevtchn_pending", Errno.ENODEV, "xenevtchn_pending: the event-channel device failed (simulated).");
+            }
+
             if (_pending.TryDequeue(out localPort))
             {
                 return true;
@@ -127,6 +133,13 @@ internal sealed class SimulatedEventChannel : IEventChannel
                 port?.Unbind();
             }
         }
+    }
+
+    /// <summary>From now on every wait on this handle fails, as a read of a broken <c>/dev/xen/evtchn</c> would; a waiter is woken to see it.</summary>
+    internal void FailWaits()
+    {
+        Volatile.Write(ref _failed, 1);
+        _signal.Release();
     }
 
     /// <summary>The remote end signalled <paramref name="localPort"/> (Xen's <c>notify_via_xen_event_channel</c>).</summary>

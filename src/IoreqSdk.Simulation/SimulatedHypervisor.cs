@@ -307,6 +307,16 @@ public sealed class SimulatedHypervisor : IHypervisor
         return _servers.FindGuestPort(remotePort);
     }
 
+    /// <summary>
+    /// Raises a server's event for <paramref name="vcpu"/> with no request behind it, as a stray send on the port
+    /// would: the device model must take it as spurious (for tests).
+    /// </summary>
+    internal void RaiseSpuriousEvent(ushort server, int vcpu) => _servers.Find(server, "EVTCHNOP_send").VcpuPorts[vcpu].NotifyDm();
+
+    /// <summary>Breaks the event-channel handle the server bound <paramref name="vcpu"/>'s port on: its waits fail from now on (for tests).</summary>
+    internal void FailEventChannelOf(ushort server, int vcpu) =>
+        (_servers.Find(server, "xenevtchn_pending").VcpuPorts[vcpu].Handle ?? throw new InvalidOperationException($"vCPU {vcpu}'s port is not bound.")).FailWaits();
+
     internal void Crash(string reason)
     {
         Interlocked.CompareExchange(ref _crashReason, reason, null);

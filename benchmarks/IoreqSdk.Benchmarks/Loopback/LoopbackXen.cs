@@ -52,6 +52,12 @@ internal sealed unsafe class LoopbackXen : IHypervisor
     public LoopbackXen(int vcpus, int loops, int serverCpu)
         : this(GuestArchitecture.X86, vcpus, Notification.EventFd, serverCpu)
     {
+        if (loops < 1 || loops > vcpus)
+        {
+            Dispose();
+            throw new ArgumentOutOfRangeException(nameof(loops), loops, $"A loopback of {vcpus} vCPU(s) has 1 to {vcpus} loops (a server never runs more loops than vCPUs).");
+        }
+
         Loops = loops;
         _channels = new LoopbackChannel[loops];
         _channels[0] = _channel.ServingLoopZeroOf(loops);

@@ -51,7 +51,7 @@ internal sealed class EventLoop
     private uint[] _localPorts = [];
     private IEventChannel?[] _channelOfVcpu = [];
     private int[] _vcpuOfPort = [];
-    private int _runningRequestLoops;
+    private int _openRequestLoops;
     private uint _bufferedLocalPort = uint.MaxValue;
     private volatile bool _stopping;
     private int _loopThreadId;
@@ -78,7 +78,7 @@ internal sealed class EventLoop
         var loopStatistics = new IoreqServerStatistics[_requestLoops.Length];
         for (int i = 0; i < _requestLoops.Length; i++)
         {
-            _requestLoops[i] = new RequestLoop(this, dispatcher, logger, stallThreshold);
+            _requestLoops[i] = new RequestLoop(this, dispatcher, logger, stallThreshold, FormattableString.Invariant($"request loop {i + 1}"));
             loopStatistics[i] = _requestLoops[i].Statistics;
         }
 
@@ -136,7 +136,7 @@ internal sealed class EventLoop
         {
             // Counted once opened: ReleasePorts closes exactly these, whatever fails after.
             _requestLoops[i].Open(_ioreqPage, _bufferedPage, _hasRing, hypervisor.OpenEventChannel());
-            _runningRequestLoops = i + 1;
+            _openRequestLoops = i + 1;
         }
 
         _localPorts = new uint[vcpus];
@@ -177,7 +177,7 @@ internal sealed class EventLoop
     /// <summary>Starts the request loops this run has (before the event loop's thread starts).</summary>
     public void StartRequestLoops(string name)
     {
-        for (int i = 0; i < _runningRequestLoops; i++)
+        for (int i = 0; i < _openRequestLoops; i++)
         {
             _requestLoops[i].Start(FormattableString.Invariant($"{name} loop {i + 1}"));
         }
@@ -187,12 +187,12 @@ internal sealed class EventLoop
     /// teardown (a loop that never started, or one the event loop already joined, returns at once).</summary>
     private void StopRequestLoops()
     {
-        for (int i = 0; i < _runningRequestLoops; i++)
+        for (int i = 0; i < _openRequestLoops; i++)
         {
             _requestLoops[i].Wake();
         }
 
-        for (int i = 0; i < _runningRequestLoops; i++)
+        for (int i = 0; i < _openRequestLoops; i++)
         {
             _requestLoops[i].Join();
         }
@@ -217,12 +217,12 @@ internal sealed class EventLoop
         }
 
         // The request loops were joined (EndRun comes first): nothing waits on their handles any more.
-        for (int i = 0; i < _runningRequestLoops; i++)
+        for (int i = 0; i < _openRequestLoops; i++)
         {
             _requestLoops[i].Close();
         }
 
-        _runningRequestLoops = 0;
+        _openRequestLoops = 0;
 
         if (_bufferedLocalPort != uint.MaxValue)
         {

@@ -71,7 +71,7 @@ public sealed class IoreqServer : IDisposable
         _platform.Validate();
         _logger = _options.LoggerFactory?.CreateLogger<IoreqServer>() ?? (ILogger)NullLogger.Instance;
         Statistics = new IoreqServerStatistics();
-        _diagnostics = new LoopDiagnostics(_logger, Statistics, _options.LoopStallThreshold);
+        _diagnostics = new LoopDiagnostics(_logger, Statistics, _options.LoopStallThreshold, LoopDiagnostics.EventLoopName);
         _memory = new GuestMemoryCache(hypervisor, _options.Domain, _options.GuestMemoryCacheFrames, _options.GuestMemoryPinWindows, Statistics.Memory);
         _dispatcher = new IoDispatcher(_memory, Statistics.Requests, OnDeviceFault);
         _regions = new RegionMap(hypervisor, _options.Domain, _platform, _dispatcher);
@@ -225,22 +225,7 @@ public sealed class IoreqServer : IDisposable
     /// <summary>The server's dispatcher, for the benchmarks that measure it in place (the event loop owns it).</summary>
     internal IoDispatcher Dispatcher => _dispatcher;
 
-    private void OnDeviceFault(IDeviceModel device, Exception exception)
-    {
-        // Name is the device's code too (an IDeviceModel may compute it): a throwing getter must not turn a contained
-        // fault into one that leaves the event loop with the vCPU unanswered.
-        string name;
-        try
-        {
-            name = device.Name;
-        }
-        catch (Exception)
-        {
-            name = device.GetType().Name;
-        }
-
-        _diagnostics.ReportFault(name, exception);
-    }
+    private void OnDeviceFault(IDeviceModel device, Exception exception) => _diagnostics.ReportDeviceFault(device, exception);
 
     /// <summary>
     /// Maps (or moves) a region into an address space. The space is normally the region's own kind; a host bridge's

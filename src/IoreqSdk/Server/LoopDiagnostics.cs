@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using IoreqSdk.Abi;
+using IoreqSdk.Devices;
 using Microsoft.Extensions.Logging;
 
 namespace IoreqSdk.Server;
@@ -14,7 +15,11 @@ namespace IoreqSdk.Server;
 /// </summary>
 internal sealed class LoopDiagnostics
 {
+    /// <summary>How the logs name the event loop (a request loop is "request loop N").</summary>
+    public const string EventLoopName = "the event loop";
+
     private readonly ILogger _logger;
+    private readonly string _loop;
     private readonly IoreqServerStatistics _statistics;
     private readonly long _stallMilliseconds;
     private readonly double _thresholdMilliseconds;
@@ -23,8 +28,11 @@ internal sealed class LoopDiagnostics
     private long _lastOverrunLog;
     private long _suppressedOverruns;
 
-    public LoopDiagnostics(ILogger logger, IoreqServerStatistics statistics, TimeSpan stallThreshold)
+    /// <summary>Diagnostics of one loop (the event loop's, or a request loop's), whose logs name it <paramref name="loop"/>
+    /// (<see cref="EventLoopName"/> or "request loop N").</summary>
+    public LoopDiagnostics(ILogger logger, IoreqServerStatistics statistics, TimeSpan stallThreshold, string loop)
     {
+        _loop = loop;
         _logger = logger;
         _statistics = statistics;
         _stallMilliseconds = (long)Math.Ceiling(stallThreshold.TotalMilliseconds);
@@ -33,6 +41,26 @@ internal sealed class LoopDiagnostics
 
     /// <summary>How long (in milliseconds of <see cref="LoopClock"/>) a callback may hold the loop.</summary>
     public long StallMilliseconds => _stallMilliseconds;
+
+    /// <summary>
+    /// Logs a device's contained exception under its name (<see cref="ReportFault"/>). The name is the device's code too
+    /// (an <see cref="IDeviceModel"/> may compute it): a throwing getter falls back to the type's name, so a contained
+    /// fault never turns into one that leaves the loop with the vCPU unanswered.
+    /// </summary>
+    public void ReportDeviceFault(IDeviceModel device, Exception exception)
+    {
+        string name;
+        try
+        {
+            name = device.Name;
+        }
+        catch (Exception)
+        {
+            name = device.GetType().Name;
+        }
+
+        ReportFault(name, exception);
+    }
 
     /// <summary>Logs a contained exception, at most once a second; the ones in between are counted and reported with the next.</summary>
     public void ReportFault(string source, Exception exception)
@@ -49,7 +77,7 @@ internal sealed class LoopDiagnostics
         {
             if (_logger.IsEnabled(LogLevel.Warning))
             {
-                ServerLog.DeviceFault(_logger, source, _suppressedFaults, exception);
+                ServerLog.DeviceFault(_logger, source, _loop, _suppressedFaults, exception);
             }
         }
         catch (Exception)
@@ -128,7 +156,7 @@ internal sealed class LoopDiagnostics
         {
             if (_logger.IsEnabled(LogLevel.Warning))
             {
-                ServerLog.LoopOverrun(_logger, what, (double)held, _thresholdMilliseconds, _suppressedOverruns);
+                ServerLog.LoopOverrun(_logger, what, _loop, (double)held, _thresholdMilliseconds, _suppressedOverruns);
             }
         }
         catch (Exception)

@@ -23,6 +23,7 @@ internal sealed class RequestLoop
     private readonly LoopDiagnostics _diagnostics;
     private readonly RequestStallWatch _stallWatch;
     private readonly ILogger _logger;
+    private readonly string _name;
     private SharedIoPage _page;
     private BufferedIoPage _ring;
     private bool _hasRing;
@@ -31,13 +32,14 @@ internal sealed class RequestLoop
     private Thread? _thread;
     private int _threadId;
 
-    public RequestLoop(EventLoop eventLoop, IoDispatcher dispatcher, ILogger logger, TimeSpan stallThreshold)
+    public RequestLoop(EventLoop eventLoop, IoDispatcher dispatcher, ILogger logger, TimeSpan stallThreshold, string name)
     {
+        _name = name;
         _eventLoop = eventLoop;
         _dispatcher = dispatcher;
         _logger = logger;
         Statistics = new IoreqServerStatistics();
-        _diagnostics = new LoopDiagnostics(logger, Statistics, stallThreshold);
+        _diagnostics = new LoopDiagnostics(logger, Statistics, stallThreshold, name);
         _stallWatch = new RequestStallWatch(stallThreshold);
     }
 
@@ -131,7 +133,7 @@ internal sealed class RequestLoop
         {
             // Only the hypervisor port can throw here (every device call is contained): this loop's vCPUs cannot be
             // served any more, so the server stops, as when the event loop's own channel fails.
-            ServerLog.Safely(() => ServerLog.LoopFailed(_logger, e));
+            ServerLog.Safely(() => ServerLog.LoopFailed(_logger, _name, e));
             _eventLoop.StopForRequestLoop();
         }
         finally
@@ -229,19 +231,9 @@ internal sealed class RequestLoop
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ulong ContainFault(DeviceRegion region, in IoRequest request, Exception exception)
     {
-        // As IoDispatcher.ContainFault, into this loop's counters and diagnostics; the device's name is its code too.
+        // As IoDispatcher.ContainFault, into this loop's counters and diagnostics.
         Statistics.Requests.DeviceFault++;
-        string name;
-        try
-        {
-            name = region.Device.Name;
-        }
-        catch (Exception)
-        {
-            name = region.Device.GetType().Name;
-        }
-
-        _diagnostics.ReportFault(name, exception);
+        _diagnostics.ReportDeviceFault(region.Device, exception);
         return request.IsRead ? IoDispatcher.Mask((int)request.Size) : request.Data;
     }
 }

@@ -190,7 +190,7 @@ internal sealed class ServerLifecycle
         {
             // Only the hypervisor port can throw here (every user callback is contained): a server whose event channel
             // failed cannot serve any more. Torn down below rather than taking the process with it.
-            ServerLog.Safely(() => ServerLog.LoopFailed(_logger, e));
+            ServerLog.Safely(() => ServerLog.LoopFailed(_logger, LoopDiagnostics.EventLoopName, e));
             _stopRequestedByLoop = true;
         }
 
@@ -220,7 +220,7 @@ internal sealed class ServerLifecycle
                 {
                     // Nothing may escape the loop thread (it would end the process); Attempt already went past each
                     // failing hypervisor step, so this is a defect of the SDK's own, reported as such.
-                    ServerLog.Safely(() => ServerLog.LoopFailed(_logger, e));
+                    ServerLog.Safely(() => ServerLog.LoopFailed(_logger, LoopDiagnostics.EventLoopName, e));
                 }
                 finally
                 {

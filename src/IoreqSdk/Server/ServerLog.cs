@@ -14,17 +14,17 @@ internal static partial class ServerLog
     [LoggerMessage(2, LogLevel.Information, "ioreq server {Server} of domain {Domain} destroyed")]
     public static partial void Stopped(ILogger logger, ushort domain, ushort server);
 
-    [LoggerMessage(3, LogLevel.Warning, "{Source} threw on the event loop (contained; a request it served was answered, reads with all-ones; {Suppressed} earlier faults not reported)")]
-    public static partial void DeviceFault(ILogger logger, string source, long suppressed, Exception exception);
+    [LoggerMessage(3, LogLevel.Warning, "{Source} threw on {Loop} (contained; a request it served was answered, reads with all-ones; {Suppressed} earlier faults not reported)")]
+    public static partial void DeviceFault(ILogger logger, string source, string loop, long suppressed, Exception exception);
 
     [LoggerMessage(4, LogLevel.Warning, "teardown step '{Step}' failed; continuing")]
     public static partial void TeardownStepFailed(ILogger logger, string step, Exception exception);
 
-    [LoggerMessage(5, LogLevel.Warning, "{What} held the event loop for {Milliseconds:F1} ms (threshold {Threshold} ms; every vCPU of the server waited; {Suppressed} earlier overruns not reported): long work belongs off the loop (IDeviceContext.TryRunOffLoop)")]
-    public static partial void LoopOverrun(ILogger logger, string what, double milliseconds, double threshold, long suppressed);
+    [LoggerMessage(5, LogLevel.Warning, "{What} held {Loop} for {Milliseconds:F1} ms (threshold {Threshold} ms; every vCPU it serves waited; {Suppressed} earlier overruns not reported): long work belongs off the loop (IDeviceContext.TryRunOffLoop)")]
+    public static partial void LoopOverrun(ILogger logger, string what, string loop, double milliseconds, double threshold, long suppressed);
 
-    [LoggerMessage(6, LogLevel.Critical, "the event loop failed and the server is torn down")]
-    public static partial void LoopFailed(ILogger logger, Exception exception);
+    [LoggerMessage(6, LogLevel.Critical, "{Loop} failed and the server is torn down")]
+    public static partial void LoopFailed(ILogger logger, string loop, Exception exception);
 
     /// <summary>Logs through the user's logger where a throwing provider must not stop what follows (teardown, the loop).</summary>
     public static void Safely(Action log)

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using IoreqSdk.Abi;
 using IoreqSdk.Devices;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Server;
@@ -278,6 +279,93 @@ public sealed class LoopThreadsTests
     }
 
     [Test]
+    public void ADisposeFromAConcurrentHandlerAnswersItsRequestAndTearsTheServerDown()
+    {
+        var device = new LoopDevice();
+        using SimulatedGuest guest = Guest(2, 2, device);
+        string? disposedOn = null;
+        Exception? thrown = null;
+        device.OnConcurrentRead = offset =>
+        {
+            if (offset == 0x30)
+            {
+                disposedOn = Thread.CurrentThread.Name;
+                try
+                {
+                    guest.Server.Dispose();
+                }
+                catch (Exception e)
+                {
+                    thrown = e;
+                }
+            }
+        };
+
+        ulong read = guest.Xen.Vcpu(1).ReadMmio(Concurrent + 0x30, 4);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(read, Is.Zero, "answered");
+            Assert.That(disposedOn, Does.EndWith(" loop 1"), "disposed on the request loop");
+            Assert.That(thrown, Is.Null, "Dispose only asked for the stop (joining its own loop would deadlock)");
+            Assert.That(Wait.Until(() => guest.Server.IsTornDown), Is.True, "the event loop joined the request loop and tore down");
+            Assert.That(guest.Xen.CreateIoreqServer(guest.Xen.Domain, BufferedIoreqMode.Off), Is.Zero, "the server was destroyed in the hypervisor");
+        }
+    }
+
+    [Test]
+    public void AnEventForASlotWithTheEventLoopIsSpuriousAndTheRequestIsServedOnce()
+    {
+        // The event loop is held by vCPU 0's request while vCPU 1's plain write waits with it (handed over, still
+        // READY); a stray event on vCPU 1's port then wakes the request loop, which must leave the slot alone.
+        var device = new LoopDevice();
+        using SimulatedGuest guest = Guest(2, 2, device);
+        using var holding = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        device.OnPlainRead = () =>
+        {
+            holding.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+        };
+        var held = Task.Run(() => guest.Xen.Vcpu(0).ReadMmio(Plain, 4));
+        Assert.That(holding.Wait(TimeSpan.FromSeconds(30)), Is.True);
+        var write = Task.Run(() => guest.Xen.Vcpu(1).WriteMmio(Plain + 0x10, 4, 0x77));
+        bool handedOver = Wait.Until(() => guest.Server.Statistics.HandedOffRequests == 1);
+
+        guest.Xen.RaiseSpuriousEvent(guest.Server.Id, 1);
+        bool spurious = Wait.Until(() => guest.Server.Statistics.SpuriousEvents == 1);
+        long handedOffWhileHeld = guest.Server.Statistics.HandedOffRequests;
+        release.Set();
+        Assert.That(Task.WaitAll([held, write], TimeSpan.FromSeconds(30)), Is.True);
+        device.OnPlainRead = null;
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(handedOver, Is.True);
+            Assert.That(spurious, Is.True, "the request loop counted the event as spurious");
+            Assert.That(handedOffWhileHeld, Is.EqualTo(1), "and did not take the slot up again");
+            Assert.That(device.PlainWrites, Is.EqualTo(1), "the write was served once, by the event loop");
+            Assert.That(guest.Xen.Vcpu(1).ReadMmio(Plain + 0x10, 4), Is.EqualTo(0x77), "the vCPU's next request is served");
+            Assert.That(guest.Server.IsRunning, Is.True);
+        }
+    }
+
+    [Test]
+    public void ARequestLoopWhoseChannelFailsStopsTheServer()
+    {
+        var device = new LoopDevice();
+        using SimulatedGuest guest = Guest(2, 2, device);
+        Assert.That(guest.Xen.Vcpu(1).ReadMmio(Concurrent, 4), Is.Zero);
+
+        guest.Xen.FailEventChannelOf(guest.Server.Id, 1);
+        using (Assert.EnterMultipleScope())
+        {
+            // As when the event loop's own channel fails: vCPU 1 can no longer be served, so nothing of the server stays.
+            Assert.That(Wait.Until(() => guest.Server.IsTornDown), Is.True, "the server tore down");
+            Assert.That(guest.Server.IsRunning, Is.False);
+            Assert.That(guest.Xen.CreateIoreqServer(guest.Xen.Domain, BufferedIoreqMode.Off), Is.Zero, "the server was destroyed in the hypervisor");
+        }
+    }
+
+    [Test]
     public void AServerWithSeveralLoopsStopsFromOutsideAndStartsAgain()
     {
         var device = new LoopDevice();
@@ -311,6 +399,7 @@ public sealed class LoopThreadsTests
     {
         private readonly long[] _registers = new long[512];
         private readonly ConcurrentDictionary<ulong, ConcurrentDictionary<int, bool>> _threads = new();
+        private int _plainWrites;
 
         public LoopDevice(ulong address = Concurrent)
             : base("loops")
@@ -334,6 +423,8 @@ public sealed class LoopThreadsTests
         public ulong? ThrowAt { get; set; }
 
         public ConcurrentBag<string> ThreadNames { get; } = new();
+
+        public int PlainWrites => Volatile.Read(ref _plainWrites);
 
         public void Declare(DeviceRegion region) => ServeConcurrently(region);
 
@@ -367,6 +458,7 @@ public sealed class LoopThreadsTests
             }
             else if (offset == 0x10)
             {
+                Interlocked.Increment(ref _plainWrites);
                 Interlocked.Exchange(ref _registers[511], (long)value);
             }
         }
