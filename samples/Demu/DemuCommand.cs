@@ -11,6 +11,7 @@ using IoreqSdk.Devices.Edu;
 using IoreqSdk.Hypervisor;
 using IoreqSdk.Pci;
 using IoreqSdk.Platforms;
+using IoreqSdk.Server;
 
 namespace Demu;
 
@@ -19,6 +20,32 @@ internal static class DemuCommand
 {
     /// <summary><c>DOMID_FIRST_RESERVED</c> (xen/include/public/xen.h).</summary>
     public const int DomidFirstReserved = 0x7FF0;
+
+    /// <summary>
+    /// <c>--loop-threads</c>, for a real-Xen run and for <c>demu serve</c>: how many threads serve each server's vCPUs
+    /// (IoreqServerOptions.LoopThreads), checked where it is parsed.
+    /// </summary>
+    /// <summary>What <c>--loop-threads</c> says: one when it is not given.</summary>
+    internal static int LoopThreads(ParseResult result, Option<int> option) => result.GetResult(option) is null ? 1 : result.GetValue(option);
+
+    internal static Option<int> LoopThreadsOption() => new("--loop-threads")
+    {
+        HelpName = "count",
+        Description = "Real Xen: how many threads serve the guest's vCPUs (1 to " + IoreqServerOptions.MaxLoopThreads.ToString(CultureInfo.InvariantCulture)
+            + "; default 1; at most one a vCPU is started). vCPU n is served by thread n % count; requests to devices that are not "
+            + "thread-safe are still served by the first, the event loop.",
+        CustomParser = result =>
+        {
+            string text = result.Tokens[0].Value;
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count < 1 || count > IoreqServerOptions.MaxLoopThreads)
+            {
+                result.AddError(FormattableString.Invariant($"--loop-threads: '{text}' is not a thread count; give 1 to {IoreqServerOptions.MaxLoopThreads}."));
+                return 1;
+            }
+
+            return count;
+        },
+    };
 
     /// <summary>
     /// Parses and runs. Every configuration error — a parse error or a rule the settings break — is one line on
@@ -183,6 +210,8 @@ internal static class DemuCommand
             },
         };
 
+        Option<int> loopThreads = LoopThreadsOption();
+
         var serialOutput = new Option<string?>("--serial-output")
         {
             HelpName = "file",
@@ -200,7 +229,7 @@ internal static class DemuCommand
             "demu: one emulated device for one Xen guest, written with IoreqSdk. With no --domain it runs on a "
             + "simulated guest that finds the device (enumerating the bus, or probing virtio-mmio) and drives it, then prints what it saw.")
         {
-            device, transport, disk, readOnly, virtioMmioBase, virtioMmioIrq, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, busyPoll, serialOutput, verbose, deviceTree,
+            device, transport, disk, readOnly, virtioMmioBase, virtioMmioIrq, platform, domain, noRestrict, bdf, ecamBase, mmioBase, mmioSize, prefetchBase, prefetchSize, pioBase, spiBase, eduDmaBits, busyPoll, loopThreads, serialOutput, verbose, deviceTree,
         };
 
         // demu serve (the xenstore backend daemon) and demu describe (its helper), listed in --help as subcommands.
@@ -369,6 +398,17 @@ internal static class DemuCommand
                 throw new UsageException("--busy-poll", "applies to a run on real Xen; add --domain or drop it.");
             }
 
+            if (guest is null && result.GetResult(loopThreads) is not null)
+            {
+                throw new UsageException("--loop-threads", "applies to a run on real Xen; add --domain or drop it.");
+            }
+
+            int threads = LoopThreads(result, loopThreads);
+            if (threads > 1 && result.GetValue(busyPoll) > 0)
+            {
+                throw new UsageException("--loop-threads", "a server that busy-polls runs one loop thread; drop --busy-poll or --loop-threads.");
+            }
+
             return new DemuSettings
             {
                 Device = kind,
@@ -387,6 +427,7 @@ internal static class DemuCommand
                     : result.GetValue(eduDmaBits),
                 SerialOutput = serialPath,
                 BusyPoll = TimeSpan.FromMicroseconds(result.GetValue(busyPoll)),
+                LoopThreads = threads,
                 Verbose = result.GetValue(verbose),
                 Out = result.InvocationConfiguration.Output,
                 Error = result.InvocationConfiguration.Error,

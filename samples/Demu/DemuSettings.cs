@@ -63,6 +63,9 @@ internal sealed record DemuSettings
     /// <summary>How long the event loop spins after a request before it sleeps (IoreqServerOptions.BusyPoll); zero: never.</summary>
     public System.TimeSpan BusyPoll { get; init; }
 
+    /// <summary>How many threads serve the guest's vCPUs (IoreqServerOptions.LoopThreads); one by default.</summary>
+    public int LoopThreads { get; init; } = 1;
+
     /// <summary>Whether a real-Xen run restricts its Xen handles to <see cref="Domain"/> once the server is up.</summary>
     public bool Restrict { get; init; } = true;
 

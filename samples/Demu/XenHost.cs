@@ -86,6 +86,7 @@ internal sealed class XenHost : IDisposable
             options.Platform = settings.Architecture;
             options.RestrictHandlesToDomain = settings.Restrict;
             options.BusyPoll = settings.BusyPoll;
+            options.LoopThreads = settings.LoopThreads;
             options.StopTimeout = Teardown.DefaultBound;
         });
 

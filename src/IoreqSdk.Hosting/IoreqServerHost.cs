@@ -116,6 +116,7 @@ public sealed partial class IoreqServerHost : IHostedService, IDisposable
             Platform = pciPlatform,
             LoggerFactory = _loggerFactory,
             BusyPoll = _options.BusyPoll,
+            LoopThreads = _options.LoopThreads,
             RestrictHandlesToDomain = _options.RestrictHandlesToDomain && (given ? _builder.RestrictGivenHypervisor : _options.Mode == IoreqHostMode.Xen),
         });
         Server = server;

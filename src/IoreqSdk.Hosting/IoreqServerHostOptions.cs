@@ -55,8 +55,14 @@ public sealed class IoreqServerHostOptions
     public TimeSpan BusyPoll { get; set; }
 
     /// <summary>
+    /// How many threads serve the guest's vCPUs (default one, at most one a vCPU; not with <see cref="BusyPoll"/>). See
+    /// <see cref="IoreqServerOptions.LoopThreads"/>: only regions the devices declare concurrent gain from more.
+    /// </summary>
+    public int LoopThreads { get; set; } = 1;
+
+    /// <summary>
     /// Short command-line switches for <c>AddCommandLine(args, switchMappings)</c>: <c>--domain</c>, <c>--platform</c>,
-    /// <c>--mode</c> (xen or simulated), <c>--restrict</c> (true or false) and <c>--busy-poll</c> (a time, e.g. 00:00:00.00005). A new dictionary each time: a caller may
+    /// <c>--mode</c> (xen or simulated), <c>--restrict</c> (true or false), <c>--busy-poll</c> (a time, e.g. 00:00:00.00005) and <c>--loop-threads</c> (a count). A new dictionary each time: a caller may
     /// add switches of its own to it.
     /// </summary>
     public static IDictionary<string, string> CommandLineSwitches => new Dictionary<string, string>(StringComparer.Ordinal)
@@ -66,6 +72,7 @@ public sealed class IoreqServerHostOptions
         ["--mode"] = $"{SectionName}:{nameof(Mode)}",
         ["--restrict"] = $"{SectionName}:{nameof(RestrictHandlesToDomain)}",
         ["--busy-poll"] = $"{SectionName}:{nameof(BusyPoll)}",
+        ["--loop-threads"] = $"{SectionName}:{nameof(LoopThreads)}",
     };
 
     /// <summary>Why these options cannot run, said so the user knows which setting to change; null when they can.</summary>
@@ -105,6 +112,16 @@ public sealed class IoreqServerHostOptions
         if (BusyPoll < TimeSpan.Zero || BusyPoll > IoreqServerOptions.MaxBusyPoll)
         {
             return $"{Prefix}{nameof(BusyPoll)}: {BusyPoll} is not a busy poll; give zero (never) up to one second, e.g. 00:00:00.00005 for 50 microseconds.";
+        }
+
+        if (LoopThreads < 1 || LoopThreads > IoreqServerOptions.MaxLoopThreads)
+        {
+            return $"{Prefix}{nameof(LoopThreads)}: {LoopThreads} is not a loop-thread count; give 1 to {IoreqServerOptions.MaxLoopThreads}.";
+        }
+
+        if (LoopThreads > 1 && BusyPoll > TimeSpan.Zero)
+        {
+            return $"{Prefix}{nameof(LoopThreads)}: a server that busy-polls runs one loop thread ({nameof(LoopThreads)} {LoopThreads} with {nameof(BusyPoll)} {BusyPoll}); set one of them back to its default.";
         }
 
         return null;

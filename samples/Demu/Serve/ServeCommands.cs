@@ -35,15 +35,16 @@ internal static class ServeCommands
         };
         var disk = new Option<string?>("--disk") { Description = "--simulate: the image the simulated guest's virtio disk serves (default: a scratch image)." };
         var noRestrict = new Option<bool>("--no-restrict") { Description = "Real Xen: keep each device's Xen handles unrestricted (by default they are restricted to its guest once its server is up)." };
+        Option<int> loopThreads = DemuCommand.LoopThreadsOption();
         var json = new Option<bool>("--json-logs") { Description = "Log as JSON lines (each carries Domain, Device, Type, State as fields) instead of one text line an event." };
         var command = new Command("serve", "Run as a xenstore backend daemon: serve the virtio disks libxl describes under backend/virtio_disk and the devices in the SDK's "
             + "backend/ioreq-sdk namespace (demu describe), each guest's devices on ioreq servers of their own, until SIGTERM.")
         {
-            backend, once, simulate, disk, noRestrict, json,
+            backend, once, simulate, disk, noRestrict, loopThreads, json,
         };
         command.SetAction(async (result, cancellation) =>
         {
-            var settings = new ServeSettings(result.GetValue(backend), result.GetValue(once), result.GetValue(simulate), result.GetValue(disk), !result.GetValue(noRestrict), result.GetValue(json),
+            var settings = new ServeSettings(result.GetValue(backend), result.GetValue(once), result.GetValue(simulate), result.GetValue(disk), !result.GetValue(noRestrict), DemuCommand.LoopThreads(result, loopThreads), result.GetValue(json),
                 result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
             return settings.Simulate ? await SimulatedServe.RunAsync(settings, cancellation).ConfigureAwait(false) : await XenServe.RunAsync(settings, cancellation).ConfigureAwait(false);
         });
@@ -115,4 +116,4 @@ internal static class ServeCommands
 }
 
 /// <summary>What <c>demu serve</c> was asked to do.</summary>
-internal sealed record ServeSettings(ushort BackendDomain, bool Once, bool Simulate, string? Disk, bool Restrict, bool JsonLogs, System.IO.TextWriter Output, System.IO.TextWriter Error);
+internal sealed record ServeSettings(ushort BackendDomain, bool Once, bool Simulate, string? Disk, bool Restrict, int LoopThreads, bool JsonLogs, System.IO.TextWriter Output, System.IO.TextWriter Error);

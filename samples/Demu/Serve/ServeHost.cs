@@ -56,6 +56,7 @@ internal sealed class ServeHost : IDisposable
         {
             options.BackendDomain = settings.BackendDomain;
             options.RestrictHandlesToDomain = settings.Restrict;
+            options.LoopThreads = settings.LoopThreads;
             options.StopTimeout = TeardownBound;
         });
         builder.Services.AddXenstoreBackend()

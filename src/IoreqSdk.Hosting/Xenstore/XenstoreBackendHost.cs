@@ -99,6 +99,7 @@ public sealed partial class XenstoreBackendHost : IHostedService, IDisposable
         {
             BackendDomain = _options.BackendDomain,
             RestrictHandlesToDomain = _options.RestrictHandlesToDomain,
+            LoopThreads = _options.LoopThreads,
             LoggerFactory = _loggerFactory,
         };
         foreach (Action<IServiceProvider, XenstoreBackendOptions> configure in _builder.Configure)

@@ -19,6 +19,9 @@ public sealed class XenstoreBackendHostOptions
     /// <summary>Whether each device's Xen handles are restricted to its guest once its server is up (default: on). See <see cref="XenstoreBackendOptions.RestrictHandlesToDomain"/>.</summary>
     public bool RestrictHandlesToDomain { get; set; } = true;
 
+    /// <summary>How many loop threads each device's ioreq server runs (default one). See <see cref="XenstoreBackendOptions.LoopThreads"/>.</summary>
+    public int LoopThreads { get; set; } = 1;
+
     /// <summary>
     /// How long a stop waits for every device to be torn down (default 20 s) before destroying the ioreq servers still
     /// served directly (a device call that does not return); the host's own shutdown timeout bounds it too.
@@ -37,6 +40,11 @@ public sealed class XenstoreBackendHostOptions
         if (StopTimeout <= TimeSpan.Zero || StopTimeout.TotalMilliseconds > int.MaxValue)
         {
             return $"{Prefix}{nameof(StopTimeout)}: {StopTimeout} is not a timeout; give a positive time below 24 days, e.g. 00:00:20.";
+        }
+
+        if (LoopThreads < 1 || LoopThreads > Server.IoreqServerOptions.MaxLoopThreads)
+        {
+            return $"{Prefix}{nameof(LoopThreads)}: {LoopThreads} is not a loop-thread count; give 1 to {Server.IoreqServerOptions.MaxLoopThreads}.";
         }
 
         return null;

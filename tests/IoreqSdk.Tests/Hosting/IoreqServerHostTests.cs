@@ -184,6 +184,42 @@ public sealed class IoreqServerHostTests
     }
 
     [Test]
+    public async Task TheLoopThreadsSwitchReachesTheServerAndASecondVcpuIsServedByARequestLoop()
+    {
+        using var xen = new SimulatedHypervisor(new SimulationOptions { VcpuCount = 2 });
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddCommandLine(["--mode", "simulated", "--loop-threads", "2"], IoreqServerHostOptions.CommandLineSwitches);
+        builder.Services.AddIoreqServer(builder.Configuration.GetSection(IoreqServerHostOptions.SectionName))
+            .UseHypervisor(_ => xen)
+            .AddPciDevice(_ => new PackageReadmeTests.ScratchRegisterDevice(), deviceNumber: 5);
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        IoreqServerHost served = host.Services.GetRequiredService<IoreqServerHost>();
+
+        // vCPU 1's enumeration: PCI configuration is the event loop's, so its request loop hands every access over.
+        EnumeratedFunction function = SimulatedFirmware.EnumeratePci(xen.Vcpu(1), served.Bridge!.Platform).Single(f => f.VendorId == 0x1234);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(function.Bars, Is.Not.Empty);
+            Assert.That(served.Server!.Statistics.HandedOffRequests, Is.EqualTo(served.Server.Statistics.PciConfigRequests).And.GreaterThan(0));
+        }
+
+        await host.StopAsync();
+    }
+
+    [TestCase("0", null, "Ioreq:LoopThreads: 0 is not a loop-thread count; give 1 to 128.")]
+    [TestCase("129", null, "Ioreq:LoopThreads: 129 is not a loop-thread count")]
+    [TestCase("2", "00:00:00.00005", "Ioreq:LoopThreads: a server that busy-polls runs one loop thread")]
+    public void ALoopThreadCountNoServerCanRunFailsTheStartAndSaysWhichSetting(string loops, string? busyPoll, string message)
+    {
+        HostApplicationBuilder builder = Builder(new() { ["Ioreq:Mode"] = "Simulated", ["Ioreq:LoopThreads"] = loops, ["Ioreq:BusyPoll"] = busyPoll });
+        builder.Services.AddIoreqServer(builder.Configuration.GetSection(IoreqServerHostOptions.SectionName));
+        using IHost host = builder.Build();
+
+        Assert.That(async () => await host.StartAsync(), Throws.InstanceOf<InvalidOperationException>().With.Message.Contains(message));
+    }
+
+    [Test]
     public void ABusyPollBeyondOneSecondFailsTheStartAndSaysWhichSetting()
     {
         HostApplicationBuilder builder = Builder(new() { ["Ioreq:Mode"] = "Simulated", ["Ioreq:BusyPoll"] = "00:00:02" });

@@ -32,6 +32,20 @@ public sealed class DemuServeTests
     }
 
     [Test]
+    public void Serve_runs_with_loop_threads_and_refuses_a_count_no_server_can_run_with_exit_code_two()
+    {
+        var (exitCode, output, error) = Run("serve", "--simulate", "--once", "--loop-threads", "2");
+        var (refused, _, refusal) = DemuCommandTests.Run("serve", "--simulate", "--loop-threads", "0");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(exitCode, Is.Zero, output + error);
+            Assert.That(output, Does.Contain("InitWait; the guest reads magic 0x74726976, device id 2 at 0x2000000"));
+            Assert.That(refused, Is.EqualTo(2));
+            Assert.That(refusal, Does.StartWith("demu: --loop-threads: '0' is not a thread count; give 1 to 128."));
+        }
+    }
+
+    [Test]
     public void Serve_off_Xen_says_where_to_run()
     {
         Assume.That(File.Exists("/dev/xen/privcmd"), Is.False, "this machine runs on Xen");

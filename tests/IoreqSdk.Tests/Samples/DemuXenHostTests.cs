@@ -122,6 +122,23 @@ public sealed class DemuXenHostTests
     }
 
     [Test]
+    public async Task LoopThreadsReachTheServerItServes()
+    {
+        using var xen = new SimulatedHypervisor(new SimulationOptions { VcpuCount = 2 });
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        XenHost? host = null;
+        Task<(int ExitCode, bool Abandoned)> run = XenRun.ServeAsync(Settings(xen, error) with { LoopThreads = 2 }, xen, stop.Token, created: h => host = h);
+        await host!.Started;
+
+        // vCPU 1's enumeration reaches its own loop first, which hands each configuration access to the event loop.
+        Assert.That(SimulatedFirmware.EnumeratePci(xen.Vcpu(1), new X86Platform()).Select(f => f.VendorId), Does.Contain((ushort)0x1234));
+        Assert.That(host.Served.Server!.Statistics.HandedOffRequests, Is.GreaterThan(0));
+        await stop.CancelAsync();
+        Assert.That(await run, Is.EqualTo((0, false)), error.ToString());
+    }
+
+    [Test]
     public async Task AStopWhileADeviceCallBlocksStillDestroysTheServerWithinTheBoundAndExitsOne()
     {
         using var xen = new SimulatedHypervisor(new SimulationOptions { ResponseTimeout = TimeSpan.FromSeconds(30) });

@@ -53,6 +53,39 @@ public sealed class BackendLifecycleTests
     }
 
     [Test]
+    public async Task With_two_loop_threads_a_second_vCPUs_requests_come_to_a_request_loop_and_the_teardown_says_so()
+    {
+        SimulatedHypervisor guest = _rig.AddGuest(5);
+        _rig.LoopThreads = 2;
+        _rig.StartService();
+        string backend = _rig.Toolstack.AddVirtioDisk(5, _rig.Image(), Slot0, VirtioMmioTransport.Arm64FirstSpi);
+        Assert.That(await _rig.Toolstack.WaitForInitWaitAsync(backend, _rig.Guard), Is.True);
+
+        // virtio-blk declares no region thread-safe: vCPU 1's reads reach the request loop, which hands them over.
+        uint magic = (uint)guest.Vcpu(1).ReadMmio(Slot0, 4);
+        uint type = (uint)guest.Vcpu(1).ReadMmio(Slot0 + 8, 4);
+        uint version = (uint)guest.Vcpu(0).ReadMmio(Slot0 + 4, 4);
+        _rig.Toolstack.DestroyDomain(5);
+        await _rig.UntilNoDeviceOf(5);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(magic, Is.EqualTo(BackendRig.MmioMagic));
+            Assert.That(type, Is.EqualTo(2));
+            Assert.That(version, Is.EqualTo(2));
+            Assert.That(await _rig.UntilLogged("domain 5 device 51712: its ioreq server answered 3 requests with 2 loop thread(s) (2 came to a request loop and were handed to the event loop)"), Is.True, string.Join("\n", _rig.Logs.Lines));
+        }
+    }
+
+    [TestCase(0)]
+    [TestCase(IoreqSdk.Server.IoreqServerOptions.MaxLoopThreads + 1)]
+    public void A_loop_thread_count_no_server_can_run_is_refused_where_the_service_is_built(int loops)
+    {
+        var options = new XenstoreBackendOptions { LoopThreads = loops };
+        Assert.That(() => new XenstoreBackendService(_rig.Store.Connect(0), _rig.Hypervisors, options),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains($"LoopThreads: a device's server runs 1 to 128 loop threads, not {loops}"));
+    }
+
+    [Test]
     public async Task Without_a_backend_libxls_wait_times_out_after_10_s_on_the_toolstacks_clock()
     {
         _rig.AddGuest(5);

@@ -40,6 +40,9 @@ internal sealed class BackendRig : IDisposable
 
     public CapturedLogs Logs { get; } = new();
 
+    /// <summary>The loop threads of every device's server the next <see cref="StartService(IBackendDeviceFactory[])"/> starts (one by default).</summary>
+    public int LoopThreads { get; set; } = 1;
+
     public XenstoreBackendService? Service { get; private set; }
 
     public Task? Running { get; private set; }
@@ -69,7 +72,7 @@ internal sealed class BackendRig : IDisposable
     /// <summary>The service on <paramref name="store"/> and <paramref name="hypervisors"/> (e.g. wrappers over a dom0 connection and <see cref="Hypervisors"/>).</summary>
     public XenstoreBackendService StartService(IXenStore store, IBackendHypervisors hypervisors, params IBackendDeviceFactory[] extra)
     {
-        var options = new XenstoreBackendOptions { LoggerFactory = Logs }.AddStandardDevices();
+        var options = new XenstoreBackendOptions { LoggerFactory = Logs, LoopThreads = LoopThreads }.AddStandardDevices();
         foreach (IBackendDeviceFactory factory in extra)
         {
             options.Factories.Add(factory);

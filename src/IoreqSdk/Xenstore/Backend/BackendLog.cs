@@ -53,4 +53,7 @@ internal static partial class BackendLog
 
     [LoggerMessage(114, LogLevel.Warning, "domain {Domain}: destroyed ioreq server {Server} a previous backend left")]
     public static partial void StaleServerDestroyed(ILogger logger, ushort domain, ushort server);
+
+    [LoggerMessage(115, LogLevel.Information, "domain {Domain} device {Device}: its ioreq server answered {Requests} requests with {Loops} loop thread(s) ({HandedOff} came to a request loop and were handed to the event loop)")]
+    public static partial void Served(ILogger logger, ushort domain, uint device, long requests, int loops, long handedOff);
 }

@@ -21,6 +21,12 @@ public sealed class XenstoreBackendOptions
     /// <summary>Whether each device's ioreq server restricts its Xen handles to its guest once started.</summary>
     public bool RestrictHandlesToDomain { get; set; }
 
+    /// <summary>
+    /// How many loop threads each device's ioreq server runs (<see cref="Server.IoreqServerOptions.LoopThreads"/>: one
+    /// by default, at most one a vCPU of its guest).
+    /// </summary>
+    public int LoopThreads { get; set; } = 1;
+
     /// <summary>Loggers for the service and every device's server; none when null.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 }

@@ -151,8 +151,10 @@ public sealed partial class XenstoreBackendService
                 Domain = frontend,
                 LoggerFactory = _options.LoggerFactory,
                 RestrictHandlesToDomain = _options.RestrictHandlesToDomain,
+                LoopThreads = _options.LoopThreads,
             });
-            resources = factory.Create(new BackendDeviceRequest(type, frontend, deviceId, path, keys, server, hypervisor.Architecture, hypervisor.GetVcpuCount(frontend), logger));
+            int vcpus = hypervisor.GetVcpuCount(frontend);
+            resources = factory.Create(new BackendDeviceRequest(type, frontend, deviceId, path, keys, server, hypervisor.Architecture, vcpus, logger));
             var stop = new CancellationTokenSource();
             Task run = server.RunAsync(stop.Token);
             if (run.IsFaulted)
@@ -165,6 +167,7 @@ public sealed partial class XenstoreBackendService
             var device = new ServedDevice(key, kind, frontendName, frontend, deviceId, type, path, hypervisor, server, resources, stop, ++_serial)
             {
                 State = state,
+                Loops = Math.Min(_options.LoopThreads, vcpus),
                 FrontendPath = keys.TryGetValue("frontend", out string? frontendPath) && IsFrontendPath(frontendPath) ? frontendPath : null,
             };
             _served.Add(key, device);
@@ -231,6 +234,8 @@ public sealed partial class XenstoreBackendService
 
         // Join the device's loop (from the service's thread, never a loop's), then release what the device holds.
         device.Server.Dispose();
+        IoreqServerStatistics served = device.Server.Statistics;
+        BackendLog.Served(_logger, device.Frontend, device.DeviceId, served.MmioRequests + served.PioRequests + served.PciConfigRequests, device.Loops, served.HandedOffRequests);
         device.Resources?.Dispose();
         device.Stop.Dispose();
         _hypervisors.Release(device.Frontend, device.Hypervisor);

@@ -28,6 +28,9 @@ public sealed partial class XenstoreBackendService
 
         public string Key { get; }
 
+        /// <summary>How many loop threads its server runs: the service's setting, at most one a vCPU of the guest.</summary>
+        public int Loops { get; init; } = 1;
+
         public string Kind { get; }
 
         public string FrontendName { get; }

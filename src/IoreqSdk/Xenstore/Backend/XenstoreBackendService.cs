@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
+using IoreqSdk.Server;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -58,6 +59,12 @@ public sealed partial class XenstoreBackendService : IDisposable
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _hypervisors = hypervisors ?? throw new ArgumentNullException(nameof(hypervisors));
         _options = options ?? throw new ArgumentNullException(nameof(options));
+        if (options.LoopThreads < 1 || options.LoopThreads > IoreqServerOptions.MaxLoopThreads)
+        {
+            // Checked here, not at the first device: a bad setting would otherwise refuse every device one by one.
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), $"{nameof(XenstoreBackendOptions.LoopThreads)}: a device's server runs 1 to {IoreqServerOptions.MaxLoopThreads} loop threads, not {options.LoopThreads}.");
+        }
+
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("IoreqSdk.Xenstore.Backend");
         _home = XenStorePaths.DomainPath(options.BackendDomain);
     }
