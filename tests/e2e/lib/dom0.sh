@@ -80,12 +80,14 @@ demu_memory() {
     echo "=== dom0: demu ($1) VmHWM ${hwm:-?} kB, VmRSS ${rss:-?} kB"
 }
 
-# serve_start LOG: demu serve (the xenstore backend service) in the background, stderr to LOG; sets SERVE to its pid and
-# returns once it watches the backend directories (it must, before a guest's xl create: libxl waits only 10 s).
+# serve_start LOG [OPTION...]: demu serve (the xenstore backend service) with the options given, in the background,
+# stderr to LOG; sets SERVE to its pid and returns once it watches the backend directories (it must, before a guest's
+# xl create: libxl waits only 10 s).
 serve_start() {
-    demu serve > /dev/null 2> "$1" &
+    serve_log=$1; shift
+    demu serve "$@" > /dev/null 2> "$serve_log" &
     SERVE=$!
-    wait_for 60 grep -q "watching .*virtio_disk" "$1"
+    wait_for 60 grep -q "watching .*virtio_disk" "$serve_log"
 }
 
 # serve_stop LOG: SIGTERM to demu serve; it tears down what it still serves and exits 0.

@@ -15,6 +15,10 @@ i=0; while [ ! -e $M/driver ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); don
 mmio_driver=$(basename "$(readlink $M/driver 2>/dev/null)")
 [ "$mmio_driver" = virtio-mmio ]
 check $? "second guest: virtio_mmio binds libxl's virtio disk node 2000000.virtio (${mmio_driver:-none}), served by demu serve"
+# The disk checks (and every child of this shell) on vCPU 1: its requests reach demu serve's second loop thread.
+cpus=$(nproc); taskset -p 2 $$ >/dev/null 2>&1; pinned=$?
+[ "$cpus" = 2 ] && [ $pinned = 0 ]
+check $? "second guest: $cpus vCPUs, its disk checks pinned to vCPU 1 (taskset: $(taskset -p $$ 2>&1 | sed 's/.*: //'))"
 if vdisk_checks "second guest, virtio-mmio at libxl's slot 0x2000000, served by demu serve"; then
     vdisk_flush
 fi

@@ -42,7 +42,9 @@ vdisk_create /run/vdisk.img
 vdisk_create /run/vdisk-toolstack.img
 dd if=/dev/zero of=/run/vdisk-spi34.img bs=1k count=64 2>/dev/null
 dd if=/dev/zero of=/run/vdisk-spi35.img bs=1k count=64 2>/dev/null
-serve_start /tmp/demu-serve.err
+# Two loop threads for every device's server: a guest with one vCPU runs one (the first guest), the second guest's two
+# vCPUs are served by one each (vCPU 1 by a request loop on an event-channel handle of its own).
+serve_start /tmp/demu-serve.err --loop-threads 2
 check $? "demu serve (the xenstore backend service) starts in dom0 and is $(grep -o 'watching [^ ]*' /tmp/demu-serve.err | head -n 1)"
 
 say "xl create -p"
@@ -137,6 +139,13 @@ wait_for 60 grep -q "domain $D2 device 51712: closed virtio_disk" /tmp/demu-serv
 closed=$(grep -o "domain $D2 device 51712: closed virtio_disk.*" /tmp/demu-serve.err)
 echo "$closed" | grep -q "state Closed"
 check $? "at its shutdown demu serve closes the second guest's virtio disk, state Closed (${closed:-no line})"
+# Its guest pinned its disk checks to vCPU 1 (disk-guest-init.sh): Xen signalled those requests on the port demu serve
+# bound on the request loop's own handle; virtio-blk declares no region thread-safe, so the request loop handed each to
+# the event loop, which answered it on that handle. Counted by the server, said by the service at teardown.
+answered=$(grep -o "domain $D2 device 51712: its ioreq server answered .*" /tmp/demu-serve.err)
+handed=$(echo "$answered" | sed -n 's/.*with 2 loop thread(s) (\([0-9]*\) came to a request loop.*/\1/p')
+[ "${handed:-0}" -gt 0 ]
+check $? "demu serve --loop-threads 2 served the second guest's two vCPUs on two loop threads, vCPU 1's requests through the request loop's own event-channel handle (${answered#*: })"
 vdisk_image_checks /run/vdisk-toolstack.img "written by the second guest before it powered off"
 serve_stop
 

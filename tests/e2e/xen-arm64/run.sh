@@ -201,7 +201,7 @@ say "initramfs: dom0 $(du -h "$work/dom0.gz" | cut -f1), guest $(du -h "$work/gu
 # QEMU's guest-loader devices write the /chosen multiboot nodes Xen reads: no bootloader. Modules sit clear of Xen
 # (loaded at the start of RAM) and of the DTB QEMU builds.
 log="$work/serial.log"
-expected=49   # 2 host + 20 dom0 + 23 first-guest + 4 second-guest checks; fewer lines means a stage never ran
+expected=51   # 2 host + 21 dom0 + 23 first-guest + 5 second-guest checks; fewer lines means a stage never ran
 say "booting Xen under qemu-system-aarch64 (TCG), at most ${timeout_s}s"
 timeout "$timeout_s" qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a57 -smp 2 -m 2G -accel tcg \
     -nographic -monitor none -serial stdio -no-reboot \
