@@ -404,10 +404,6 @@ internal static class DemuCommand
             }
 
             int threads = LoopThreads(result, loopThreads);
-            if (threads > 1 && result.GetValue(busyPoll) > 0)
-            {
-                throw new UsageException("--loop-threads", "a server that busy-polls runs one loop thread; drop --busy-poll or --loop-threads.");
-            }
 
             return new DemuSettings
             {

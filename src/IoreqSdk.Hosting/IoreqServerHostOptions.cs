@@ -55,7 +55,7 @@ public sealed class IoreqServerHostOptions
     public TimeSpan BusyPoll { get; set; }
 
     /// <summary>
-    /// How many threads serve the guest's vCPUs (default one, at most one a vCPU; not with <see cref="BusyPoll"/>). See
+    /// How many threads serve the guest's vCPUs (default one, at most one a vCPU; with <see cref="BusyPoll"/>, each spins). See
     /// <see cref="IoreqServerOptions.LoopThreads"/>: only regions the devices declare concurrent gain from more.
     /// </summary>
     public int LoopThreads { get; set; } = 1;
@@ -117,11 +117,6 @@ public sealed class IoreqServerHostOptions
         if (LoopThreads < 1 || LoopThreads > IoreqServerOptions.MaxLoopThreads)
         {
             return $"{Prefix}{nameof(LoopThreads)}: {LoopThreads} is not a loop-thread count; give 1 to {IoreqServerOptions.MaxLoopThreads}.";
-        }
-
-        if (LoopThreads > 1 && BusyPoll > TimeSpan.Zero)
-        {
-            return $"{Prefix}{nameof(LoopThreads)}: a server that busy-polls runs one loop thread ({nameof(LoopThreads)} {LoopThreads} with {nameof(BusyPoll)} {BusyPoll}); set one of them back to its default.";
         }
 
         return null;

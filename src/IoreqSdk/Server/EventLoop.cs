@@ -52,6 +52,7 @@ internal sealed class EventLoop
     private IEventChannel?[] _channelOfVcpu = [];
     private int[] _vcpuOfPort = [];
     private int _openRequestLoops;
+    private int _loops = 1;
     private uint _bufferedLocalPort = uint.MaxValue;
     private volatile bool _stopping;
     private int _loopThreadId;
@@ -78,7 +79,7 @@ internal sealed class EventLoop
         var loopStatistics = new IoreqServerStatistics[_requestLoops.Length];
         for (int i = 0; i < _requestLoops.Length; i++)
         {
-            _requestLoops[i] = new RequestLoop(this, dispatcher, logger, stallThreshold, FormattableString.Invariant($"request loop {i + 1}"));
+            _requestLoops[i] = new RequestLoop(this, dispatcher, logger, stallThreshold, _pollTicks, FormattableString.Invariant($"request loop {i + 1}"));
             loopStatistics[i] = _requestLoops[i].Statistics;
         }
 
@@ -132,6 +133,7 @@ internal sealed class EventLoop
     {
         IEventChannel channel = _channel!;
         int loops = Math.Min(_requestLoops.Length + 1, vcpus);
+        _loops = loops;
         for (int i = 0; i < loops - 1; i++)
         {
             // Counted once opened: ReleasePorts closes exactly these, whatever fails after.
@@ -351,7 +353,7 @@ internal sealed class EventLoop
                 DrainBufferedRing();
                 if (Volatile.Read(ref _handedOffCount) != 0)
                 {
-                    ServeHandedOff();
+                    _ = ServeHandedOff();
                 }
 
                 RunPosted();
@@ -392,9 +394,11 @@ internal sealed class EventLoop
     }
 
     /// <summary>Serves the requests the request loops handed over, each answered on its own loop's port.</summary>
+    /// <returns>How many it served.</returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ServeHandedOff()
+    private int ServeHandedOff()
     {
+        int served = 0;
         // Reset before the look: a request loop's mark counted after it is served now or at the wake that follows its
         // count, and a count whose mark this look served costs one look that finds nothing.
         Interlocked.Exchange(ref _handedOffCount, 0);
@@ -407,8 +411,11 @@ internal sealed class EventLoop
                 // Buffered writes before it were the reason for some: drained first, as for this loop's own.
                 DrainBufferedRing();
                 Serve(vcpu, _channelOfVcpu[vcpu]!, handedOff: true);
+                served++;
             }
         }
+
+        return served;
     }
 
     /// <summary>The vCPU whose slot a local port signals, or -1 (the buffered ring's port, or one this loop never bound).</summary>
@@ -484,10 +491,11 @@ internal sealed class EventLoop
 #endif
     private void Poll()
     {
-        // Every slot: a server that busy-polls runs one loop (IoreqServerOptions.LoopThreads), so all are this loop's.
+        // This loop's slots: vCPU 0, loops, 2 * loops, ... (every slot with one loop); the request loops spin on theirs.
         IEventChannel channel = _channel!;
         SharedIoPage page = _ioreqPage;
         int vcpus = _localPorts.Length;
+        int loops = _loops;
         long pollTicks = _pollTicks;
         long idleSince = 0;
         int idleTurns = 0;
@@ -497,7 +505,7 @@ internal sealed class EventLoop
 
             // No pause instruction in the spin, as in the C floor it is measured against (benchmarks/native/
             // slot_roundtrip.c): the first look after the guest's store is what the vCPU waits for.
-            for (int vcpu = 0; vcpu < vcpus; vcpu++)
+            for (int vcpu = 0; vcpu < vcpus; vcpu += loops)
             {
                 // Acquire, as in Serve (which loads it again): the request's fields are visible once READY is.
                 if (page.ReadStateAcquire(vcpu) == IoreqState.Ready)
@@ -511,6 +519,19 @@ internal sealed class EventLoop
                     {
                         return;
                     }
+                }
+            }
+
+            // What the spinning request loops handed over (one load a turn): their vCPUs wait on this loop, whose wake
+            // the spin does not read.
+            if (Volatile.Read(ref _handedOffCount) != 0)
+            {
+                int handedOff = ServeHandedOff();
+                _statistics.PolledRequest += handedOff;
+                found |= handedOff != 0;
+                if (_stopping)
+                {
+                    return;
                 }
             }
 

@@ -94,7 +94,7 @@ public sealed class IoreqServerOptions
     /// notification only sets it pending; another vCPU's port raises one at its first notification of the spin).
     /// </summary>
     /// <remarks>
-    /// The price is a CPU: the loop thread runs flat out for up to this long after every request, and for as long as
+    /// The price is a CPU (one per loop thread, <see cref="LoopThreads"/>, each spinning on its own vCPUs' slots): the loop thread runs flat out for up to this long after every request, and for as long as
     /// the guest keeps sending requests less than this apart — a guest that does so keeps one CPU of this domain busy
     /// the whole time. Leave a CPU free for it: the server's worker, the devices' threads and the process's other
     /// threads need another one (do not confine the whole process to the CPU the loop spins on). While spinning, the
@@ -117,7 +117,8 @@ public sealed class IoreqServerOptions
     /// the event loop, which serves it as it serves its own vCPUs. A server whose devices declare nothing concurrent
     /// gains nothing from more than one.
     /// </summary>
-    /// <remarks>Not combined with <see cref="BusyPoll"/> yet: a server that busy-polls runs one loop.</remarks>
+    /// <remarks>With <see cref="BusyPoll"/> every loop spins on its own vCPUs' slots after a request — a CPU a loop while
+    /// the guest keeps it busy — and the event loop's spin also serves what the request loops hand over.</remarks>
     public int LoopThreads { get; set; } = 1;
 
     /// <summary>A validated copy: what the server runs with.</summary>
@@ -166,11 +167,6 @@ public sealed class IoreqServerOptions
         if (LoopThreads < 1 || LoopThreads > MaxLoopThreads)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(LoopThreads), $"A server runs 1 to {MaxLoopThreads} loop threads, not {LoopThreads}.");
-        }
-
-        if (LoopThreads > 1 && BusyPoll > TimeSpan.Zero)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(LoopThreads), $"A server that busy-polls runs one loop thread (LoopThreads = {LoopThreads} with BusyPoll = {BusyPoll}): set one of them back to its default.");
         }
 
         return new IoreqServerOptions

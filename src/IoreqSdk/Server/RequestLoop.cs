@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using IoreqSdk.Abi;
@@ -24,17 +25,25 @@ internal sealed class RequestLoop
     private readonly RequestStallWatch _stallWatch;
     private readonly ILogger _logger;
     private readonly string _name;
+
+    // Busy polling (IoreqServerOptions.BusyPoll), in Stopwatch ticks (0: never), as the event loop's.
+    private readonly long _pollTicks;
     private SharedIoPage _page;
     private BufferedIoPage _ring;
     private bool _hasRing;
     private IEventChannel? _channel;
     private int[] _vcpuOfPort = [];
+
+    // This run's vCPUs and their local ports, in the order bound (what a spin looks at).
+    private int[] _vcpus = [];
+    private uint[] _ports = [];
     private Thread? _thread;
     private int _threadId;
 
-    public RequestLoop(EventLoop eventLoop, IoDispatcher dispatcher, ILogger logger, TimeSpan stallThreshold, string name)
+    public RequestLoop(EventLoop eventLoop, IoDispatcher dispatcher, ILogger logger, TimeSpan stallThreshold, long pollTicks, string name)
     {
         _name = name;
+        _pollTicks = pollTicks;
         _eventLoop = eventLoop;
         _dispatcher = dispatcher;
         _logger = logger;
@@ -60,6 +69,8 @@ internal sealed class RequestLoop
         _hasRing = hasRing;
         _channel = channel;
         _vcpuOfPort = [];
+        _vcpus = [];
+        _ports = [];
     }
 
     /// <summary>Routes a local port of this loop's handle to the vCPU whose slot it signals.</summary>
@@ -73,6 +84,10 @@ internal sealed class RequestLoop
         }
 
         _vcpuOfPort[localPort] = vcpu;
+        Array.Resize(ref _vcpus, _vcpus.Length + 1);
+        Array.Resize(ref _ports, _ports.Length + 1);
+        _vcpus[^1] = vcpu;
+        _ports[^1] = localPort;
     }
 
     /// <summary>Starts the thread (after every port is bound, before the event loop's own thread starts).</summary>
@@ -118,6 +133,8 @@ internal sealed class RequestLoop
         IEventChannel? channel = _channel;
         _channel = null;
         _vcpuOfPort = [];
+        _vcpus = [];
+        _ports = [];
         channel?.Dispose();
     }
 
@@ -156,6 +173,12 @@ internal sealed class RequestLoop
                 continue;
             }
 
+            if (_pollTicks != 0)
+            {
+                ServePolling(channel, port);
+                continue;
+            }
+
             // Unmasked before serving, as the event loop does: the vCPU's next request cannot come before its answer.
             channel.Unmask(port);
             int[] vcpuOfPort = _vcpuOfPort;
@@ -167,6 +190,91 @@ internal sealed class RequestLoop
             }
 
             Serve(vcpu, port, channel);
+        }
+    }
+
+    /// <summary>
+    /// An event with busy polling on, as the event loop's (EventLoop.ServePolling): its port stays masked while its
+    /// request is served and this loop spins on its own vCPUs' slots (<see cref="Poll"/>), then it is unmasked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ServePolling(IEventChannel channel, uint port)
+    {
+        int[] vcpuOfPort = _vcpuOfPort;
+        int vcpu = port < (uint)vcpuOfPort.Length ? vcpuOfPort[port] : -1;
+        if (vcpu < 0)
+        {
+            Statistics.SpuriousEvent++;
+        }
+        else if (!_eventLoop.IsHandedOff(vcpu) && _page.ReadStateAcquire(vcpu) == IoreqState.Ready)
+        {
+            Serve(vcpu, port, channel);
+            if (!_eventLoop.IsStopping)
+            {
+                Poll(channel);
+            }
+        }
+        else
+        {
+            // Its request was found by a spin (served, or with the event loop), or it is a stray event.
+            Statistics.PolledEvent++;
+        }
+
+        // Before sleeping: a port left masked would never wake this loop again.
+        channel.Unmask(port);
+    }
+
+    /// <summary>
+    /// Spins on this loop's vCPUs' slots, serving (or handing over) each request that becomes READY, until none has come
+    /// for the poll time or the server is stopping. A slot with the event loop is skipped until it has answered it.
+    /// </summary>
+#if NETCOREAPP
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+#endif
+    private void Poll(IEventChannel channel)
+    {
+        SharedIoPage page = _page;
+        int[] vcpus = _vcpus;
+        uint[] ports = _ports;
+        long pollTicks = _pollTicks;
+        long idleSince = 0;
+        int idleTurns = 0;
+        while (!_eventLoop.IsStopping)
+        {
+            bool found = false;
+            for (int i = 0; i < vcpus.Length; i++)
+            {
+                // The mark first, then the state (acquire), as in Serve: a cleared mark is never followed by a stale READY.
+                int vcpu = vcpus[i];
+                if (!_eventLoop.IsHandedOff(vcpu) && page.ReadStateAcquire(vcpu) == IoreqState.Ready)
+                {
+                    Serve(vcpu, ports[i], channel);
+                    Statistics.PolledRequest++;
+                    found = true;
+                }
+            }
+
+            if (found)
+            {
+                idleTurns = 0;
+                continue;
+            }
+
+            // The clock every 64 idle turns, never per request (as the event loop's spin).
+            if ((++idleTurns & 63) != 0)
+            {
+                continue;
+            }
+
+            long now = Stopwatch.GetTimestamp();
+            if (idleTurns == 64)
+            {
+                idleSince = now;
+            }
+            else if (now - idleSince >= pollTicks)
+            {
+                return;
+            }
         }
     }
 

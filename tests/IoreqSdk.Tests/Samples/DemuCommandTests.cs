@@ -184,7 +184,6 @@ public sealed class DemuCommandTests
     [TestCase("--loop-threads", "--loop-threads 2", "add --domain")]
     [TestCase("--loop-threads", "--domain 3 --loop-threads 0", "give 1 to 128")]
     [TestCase("--loop-threads", "--domain 3 --loop-threads 129", "give 1 to 128")]
-    [TestCase("--loop-threads", "--domain 3 --busy-poll 50 --loop-threads 2", "busy-polls runs one loop thread")]
     [TestCase("--bdf", "--device virtio-rng --transport mmio --bdf 00:06.0", "platform device with neither")]
     [TestCase("--ecam-base", "--device virtio-rng --platform arm64 --ecam-base 0x20000000", "platform device with neither")]
     [TestCase("--virtio-mmio-base", "--device virtio-rng --virtio-mmio-base 0xfeb00000", "add --transport mmio")]
