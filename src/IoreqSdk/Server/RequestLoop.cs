@@ -84,10 +84,11 @@ internal sealed class RequestLoop
         }
 
         _vcpuOfPort[localPort] = vcpu;
-        Array.Resize(ref _vcpus, _vcpus.Length + 1);
-        Array.Resize(ref _ports, _ports.Length + 1);
-        _vcpus[^1] = vcpu;
-        _ports[^1] = localPort;
+        int count = _vcpus.Length;
+        Array.Resize(ref _vcpus, count + 1);
+        Array.Resize(ref _ports, count + 1);
+        _vcpus[count] = vcpu;
+        _ports[count] = localPort;
     }
 
     /// <summary>Starts the thread (after every port is bound, before the event loop's own thread starts).</summary>
