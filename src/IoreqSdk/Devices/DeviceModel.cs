@@ -110,7 +110,8 @@ public abstract class DeviceModel : IDeviceModel
     /// On such a thread <see cref="Read"/> and <see cref="Write"/> for the region may use only the services that any
     /// thread may (<see cref="IDeviceContext.TryPost"/>, <see cref="IDeviceContext.TryRunOffLoop{TResult}"/>). Guest
     /// memory and region mapping belong to the event loop and throw there (the access is then contained as a device
-    /// fault), and interrupt lines are driven from the event loop: post that work to it. A handler may also see an
+    /// fault), and interrupt lines and PCI interrupts are driven from the event loop (they throw there too): post that
+    /// work to it. A handler may also see an
     /// access that reached the region just before the event loop moved or unmapped it. A handler must never wait for
     /// the event loop (for work it posted, say): the vCPUs of its loop wait with it, and a stop that needs that loop to
     /// end would wait too.

@@ -24,9 +24,13 @@ public abstract class InterruptLine
     public abstract string Description { get; }
 
     /// <summary>Sets the line's level; nothing reaches the hypervisor when the level does not change.</summary>
+    /// <exception cref="InvalidOperationException">Called on a request loop (a handler of a region declared with
+    /// <see cref="DeviceModel.ServeConcurrently"/>): the line is the event loop's to drive; post the change to it.</exception>
     /// <param name="asserted">The level.</param>
     public void Set(bool asserted)
     {
+        // The line's state is the event loop's (a concurrent handler's Set would race it): refused on a request loop.
+        Server.RequestLoopThread.ThrowIfCurrent("An interrupt line");
         if (asserted == IsAsserted)
         {
             return;

@@ -56,6 +56,8 @@ internal sealed class PciInterrupts
     /// <summary>Signals a vector by the mode the driver chose; INTx is raised when no message mode is enabled.</summary>
     public void Signal(int vector)
     {
+        // MSI and MSI-X state (enables, masks, pending bits) is the event loop's, as the INTx line is.
+        Server.RequestLoopThread.ThrowIfCurrent("A PCI interrupt");
         switch (Mode)
         {
             case PciInterruptMode.Msix:

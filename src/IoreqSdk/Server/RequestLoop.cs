@@ -141,6 +141,8 @@ internal sealed class RequestLoop
 
     private void RunThread()
     {
+        RequestLoopThread.Enter();
+
         // Watched as the event loop is (EventLoop.Run): a concurrent handler that holds this loop is flagged too.
         StallSampler.Watch(_stallWatch);
         try

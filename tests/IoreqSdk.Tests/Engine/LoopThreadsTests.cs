@@ -299,6 +299,29 @@ public sealed class LoopThreadsTests
     }
 
     [Test]
+    public void AConcurrentHandlerThatDrivesAnInterruptLineIsRefusedAndContained()
+    {
+        var device = new LoopDevice();
+        var levels = new ConcurrentQueue<bool>();
+        InterruptLine line = InterruptLine.Create("test line", levels.Enqueue);
+        device.OnConcurrentRead = offset => line.Set(offset == 0x50);
+        device.OnPlainRead = () => line.Set(true);
+        using SimulatedGuest guest = Guest(2, 2, device);
+
+        ulong refused = guest.Xen.Vcpu(1).ReadMmio(Concurrent + 0x50, 4);
+        bool assertedFromTheRequestLoop = line.IsAsserted;
+        guest.Xen.Vcpu(1).ReadMmio(Plain, 4);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(refused, Is.EqualTo(0xFFFF_FFFF), "the handler's Set threw: a contained fault");
+            Assert.That(assertedFromTheRequestLoop, Is.False);
+            Assert.That(guest.Server.Statistics.DeviceFaults, Is.EqualTo(1));
+            Assert.That(line.IsAsserted, Is.True, "from the event loop (the plain region, handed over) the line is driven");
+            Assert.That(levels, Is.EqualTo(new[] { true }));
+        }
+    }
+
+    [Test]
     public void AStopFromAConcurrentHandlerAnswersItsRequestAndTearsTheServerDown()
     {
         var device = new LoopDevice();
