@@ -339,7 +339,6 @@ static void *many_device_model(void *arg)
     return NULL;
 }
 
-/* Starts `loops` consumers of vcpus slots (eventfd), loop 0 pinned to cpu (or anywhere when negative); 0 on success. */
 /* What slot_floor_start_many made so far, for its failure path and slot_floor_stop_many to undo exactly that. */
 static int many_loop_fds, many_vcpu_fds, many_threads;
 
@@ -353,8 +352,11 @@ static void undo_many(void)
     many_loop_fds = many_vcpu_fds = many_threads = 0;
 }
 
+/* Starts `loops` consumers of vcpus slots (eventfd), loop 0 pinned to cpu (or anywhere when negative); 0 on success. */
 __attribute__((visibility("default"))) int slot_floor_start_many(int vcpus, int loops, int cpu)
 {
+    /* A start while started (no stop between) would reuse the running consumers' descriptors: refused. */
+    if (many_threads || many_loop_fds || many_vcpu_fds) return -1;
     if (vcpus < 1 || vcpus > MAX_VCPUS || loops < 1 || loops > MAX_LOOPS || loops > vcpus || prepare_floor()) return -1;
     mode = MODE_EVENTFD;
     consumer_cpu = cpu;

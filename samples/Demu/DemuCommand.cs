@@ -21,17 +21,17 @@ internal static class DemuCommand
     /// <summary><c>DOMID_FIRST_RESERVED</c> (xen/include/public/xen.h).</summary>
     public const int DomidFirstReserved = 0x7FF0;
 
+    /// <summary>What <c>--loop-threads</c> says: one when it is not given.</summary>
+    internal static int LoopThreads(ParseResult result, Option<int> option) => result.GetResult(option) is null ? 1 : result.GetValue(option);
+
     /// <summary>
     /// <c>--loop-threads</c>, for a real-Xen run and for <c>demu serve</c>: how many threads serve each server's vCPUs
     /// (IoreqServerOptions.LoopThreads), checked where it is parsed.
     /// </summary>
-    /// <summary>What <c>--loop-threads</c> says: one when it is not given.</summary>
-    internal static int LoopThreads(ParseResult result, Option<int> option) => result.GetResult(option) is null ? 1 : result.GetValue(option);
-
     internal static Option<int> LoopThreadsOption() => new("--loop-threads")
     {
         HelpName = "count",
-        Description = "Real Xen: how many threads serve the guest's vCPUs (1 to " + IoreqServerOptions.MaxLoopThreads.ToString(CultureInfo.InvariantCulture)
+        Description = "How many threads serve each ioreq server's vCPUs (1 to " + IoreqServerOptions.MaxLoopThreads.ToString(CultureInfo.InvariantCulture)
             + "; default 1; at most one a vCPU is started). vCPU n is served by thread n % count; requests to devices that are not "
             + "thread-safe are still served by the first, the event loop.",
         CustomParser = result =>

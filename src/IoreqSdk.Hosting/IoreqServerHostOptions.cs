@@ -49,8 +49,8 @@ public sealed class IoreqServerHostOptions
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// How long the event loop spins on the vCPUs' slots after a request before it sleeps (default zero: never, up to
-    /// one second); it costs a CPU while the guest keeps sending. See <see cref="IoreqServerOptions.BusyPoll"/>.
+    /// How long a loop spins on its vCPUs' slots after a request before it sleeps (default zero: never, up to one
+    /// second); it costs a CPU a loop while the guest keeps sending. See <see cref="IoreqServerOptions.BusyPoll"/>.
     /// </summary>
     public TimeSpan BusyPoll { get; set; }
 

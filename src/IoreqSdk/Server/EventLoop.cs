@@ -351,9 +351,11 @@ internal sealed class EventLoop
                 // Woken: work was posted, off-loop work finished, the ring has a backlog, a request loop handed a
                 // request over, or a stop.
                 DrainBufferedRing();
-                if (Volatile.Read(ref _handedOffCount) != 0)
+                // With busy polling, hand-offs start a spin as this loop's own requests do: the request loop's vCPUs
+                // come back to this loop for every request its devices do not declare concurrent.
+                if (Volatile.Read(ref _handedOffCount) != 0 && ServeHandedOff() != 0 && _pollTicks != 0 && !_stopping)
                 {
-                    _ = ServeHandedOff();
+                    Poll();
                 }
 
                 RunPosted();
@@ -428,7 +430,7 @@ internal sealed class EventLoop
 
     /// <summary>
     /// An event with busy polling on: its port stays masked (the kernel masked it when it delivered it), its request is
-    /// served, and then the loop spins on every slot (<see cref="Poll"/>) until the guest has been quiet for the poll
+    /// served, and then the loop spins on its slots (<see cref="Poll"/>) until the guest has been quiet for the poll
     /// time; only then is the port unmasked and the loop sleeps. A notification Xen sends to a masked port only sets it
     /// pending: the requests of this vCPU found by spinning cost this domain no upcall, and the loop no wait, read or
     /// unmask on the event channel (each still gets its answer's notify). Another vCPU's port is unmasked while the loop
@@ -479,7 +481,7 @@ internal sealed class EventLoop
     }
 
     /// <summary>
-    /// Spins on every vCPU's slot and serves what becomes ready, until no request has come for the poll time or the
+    /// Spins on this loop's vCPUs' slots (and the request loops' hand-offs) and serves what becomes ready, until no request has come for the poll time or the
     /// loop is stopping (after which it serves nothing). The buffered ring, posted work and completions are looked at
     /// every few turns, so that a guest that keeps the loop polling cannot starve them; the clock is read only while
     /// nothing comes, every few dozen turns, never per request.

@@ -31,9 +31,9 @@ public static class IoreqServerMetrics
     private static readonly ObservableCounter<long> s_buffered = s_meter.CreateObservableCounter("ioreq.buffered_entries", () => Observe(s => s.BufferedEntries), "{entry}", "Buffered-ring entries consumed");
     private static readonly ObservableGauge<long> s_depth = s_meter.CreateObservableGauge("ioreq.ring_depth", () => Observe(s => s.RingDepth), "{entry}", "Buffered-ring depth at the last drain");
     private static readonly ObservableCounter<long> s_widths = s_meter.CreateObservableCounter("ioreq.refused_widths", () => Observe(s => s.RefusedWidthAccesses), "{request}", "Accesses of a width the region does not accept (refused)");
-    private static readonly ObservableCounter<long> s_overruns = s_meter.CreateObservableCounter("ioreq.loop_overruns", () => Observe(s => s.LoopOverruns), "{overrun}", "Device callbacks that held the event loop longer than the stall threshold");
+    private static readonly ObservableCounter<long> s_overruns = s_meter.CreateObservableCounter("ioreq.loop_overruns", () => Observe(s => s.LoopOverruns), "{overrun}", "Device callbacks that held a loop longer than the stall threshold");
     private static readonly ObservableCounter<long> s_refusedWork = s_meter.CreateObservableCounter("ioreq.refused_work", ObserveRefusedWork, "{item}", "Work refused because its queue was full or the server had stopped");
-    private static readonly ObservableCounter<long> s_polled = s_meter.CreateObservableCounter("ioreq.polled_requests", () => Observe(s => s.PolledRequests), "{request}", "Requests the event loop found by busy polling, before their notification");
+    private static readonly ObservableCounter<long> s_polled = s_meter.CreateObservableCounter("ioreq.polled_requests", () => Observe(s => s.PolledRequests), "{request}", "Requests a loop found by busy polling and served");
 #pragma warning restore CA1823
 
     internal static void Register(IoreqServer server)

@@ -87,17 +87,18 @@ public sealed class IoreqServerOptions
     public static readonly TimeSpan MaxBusyPoll = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// How long the event loop spins on the vCPUs' slots after serving a request before it sleeps on the event channel
+    /// How long a loop spins on its vCPUs' slots after serving a request before it sleeps on the event channel
     /// again: zero (the default) never spins, up to <see cref="MaxBusyPoll"/>. A guest whose next request comes within
     /// the time is served without an event's wake-up (and, on Linux, the vCPU whose request woke the loop without the
     /// interrupt Xen's notification raises in this domain: its port stays masked while the loop spins, so each
     /// notification only sets it pending; another vCPU's port raises one at its first notification of the spin).
     /// </summary>
     /// <remarks>
-    /// The price is a CPU (one per loop thread, <see cref="LoopThreads"/>, each spinning on its own vCPUs' slots): the loop thread runs flat out for up to this long after every request, and for as long as
-    /// the guest keeps sending requests less than this apart — a guest that does so keeps one CPU of this domain busy
-    /// the whole time. Leave a CPU free for it: the server's worker, the devices' threads and the process's other
-    /// threads need another one (do not confine the whole process to the CPU the loop spins on). While spinning, the
+    /// The price is a CPU a loop (<see cref="LoopThreads"/>, each spinning on its own vCPUs' slots): a loop thread runs
+    /// flat out for up to this long after every request, and for as long as the guest keeps sending requests less than
+    /// this apart — a guest that does so keeps a CPU of this domain busy a loop the whole time. Leave those CPUs free:
+    /// the server's worker, the devices' threads and the process's other threads need another one (do not confine the
+    /// whole process to the CPUs the loops spin on). While spinning, the
     /// loop still drains the buffered ring, runs posted work and completions, and stops at once when asked. Requests
     /// found by spinning are counted in <see cref="IoreqServerStatistics.PolledRequests"/>; the notifications Xen sent
     /// for them arrive later and are counted in <see cref="IoreqServerStatistics.PolledEvents"/>, not as spurious.

@@ -70,8 +70,9 @@ public sealed class IoreqServerStatistics
     public long SpuriousEvents => Total(static s => System.Threading.Volatile.Read(ref s.SpuriousEvent));
 
     /// <summary>
-    /// Synchronous requests the event loop found by busy polling (<see cref="IoreqServerOptions.BusyPoll"/>), served
-    /// before their notification was delivered.
+    /// Synchronous requests a loop found by busy polling (<see cref="IoreqServerOptions.BusyPoll"/>) and served: its
+    /// own vCPUs' requests served before their notification was delivered, and on the event loop the requests a request
+    /// loop handed over while it spun. Each request is counted once, by the loop that served it.
     /// </summary>
     public long PolledRequests => Total(static s => System.Threading.Volatile.Read(ref s.PolledRequest));
 

@@ -192,7 +192,7 @@ internal sealed class RequestLoop
                 continue;
             }
 
-            Serve(vcpu, port, channel);
+            _ = Serve(vcpu, port, channel);
         }
     }
 
@@ -211,7 +211,7 @@ internal sealed class RequestLoop
         }
         else if (!_eventLoop.IsHandedOff(vcpu) && _page.ReadStateAcquire(vcpu) == IoreqState.Ready)
         {
-            Serve(vcpu, port, channel);
+            _ = Serve(vcpu, port, channel);
             if (!_eventLoop.IsStopping)
             {
                 Poll(channel);
@@ -251,9 +251,18 @@ internal sealed class RequestLoop
                 int vcpu = vcpus[i];
                 if (!_eventLoop.IsHandedOff(vcpu) && page.ReadStateAcquire(vcpu) == IoreqState.Ready)
                 {
-                    Serve(vcpu, ports[i], channel);
-                    Statistics.PolledRequest++;
+                    // Counted where it is served: a request handed over is counted by the event loop, if its spin finds it.
+                    if (Serve(vcpu, ports[i], channel))
+                    {
+                        Statistics.PolledRequest++;
+                    }
+
                     found = true;
+                    if (_eventLoop.IsStopping)
+                    {
+                        // Nothing is served after a stop, as on the event loop's spin.
+                        return;
+                    }
                 }
             }
 
@@ -281,7 +290,8 @@ internal sealed class RequestLoop
         }
     }
 
-    private void Serve(int vcpu, uint port, IEventChannel channel)
+    /// <returns>Whether this loop served it (false: handed over, or nothing to serve).</returns>
+    private bool Serve(int vcpu, uint port, IEventChannel channel)
     {
         SharedIoPage page = _page;
 
@@ -291,7 +301,7 @@ internal sealed class RequestLoop
         if (_eventLoop.IsHandedOff(vcpu) || page.ReadStateAcquire(vcpu) != IoreqState.Ready)
         {
             Statistics.SpuriousEvent++;
-            return;
+            return false;
         }
 
         IoRequest request = page.ReadRequest(vcpu);
@@ -302,7 +312,7 @@ internal sealed class RequestLoop
         {
             Statistics.HandedOffRequest++;
             _eventLoop.HandOff(vcpu);
-            return;
+            return false;
         }
 
         page.WriteStateRelease(vcpu, IoreqState.InProcess);
@@ -325,6 +335,7 @@ internal sealed class RequestLoop
         // As on the event loop: data, then IORESP_READY with release semantics, then the notification.
         page.WriteResponse(vcpu, data);
         channel.Notify(port);
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

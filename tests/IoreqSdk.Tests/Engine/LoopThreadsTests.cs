@@ -72,7 +72,7 @@ public sealed class LoopThreadsTests
         // The event loop spins after vCPU 0's request; vCPU 1's plain-region requests are handed over meanwhile. Its
         // spin reads no wake-up, so it must look at the hand-offs itself, or each would wait for the spin to end.
         var device = new LoopDevice();
-        using SimulatedGuest guest = Guest(2, 2, device, IoreqServerOptions.MaxBusyPoll);
+        using SimulatedGuest guest = Guest(2, 2, device, TimeSpan.FromMilliseconds(500));
         guest.Xen.Vcpu(0).WriteMmio(Plain, 4, 0);
         SimulatedVcpu cpu = guest.Xen.Vcpu(1);
         for (ulong i = 1; i <= 20; i++)

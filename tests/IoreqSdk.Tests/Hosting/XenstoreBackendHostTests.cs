@@ -120,6 +120,16 @@ public sealed class XenstoreBackendHostTests
         Assert.That(host.Services.GetRequiredService<XenstoreBackendHost>().StoppedByItself, Is.True);
     }
 
+    [TestCase("0")]
+    [TestCase("129")]
+    public void ALoopThreadCountFromConfigurationNoServerCanRunFailsTheStartNamingTheSetting(string loops)
+    {
+        using var rig = new BackendRig();
+        using IHost host = Build(rig, new() { ["XenstoreBackend:LoopThreads"] = loops }).Build();
+
+        Assert.That(async () => await host.StartAsync(rig.Guard), Throws.InvalidOperationException.With.Message.Contains($"XenstoreBackend:LoopThreads: {loops} is not a loop-thread count; give 1 to 128."));
+    }
+
     [Test]
     public void AReservedBackendDomainFromConfigurationFailsTheStartNamingTheSetting()
     {

@@ -151,7 +151,7 @@ public sealed partial class XenstoreBackendService
                 Domain = frontend,
                 LoggerFactory = _options.LoggerFactory,
                 RestrictHandlesToDomain = _options.RestrictHandlesToDomain,
-                LoopThreads = _options.LoopThreads,
+                LoopThreads = _loopThreads,
             });
             int vcpus = hypervisor.GetVcpuCount(frontend);
             resources = factory.Create(new BackendDeviceRequest(type, frontend, deviceId, path, keys, server, hypervisor.Architecture, vcpus, logger));
@@ -167,7 +167,7 @@ public sealed partial class XenstoreBackendService
             var device = new ServedDevice(key, kind, frontendName, frontend, deviceId, type, path, hypervisor, server, resources, stop, ++_serial)
             {
                 State = state,
-                Loops = Math.Min(_options.LoopThreads, vcpus),
+                Loops = Math.Min(_loopThreads, vcpus),
                 FrontendPath = keys.TryGetValue("frontend", out string? frontendPath) && IsFrontendPath(frontendPath) ? frontendPath : null,
             };
             _served.Add(key, device);
@@ -234,11 +234,13 @@ public sealed partial class XenstoreBackendService
 
         // Join the device's loop (from the service's thread, never a loop's), then release what the device holds.
         device.Server.Dispose();
-        IoreqServerStatistics served = device.Server.Statistics;
-        BackendLog.Served(_logger, device.Frontend, device.DeviceId, served.MmioRequests + served.PioRequests + served.PciConfigRequests, device.Loops, served.HandedOffRequests);
         device.Resources?.Dispose();
         device.Stop.Dispose();
         _hypervisors.Release(device.Frontend, device.Hypervisor);
+
+        // Logged once everything is released (a throwing logger must not leak the device's image or handles).
+        IoreqServerStatistics served = device.Server.Statistics;
+        BackendLog.Served(_logger, device.Frontend, device.DeviceId, served.MmioRequests + served.PioRequests + served.PciConfigRequests + served.InvalidateRequests, device.Loops, served.HandedOffRequests);
 
         // Its server is destroyed: the record would name whatever server Xen gives that id next (another device's, or
         // another process's), which a restarted backend would then destroy as stale. Removing a key never re-creates a

@@ -43,6 +43,7 @@ public sealed partial class XenstoreBackendService : IDisposable
     private readonly IXenStore _store;
     private readonly IBackendHypervisors _hypervisors;
     private readonly XenstoreBackendOptions _options;
+    private readonly int _loopThreads;
     private readonly ILogger _logger;
     private readonly Dictionary<string, ServedDevice> _served = new(StringComparer.Ordinal);
     private readonly WatchEventQueue _ended = new();
@@ -64,6 +65,9 @@ public sealed partial class XenstoreBackendService : IDisposable
             // Checked here, not at the first device: a bad setting would otherwise refuse every device one by one.
             ThrowHelper.ThrowArgumentOutOfRange(nameof(options), $"{nameof(XenstoreBackendOptions.LoopThreads)}: a device's server runs 1 to {IoreqServerOptions.MaxLoopThreads} loop threads, not {options.LoopThreads}.");
         }
+
+        // Kept: the options stay the caller's object, and a later change must not get past the check.
+        _loopThreads = options.LoopThreads;
 
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("IoreqSdk.Xenstore.Backend");
         _home = XenStorePaths.DomainPath(options.BackendDomain);
