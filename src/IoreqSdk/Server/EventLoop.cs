@@ -351,11 +351,15 @@ internal sealed class EventLoop
                 // Woken: work was posted, off-loop work finished, the ring has a backlog, a request loop handed a
                 // request over, or a stop.
                 DrainBufferedRing();
-                // With busy polling, hand-offs start a spin as this loop's own requests do: the request loop's vCPUs
-                // come back to this loop for every request its devices do not declare concurrent.
-                if (Volatile.Read(ref _handedOffCount) != 0 && ServeHandedOff() != 0 && _pollTicks != 0 && !_stopping)
+                if (Volatile.Read(ref _handedOffCount) != 0)
                 {
-                    Poll();
+                    // With busy polling, hand-offs start a spin as this loop's own requests do: a request loop's vCPUs
+                    // come back to this loop for every request their devices do not declare concurrent.
+                    int handedOff = ServeHandedOff();
+                    if (handedOff != 0 && _pollTicks != 0 && !_stopping)
+                    {
+                        Poll();
+                    }
                 }
 
                 RunPosted();
@@ -481,10 +485,10 @@ internal sealed class EventLoop
     }
 
     /// <summary>
-    /// Spins on this loop's vCPUs' slots (and the request loops' hand-offs) and serves what becomes ready, until no request has come for the poll time or the
-    /// loop is stopping (after which it serves nothing). The buffered ring, posted work and completions are looked at
-    /// every few turns, so that a guest that keeps the loop polling cannot starve them; the clock is read only while
-    /// nothing comes, every few dozen turns, never per request.
+    /// Spins on this loop's vCPUs' slots (and the request loops' hand-offs) and serves what becomes ready, until no
+    /// request has come for the poll time or the loop is stopping (after which it serves nothing). The buffered ring,
+    /// posted work and completions are looked at every few turns, so that a guest that keeps the loop polling cannot
+    /// starve them; the clock is read only while nothing comes, every few dozen turns, never per request.
     /// </summary>
     // Optimised from its first entry, as Serving is: a spin entered once per burst would otherwise run its first bursts
     // as tier-0 code and then as on-stack-replacement copies, a slower spin for the first thirty bursts.
