@@ -50,6 +50,10 @@ for placement, where in (("busy-3cores", "busy-poll, 3 cores"), ("eventfd-1core"
         if placement == "busy-3cores" and key not in paired:
             continue   # needs three CPUs (PairedBlk.cs)
         rows.append((f"{blk_title[kind]}, end to end, {where} (paired)", key, blk_bdn[kind] if placement == "eventfd-1core" else None))
+for n in (1, 2, 4):
+    # PairedBlk.RunQueues: blk_roundtrip.c's multi-queue guest (a vCPU thread per queue and the interrupt's vCPU) on
+    # CPU 0, the device on CPU 1; per read over all queues; no BenchmarkDotNet case of its own.
+    rows.append((f"virtio-blk 4 KiB random read, {n} queue(s) at once (a vCPU each), eventfd, across 2 cores, per read (paired)", f"blk-mq-4k-random-{n}queues-eventfd-2cores", None))
 rows += [
     # Both columns IoreqSdk (PairedPci.cs): x86's PCI_CONFIG decode where the others have C, Arm64's ECAM decode beside it.
     ("PCI config read, dispatch: Arm64 ECAM against x86 PCI_CONFIG (paired; the C column is x86)", "pci-config-ecam", None),

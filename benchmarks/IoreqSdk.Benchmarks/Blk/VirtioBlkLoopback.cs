@@ -35,6 +35,12 @@ internal sealed unsafe class VirtioBlkLoopback : IDisposable
     public const ulong Header = RamBase + 0x3000;
     public const ulong Status = RamBase + 0x3010;
     public const ulong Data = RamBase + 0x1_0000;
+
+    /// <summary>Queue q's rings, header and status are at q × this from queue 0's (blk_roundtrip.c's QUEUE_SPAN).</summary>
+    public const ulong QueueSpan = 0x4000;
+
+    /// <summary>The most queues the C side's layout holds (blk_roundtrip.c's MAX_QUEUES).</summary>
+    public const int MaxQueues = 4;
     public const long ImageSize = 64L << 20;
     public const uint Spi = VirtioMmioTransport.Arm64FirstSpi;
 
@@ -49,16 +55,25 @@ internal sealed unsafe class VirtioBlkLoopback : IDisposable
     private uint _injections;
     private ulong _rng = 0x2545_F491_4F6C_DD1D;
     private ulong _next;
+    private readonly int _queues;
 
     /// <param name="notification">How the slot, the server's wake-ups and the interrupt are signalled.</param>
     /// <param name="serverCpu">The CPU of the server's loop (-1: the scheduler's choice).</param>
     /// <param name="workerCpu">The CPU of the device's I/O thread (-1: the scheduler's choice).</param>
-    public VirtioBlkLoopback(Notification notification, int serverCpu, int workerCpu)
+    /// <param name="queues">The device's request queues (VIRTIO_BLK_F_MQ when more than one), set up in blk_roundtrip.c's layout.</param>
+    /// <param name="vcpus">The guest's vCPUs (slots): 1 for one guest thread, queues + 1 for blk_roundtrip.c's multi-queue guest.</param>
+    public VirtioBlkLoopback(Notification notification, int serverCpu, int workerCpu, int queues = 1, int vcpus = 1)
     {
+        if (queues is < 1 or > MaxQueues)
+        {
+            throw new ArgumentOutOfRangeException(nameof(queues), queues, $"1 to {MaxQueues} queues (blk_roundtrip.c's layout).");
+        }
+
         EnsureImage();
-        _xen = new LoopbackXen(GuestArchitecture.Arm64, 1, notification, serverCpu, RamBase, RamSize);
+        _queues = queues;
+        _xen = new LoopbackXen(GuestArchitecture.Arm64, vcpus, notification, serverCpu, RamBase, RamSize);
         _server = _xen.CreateServer();
-        _device = VirtioBlkDevice.Open(ImagePath, new VirtioBlkOptions { ReadOnly = true });
+        _device = VirtioBlkDevice.Open(ImagePath, new VirtioBlkOptions { ReadOnly = true, QueueCount = queues });
         _server.AddDevice(new VirtioMmioTransport(_device, Mmio, _server.CreateInterruptLine(Spi)));
         _server.Start();
         SetUpDriver();
@@ -221,23 +236,31 @@ internal sealed unsafe class VirtioBlkLoopback : IDisposable
         WriteRegister(R.Status, (uint)(VirtioDeviceStatus.Acknowledge | VirtioDeviceStatus.Driver));
         WriteRegister(R.DeviceFeaturesSel, 1);
         Expect((ReadRegister(R.DeviceFeatures) & (uint)(VirtioFeatures.Version1 >> 32)) != 0, "VIRTIO_F_VERSION_1 offered");
+        WriteRegister(R.DeviceFeaturesSel, 0);
+        uint multiQueue = _queues > 1 ? (uint)VirtioBlkFeatures.MultiQueue : 0;
+        Expect((ReadRegister(R.DeviceFeatures) & multiQueue) == multiQueue, "VIRTIO_BLK_F_MQ offered");
         WriteRegister(R.DriverFeaturesSel, 0);
-        WriteRegister(R.DriverFeatures, 0);
+        WriteRegister(R.DriverFeatures, multiQueue);
         WriteRegister(R.DriverFeaturesSel, 1);
         WriteRegister(R.DriverFeatures, (uint)(VirtioFeatures.Version1 >> 32));
         const VirtioDeviceStatus Negotiated = VirtioDeviceStatus.Acknowledge | VirtioDeviceStatus.Driver | VirtioDeviceStatus.FeaturesOk;
         WriteRegister(R.Status, (uint)Negotiated);
         Expect((ReadRegister(R.Status) & (uint)VirtioDeviceStatus.FeaturesOk) != 0, "FEATURES_OK accepted");
-        WriteRegister(R.QueueSel, 0);
-        Expect(ReadRegister(R.QueueNumMax) >= QueueSize, "a queue of 128 entries");
-        WriteRegister(R.QueueNum, QueueSize);
-        WriteRegister(R.QueueDescLow, (uint)DescriptorArea);
-        WriteRegister(R.QueueDescHigh, (uint)(DescriptorArea >> 32));
-        WriteRegister(R.QueueDriverLow, (uint)DriverArea);
-        WriteRegister(R.QueueDriverHigh, (uint)(DriverArea >> 32));
-        WriteRegister(R.QueueDeviceLow, (uint)DeviceArea);
-        WriteRegister(R.QueueDeviceHigh, (uint)(DeviceArea >> 32));
-        WriteRegister(R.QueueReady, 1);
+        for (int queue = 0; queue < _queues; queue++)
+        {
+            ulong span = (ulong)queue * QueueSpan;
+            WriteRegister(R.QueueSel, (uint)queue);
+            Expect(ReadRegister(R.QueueNumMax) >= QueueSize, "a queue of 128 entries");
+            WriteRegister(R.QueueNum, QueueSize);
+            WriteRegister(R.QueueDescLow, (uint)(DescriptorArea + span));
+            WriteRegister(R.QueueDescHigh, (uint)((DescriptorArea + span) >> 32));
+            WriteRegister(R.QueueDriverLow, (uint)(DriverArea + span));
+            WriteRegister(R.QueueDriverHigh, (uint)((DriverArea + span) >> 32));
+            WriteRegister(R.QueueDeviceLow, (uint)(DeviceArea + span));
+            WriteRegister(R.QueueDeviceHigh, (uint)((DeviceArea + span) >> 32));
+            WriteRegister(R.QueueReady, 1);
+        }
+
         WriteRegister(R.Status, (uint)(Negotiated | VirtioDeviceStatus.DriverOk));
         Expect(ReadRegister(R.Status) == (uint)(Negotiated | VirtioDeviceStatus.DriverOk), "DRIVER_OK");
     }
