@@ -29,8 +29,8 @@
  * Several queues (blk_mq_guest_*, blk_floor_start_mq): the same device model with a queue per guest vCPU and one slot
  * per vCPU, driven by a guest of a thread per queue and one more that takes the interrupt (see there).
  *
- * Built as a shared library only (-DBLK_ROUNDTRIP_LIBRARY): the paired runner loads it, and its guest functions
- * (blk_guest_init, blk_guest_run) drive the SDK's loopback too, so both sides run the same guest code.
+ * Built as a shared library only (-DBLK_ROUNDTRIP_LIBRARY): the paired runner loads it, and its guests (blk_guest_init
+ * and blk_guest_run; blk_mq_guest_*) drive the SDK's loopback too, so both sides run the same guest code.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -301,7 +301,11 @@ EXPORT struct blk_mq_guest *blk_mq_guest_create(unsigned queues)
         g->v[q].g = g;
         g->v[q].queue = q;
         g->v[q].rng = 0x2545F4914F6CDD1Dull + q;   /* each queue its own sequence; the same on both sides */
-        if ((g->v[q].done_fd = eventfd(0, EFD_CLOEXEC)) < 0) { free(g); return NULL; }
+        if ((g->v[q].done_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+            while (q-- > 0) close(g->v[q].done_fd);
+            free(g);
+            return NULL;
+        }
     }
     return g;
 }
@@ -401,7 +405,7 @@ EXPORT double blk_mq_guest_run(struct blk_mq_guest *g, long each, int cpu)
     mmio_on(g->page, irq_vcpu, 0, g->to_server[irq_vcpu], g->from_server[irq_vcpu], MMIO_BASE + REG_INTERRUPT_ACK, 1,
             pending);
     g->running = (int)g->queues;
-    pthread_barrier_init(&g->start, NULL, g->queues + 1);
+    if (pthread_barrier_init(&g->start, NULL, g->queues + 1)) return -1;
     for (unsigned q = 0; q < g->queues; q++) {
         g->v[q].iterations = each;
         g->v[q].failed = 0;
@@ -477,6 +481,8 @@ static struct floor {
     int to_dm, irq_fd;
     int from_dm[MAX_VCPUS];
     volatile int stop;
+    int started;                 /* threads running: 0, 1 (server) or 2 (and worker) */
+    int open_fds;                /* whether image, to_dm, irq_fd and from_dm[0 .. vcpus) may be open */
     pthread_t server, worker;
 
     /* The device (server thread only). */
@@ -701,9 +707,36 @@ static void *worker_thread(void *arg)
     }
 }
 
-/* Starts the device model of `queues` queues and `vcpus` slots. */
+/* Stops the threads that run and closes what is open: a stop, or a start that failed half-way. */
+static void undo_floor(void)
+{
+    if (f.started) {
+        pthread_mutex_lock(&f.lock);
+        f.stop = 1;
+        pthread_cond_signal(&f.cond);
+        pthread_mutex_unlock(&f.lock);
+        post(f.to_dm);   /* busy: the server sees stop while spinning; eventfd: this wakes it */
+        pthread_join(f.server, NULL);
+        if (f.started > 1) pthread_join(f.worker, NULL);
+        pthread_mutex_destroy(&f.lock);
+        pthread_cond_destroy(&f.cond);
+    }
+    if (f.open_fds) {
+        if (f.image >= 0) close(f.image);
+        if (f.to_dm >= 0) close(f.to_dm);
+        if (f.irq_fd >= 0) close(f.irq_fd);
+        for (unsigned v = 0; v < f.vcpus; v++) {
+            if (f.from_dm[v] >= 0) close(f.from_dm[v]);
+        }
+    }
+    f.started = f.open_fds = 0;
+}
+
+/* Starts the device model of `queues` queues and `vcpus` slots; 0, or -1 with nothing left running or open. */
 static int floor_start(int busy_poll, int cpu, int worker_cpu, const char *image_path, unsigned queues, unsigned vcpus)
 {
+    /* A start while started (no stop between) would reuse the running threads' descriptors: refused. */
+    if (f.started || f.open_fds) return -1;
     if (queues < 1 || queues > MAX_QUEUES || vcpus < 1 || vcpus > MAX_VCPUS) return -1;
     if (!f.page) {
         if (posix_memalign((void **)&f.page, 4096, 4096) || posix_memalign((void **)&f.ram, 4096, RAM_SIZE)) return -1;
@@ -728,17 +761,29 @@ static int floor_start(int busy_poll, int cpu, int worker_cpu, const char *image
         q->free_count = SLOTS;
         for (unsigned k = 0; k < SLOTS; k++) q->free_slots[k] = &q->slots[k];
     }
+    f.open_fds = 1;
     f.image = open(image_path, O_RDONLY | O_CLOEXEC);
     f.to_dm = eventfd(0, EFD_CLOEXEC);
     f.irq_fd = eventfd(0, EFD_CLOEXEC);
-    if (f.image < 0 || f.to_dm < 0 || f.irq_fd < 0) return -1;
+    int failed = f.image < 0 || f.to_dm < 0 || f.irq_fd < 0;
     for (unsigned v = 0; v < f.vcpus; v++) {
-        if ((f.from_dm[v] = eventfd(0, EFD_CLOEXEC)) < 0) return -1;
+        failed |= (f.from_dm[v] = eventfd(0, EFD_CLOEXEC)) < 0;
     }
+    if (failed) goto undo;
     pthread_mutex_init(&f.lock, NULL);
     pthread_cond_init(&f.cond, NULL);
-    if (pthread_create(&f.server, NULL, server_thread, NULL) || pthread_create(&f.worker, NULL, worker_thread, NULL)) return -1;
+    if (pthread_create(&f.server, NULL, server_thread, NULL)) {
+        pthread_mutex_destroy(&f.lock);
+        pthread_cond_destroy(&f.cond);
+        goto undo;
+    }
+    f.started = 1;
+    if (pthread_create(&f.worker, NULL, worker_thread, NULL)) goto undo;
+    f.started = 2;
     return 0;
+undo:
+    undo_floor();
+    return -1;
 }
 
 static struct blk_guest floor_guest;
@@ -762,22 +807,7 @@ EXPORT double blk_floor_run(long iterations)
     return ns;
 }
 
-EXPORT void blk_floor_stop(void)
-{
-    pthread_mutex_lock(&f.lock);
-    f.stop = 1;
-    pthread_cond_signal(&f.cond);
-    pthread_mutex_unlock(&f.lock);
-    post(f.to_dm);   /* busy: the server sees stop while spinning; eventfd: this wakes it */
-    pthread_join(f.server, NULL);
-    pthread_join(f.worker, NULL);
-    pthread_mutex_destroy(&f.lock);
-    pthread_cond_destroy(&f.cond);
-    close(f.image);
-    close(f.to_dm);
-    for (unsigned v = 0; v < f.vcpus; v++) close(f.from_dm[v]);
-    close(f.irq_fd);
-}
+EXPORT void blk_floor_stop(void) { undo_floor(); }
 
 /* The device model for the multi-queue guest (eventfds): `queues` queues, a vCPU each and the interrupt's, its threads
  * started on `cpu` and `worker_cpu` over fresh queues. */
@@ -789,6 +819,7 @@ EXPORT int blk_floor_start_mq(int cpu, int worker_cpu, const char *image_path, u
 /* A multi-queue guest's run on the device model blk_floor_start_mq started: one eventfd in, one per vCPU out. */
 EXPORT double blk_floor_run_mq(struct blk_mq_guest *g, long each, int cpu)
 {
+    if (g->queues + 1 != f.vcpus) return -1;   /* the guest's vCPUs are the model's slots */
     int to[MAX_VCPUS];
     for (unsigned v = 0; v < f.vcpus; v++) to[v] = f.to_dm;
     blk_mq_guest_attach(g, f.ram, f.page, &f.irq_count, to, f.from_dm, f.irq_fd);

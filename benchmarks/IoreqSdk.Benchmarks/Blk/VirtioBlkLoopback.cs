@@ -18,10 +18,11 @@ namespace IoreqSdk.Benchmarks.Blk;
 /// <summary>
 /// A virtio-blk disk end to end over the loopback Xen: a page-cached image file, <see cref="VirtioBlkDevice"/> (zero
 /// copy, its own I/O thread) on <see cref="VirtioMmioTransport"/> at the first Arm64 virtio-mmio slot, an
-/// <see cref="IoreqServer"/>, and guest RAM holding one split ring in the layout of <c>native/blk_roundtrip.c</c>. The
-/// driver is set up here through MMIO round trips, as Linux's virtio_mmio probe does it; then a guest — this class's own
-/// (<see cref="Read"/>, the simulated guest's ring writer), or the C file's (<c>blk_guest_run</c>) — posts one
-/// three-descriptor read at a time, kicks, and waits for the interrupt and the used entry.
+/// <see cref="IoreqServer"/>, and guest RAM holding a split ring per queue (one to four) in the layout of
+/// <c>native/blk_roundtrip.c</c>. The driver is set up here through MMIO round trips, as Linux's virtio_mmio probe does
+/// it; then a guest — this class's own (<see cref="Read"/>, the simulated guest's ring writer, on queue 0), or the C
+/// file's (<c>blk_guest_run</c> on queue 0; <c>blk_mq_guest_run</c>, a vCPU per queue) — posts one three-descriptor
+/// read at a time per queue, kicks, and waits for the interrupt and the used entry.
 /// </summary>
 internal sealed unsafe class VirtioBlkLoopback : IDisposable
 {
@@ -67,6 +68,11 @@ internal sealed unsafe class VirtioBlkLoopback : IDisposable
         if (queues is < 1 or > MaxQueues)
         {
             throw new ArgumentOutOfRangeException(nameof(queues), queues, $"1 to {MaxQueues} queues (blk_roundtrip.c's layout).");
+        }
+
+        if (vcpus is < 1 or > MaxQueues + 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(vcpus), vcpus, $"1 to {MaxQueues + 1} vCPUs (blk_roundtrip.c's MAX_VCPUS).");
         }
 
         EnsureImage();

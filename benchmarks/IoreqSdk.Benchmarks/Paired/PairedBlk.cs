@@ -115,10 +115,12 @@ internal static unsafe class PairedBlk
             }
 
             // Each side's guest lives across its batches (its ring indices on the SDK's side, its sequences on both).
-            nint floorGuest = native.MqCreate(queues);
-            nint sdkGuest = native.MqCreate(queues);
+            nint floorGuest = 0;
+            nint sdkGuest = 0;
             try
             {
+                floorGuest = native.MqCreate(queues);
+                sdkGuest = native.MqCreate(queues);
                 fixed (int* to = toServer)
                 fixed (int* from = fromServer)
                 {
@@ -136,8 +138,15 @@ internal static unsafe class PairedBlk
             }
             finally
             {
-                native.MqDestroy(floorGuest);
-                native.MqDestroy(sdkGuest);
+                if (floorGuest != 0)
+                {
+                    native.MqDestroy(floorGuest);
+                }
+
+                if (sdkGuest != 0)
+                {
+                    native.MqDestroy(sdkGuest);
+                }
             }
         }
 
