@@ -53,6 +53,7 @@ public sealed class ConcurrencyAndAllocationTests
     [TestCase(false, false)]
     [TestCase(true, false)]
     [TestCase(false, true)]
+    [TestCase(true, true)]
     [Category("Allocation")]
     public void TheSteadyStateRequestPathAllocatesNothing(bool busyPoll, bool requestLoop)
     {
@@ -69,11 +70,13 @@ public sealed class ConcurrencyAndAllocationTests
             }
         };
         // Busy polling (IoreqServerOptions.BusyPoll) serves most of these requests from its spin, not after an event.
-        // A request loop (IoreqServerOptions.LoopThreads) serves vCPU 1's requests to the concurrent region itself.
-        using var guest = busyPoll
-            ? new SimulatedGuest(GuestArchitecture.X86, 1, new IoreqServerOptions { BusyPoll = TimeSpan.FromSeconds(1) }, device)
-            : requestLoop
-            ? new SimulatedGuest(GuestArchitecture.X86, 2, new IoreqServerOptions { LoopThreads = 2 }, device)
+        // A request loop (IoreqServerOptions.LoopThreads) serves vCPU 1's requests to the concurrent region itself, and
+        // with busy polling too from its own spin.
+        TimeSpan poll = busyPoll ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
+        using var guest = requestLoop
+            ? new SimulatedGuest(GuestArchitecture.X86, 2, new IoreqServerOptions { LoopThreads = 2, BusyPoll = poll }, device)
+            : busyPoll
+            ? new SimulatedGuest(GuestArchitecture.X86, 1, new IoreqServerOptions { BusyPoll = poll }, device)
             : new SimulatedGuest(GuestArchitecture.X86, 1, device);
         SimulatedVcpu cpu = guest.Xen.Vcpu(requestLoop ? 1 : 0);
         for (int i = 0; i < 2_000; i++)
