@@ -198,17 +198,35 @@ EXPORT void blk_guest_init(struct blk_guest *g, uint8_t *ram, void *page, uint32
     table[2] = (struct desc){ RAM_BASE + STATUS, 1, F_WRITE, 0 };
 }
 
-/* The next block to read: a fixed pseudo-random sequence (xorshift64), or the next one. */
+/* A fixed pseudo-random sequence (xorshift64): the next of `blocks` blocks. Blk/VirtioBlkLoopback.cs has its twin. */
+static uint64_t random_block(uint64_t *state, uint64_t blocks)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (x >> 11) % blocks;
+}
+
+/* The next block to read: the random sequence's, or the next one. */
 static uint64_t next_block(struct blk_guest *g)
 {
     uint64_t blocks = IMAGE_SIZE / g->block;
     if (!g->random) return g->next++ % blocks;
-    uint64_t x = g->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    g->rng = x;
-    return (x >> 11) % blocks;
+    return random_block(&g->rng, blocks);
+}
+
+/* Posts a read of `offset` on the queue whose rings, header and status are at `base`: the header, status 0xFF, head 0
+ * (the descriptor table is written once) in the available ring, and the index. */
+static void post_read(uint8_t *ram, uint32_t base, uint16_t *avail_idx, uint64_t offset)
+{
+    *(struct blk_header *)(ram + base + HEADER) = (struct blk_header){ BLK_T_IN, 0, offset >> 9 };
+    ram[base + STATUS] = 0xFF;
+    ((uint16_t *)(ram + base + AVAIL_AREA + 4))[*avail_idx & (QUEUE_SIZE - 1)] = 0;
+    (*avail_idx)++;
+    /* Release: the descriptors, header and ring entry before the index (the spec's write barrier). */
+    __atomic_store_n((uint16_t *)(ram + base + AVAIL_AREA + 2), *avail_idx, __ATOMIC_RELEASE);
 }
 
 /* One read, end to end; 0, or -1 when anything came back wrong. */
@@ -216,13 +234,7 @@ static int guest_read(struct blk_guest *g)
 {
     uint8_t *ram = g->ram;
     uint64_t offset = next_block(g) * g->block;
-    *(struct blk_header *)(ram + HEADER) = (struct blk_header){ BLK_T_IN, 0, offset >> 9 };
-    ram[STATUS] = 0xFF;
-    uint16_t *ring = (uint16_t *)(ram + AVAIL_AREA + 4);
-    ring[g->avail_idx & (QUEUE_SIZE - 1)] = 0;
-    g->avail_idx++;
-    /* Release: the descriptors, header and ring entry before the index (the spec's write barrier). */
-    __atomic_store_n((uint16_t *)(ram + AVAIL_AREA + 2), g->avail_idx, __ATOMIC_RELEASE);
+    post_read(ram, 0, &g->avail_idx, offset);
     mmio(g, MMIO_BASE + REG_QUEUE_NOTIFY, 1, 0);
 
     /* The interrupt: acquire pairs with the injector's release, so the used ring it announces is visible. */
@@ -347,17 +359,8 @@ static int mq_read(struct mq_vcpu *v)
     struct blk_mq_guest *g = v->g;
     uint8_t *ram = g->ram;
     uint32_t base = v->queue * QUEUE_SPAN;
-    uint64_t x = v->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    v->rng = x;
-    uint64_t offset = (x >> 11) % (IMAGE_SIZE / 4096) * 4096;
-    *(struct blk_header *)(ram + base + HEADER) = (struct blk_header){ BLK_T_IN, 0, offset >> 9 };
-    ram[base + STATUS] = 0xFF;
-    ((uint16_t *)(ram + base + AVAIL_AREA + 4))[v->avail_idx & (QUEUE_SIZE - 1)] = 0;
-    v->avail_idx++;
-    __atomic_store_n((uint16_t *)(ram + base + AVAIL_AREA + 2), v->avail_idx, __ATOMIC_RELEASE);
+    uint64_t offset = random_block(&v->rng, IMAGE_SIZE / 4096) * 4096;
+    post_read(ram, base, &v->avail_idx, offset);
     mmio_on(g->page, v->queue, 0, g->to_server[v->queue], g->from_server[v->queue], MMIO_BASE + REG_QUEUE_NOTIFY, 1,
             v->queue);
 
@@ -389,6 +392,15 @@ static void *mq_vcpu_thread(void *arg)
     return NULL;
 }
 
+/* The interrupt's vCPU (the last slot) reads InterruptStatus and writes it to InterruptACK, as vm_interrupt does. */
+static void acknowledge(struct blk_mq_guest *g)
+{
+    unsigned v = g->queues;
+    uint32_t isr = (uint32_t)mmio_on(g->page, v, 0, g->to_server[v], g->from_server[v], MMIO_BASE + REG_INTERRUPT_STATUS,
+                                     0, 0);
+    mmio_on(g->page, v, 0, g->to_server[v], g->from_server[v], MMIO_BASE + REG_INTERRUPT_ACK, 1, isr);
+}
+
 /* `each` reads per queue, every queue at once; ns per read over all of them, or -1 when one came back wrong. */
 EXPORT double blk_mq_guest_run(struct blk_mq_guest *g, long each, int cpu)
 {
@@ -398,12 +410,8 @@ EXPORT double blk_mq_guest_run(struct blk_mq_guest *g, long each, int cpu)
      * finished first): the line would stay up and never inject again. So, untimed, as a driver's probe does, one read
      * of InterruptStatus and its ACK; the counter is read first, so a raise the device was still doing only makes the
      * loop below look once more. */
-    unsigned irq_vcpu = g->queues;
     g->irq_seen = __atomic_load_n(g->irq_count, __ATOMIC_ACQUIRE);
-    uint32_t pending = (uint32_t)mmio_on(g->page, irq_vcpu, 0, g->to_server[irq_vcpu], g->from_server[irq_vcpu],
-                                         MMIO_BASE + REG_INTERRUPT_STATUS, 0, 0);
-    mmio_on(g->page, irq_vcpu, 0, g->to_server[irq_vcpu], g->from_server[irq_vcpu], MMIO_BASE + REG_INTERRUPT_ACK, 1,
-            pending);
+    acknowledge(g);
     g->running = (int)g->queues;
     if (pthread_barrier_init(&g->start, NULL, g->queues + 1)) return -1;
     for (unsigned q = 0; q < g->queues; q++) {
@@ -420,10 +428,7 @@ EXPORT double blk_mq_guest_run(struct blk_mq_guest *g, long each, int cpu)
             continue;
         }
         g->irq_seen = count;
-        uint32_t isr = (uint32_t)mmio_on(g->page, irq_vcpu, 0, g->to_server[irq_vcpu], g->from_server[irq_vcpu],
-                                         MMIO_BASE + REG_INTERRUPT_STATUS, 0, 0);
-        mmio_on(g->page, irq_vcpu, 0, g->to_server[irq_vcpu], g->from_server[irq_vcpu], MMIO_BASE + REG_INTERRUPT_ACK, 1,
-                isr);
+        acknowledge(g);
         /* After the ACK, every queue's used ring: a completion after the status read raised no new injection (the
          * line was up) but is in its ring before the ACK's answer (the device's one thread did both). */
         for (unsigned q = 0; q < g->queues; q++) {
